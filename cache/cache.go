@@ -1,0 +1,74 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+)
+
+// ErrCacheMiss is returned by Store.Get when the store holds no entry for a
+// domain. Callers treat it as "look the policy up"; any other error from Get
+// means the store itself failed.
+var ErrCacheMiss = errors.New("cache: miss")
+
+// Store keeps MTA-STS policy entries, one per policy domain.
+//
+// Keys are policy domains as strictmx normalises them: lower-case A-labels
+// with no trailing dot. Implementations must be safe for concurrent use.
+// A Store never interprets the policy text; expiry is the consumer's
+// decision (a Store may drop an entry once Expires has passed, and may drop
+// any entry earlier to bound its size).
+//
+// Get returns the stored entry or ErrCacheMiss. The returned *Entry is
+// shared: callers must not modify it. Put replaces the entry for e.Domain;
+// the store takes ownership of e and the caller must not modify it after the
+// call. Delete removes the entry for domain and is not an error when there is
+// none.
+type Store interface {
+	Get(ctx context.Context, domain string) (*Entry, error)
+	Put(ctx context.Context, e *Entry) error
+	Delete(ctx context.Context, domain string) error
+}
+
+// Entry is one cached lookup outcome for a policy domain.
+//
+// An entry with an empty ID records that the domain has no usable
+// `_mta-sts` record (a negative entry); Policy is then empty.
+type Entry struct {
+	// Domain is the policy domain, normalised.
+	Domain string
+	// ID is the id= value of the `_mta-sts` TXT record the policy was
+	// fetched under; empty for a negative entry.
+	ID string
+	// Policy is the policy file's body exactly as fetched.
+	Policy string
+	// Fetched is when the policy (or the absence of a record) was learnt.
+	Fetched time.Time
+	// Expires is when the entry stops being usable.
+	Expires time.Time
+
+	memo atomic.Pointer[memo]
+}
+
+type memo struct{ v any }
+
+// Memo returns the value last given to SetMemo, or nil.
+//
+// A memo is an in-process decoded form of the entry kept by its consumer
+// (package mtasts keeps the parsed policy there) so that a hit in a memory
+// store costs no decoding. It is never persisted: an entry read back from a
+// directory or from Redis starts without one.
+func (e *Entry) Memo() any {
+	if m := e.memo.Load(); m != nil {
+		return m.v
+	}
+	return nil
+}
+
+// SetMemo records v as the entry's memo. It is safe to call concurrently
+// with Memo; a later call replaces the value.
+func (e *Entry) SetMemo(v any) { e.memo.Store(&memo{v}) }
+
+// Negative reports whether e records the absence of a policy.
+func (e *Entry) Negative() bool { return e.ID == "" }
