@@ -1,0 +1,89 @@
+package tlsrpt
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Record errors. Each means the policy domain does not take reports now;
+// only ErrDNSTemporary is worth retrying.
+var (
+	// ErrNoRecord: no TXT record at _smtp._tls.<domain> begins with
+	// v=TLSRPTv1 (or the name does not exist). Drop the domain's data.
+	ErrNoRecord = errors.New("tlsrpt: no TLSRPTv1 record")
+	// ErrMultipleRecords: more than one TLSRPTv1 record; RFC 8460,
+	// Section 3 says to treat the domain as not implementing TLS-RPT.
+	ErrMultipleRecords = errors.New("tlsrpt: more than one TLSRPTv1 record")
+	// ErrRecordSyntax: the single TLSRPTv1 record is malformed.
+	ErrRecordSyntax = errors.New("tlsrpt: malformed record")
+	// ErrNoRUA: the record has no rua= field or none of its URIs is a
+	// usable mailto: or https: URI.
+	ErrNoRUA = errors.New("tlsrpt: record has no usable rua")
+	// ErrDNSTemporary: the lookup failed for a reason other than the
+	// record's absence (SERVFAIL, timeout); look again later.
+	ErrDNSTemporary = errors.New("tlsrpt: temporary DNS failure")
+)
+
+// Report errors.
+var (
+	// ErrReportSyntax: ParseReport could not read the input as a report.
+	ErrReportSyntax = errors.New("tlsrpt: malformed report")
+	// ErrInvalidReport: a report breaks a rule of the contract that
+	// strictmx reports follow; it must not be sent. The wrapped errors
+	// name each broken rule.
+	ErrInvalidReport = errors.New("tlsrpt: invalid report")
+	// ErrReportTooLarge: a report exceeds MaxReportSize.
+	ErrReportTooLarge = errors.New("tlsrpt: report too large")
+)
+
+// Collection errors.
+var (
+	// ErrInvalidResult: a Result cannot be counted (bad domain, unknown
+	// policy or result type). The caller has a bug; the result is dropped.
+	ErrInvalidResult = errors.New("tlsrpt: invalid session result")
+)
+
+// Store errors.
+var (
+	// ErrStoreClosed: the store was closed.
+	ErrStoreClosed = errors.New("tlsrpt: store closed")
+	// ErrCorruptStore: stored data could not be decoded. The affected
+	// (domain, day) cannot be reported.
+	ErrCorruptStore = errors.New("tlsrpt: corrupt store data")
+)
+
+// Delivery errors.
+var (
+	// ErrDelivery: a report could not be delivered to one rua URI. It is
+	// retried with backoff.
+	ErrDelivery = errors.New("tlsrpt: delivery failed")
+	// ErrUnsupportedURI: a rua URI has a scheme other than mailto: or https:.
+	ErrUnsupportedURI = errors.New("tlsrpt: unsupported rua URI")
+	// ErrConfig: the reporter is missing required configuration
+	// (organisation name, contact address, DKIM signer, mailer).
+	ErrConfig = errors.New("tlsrpt: incomplete configuration")
+)
+
+// DeliveryError reports the failure of one delivery attempt to one rua URI.
+// It wraps ErrDelivery and the cause.
+type DeliveryError struct {
+	URI string // the rua URI tried
+	// StatusCode is the HTTP status received, or 0.
+	StatusCode int
+	Err        error // the cause
+}
+
+func (e *DeliveryError) Error() string {
+	if e.StatusCode != 0 {
+		return fmt.Sprintf("tlsrpt: deliver to %s: http status %d", e.URI, e.StatusCode)
+	}
+	return fmt.Sprintf("tlsrpt: deliver to %s: %v", e.URI, e.Err)
+}
+
+// Unwrap returns ErrDelivery and the cause.
+func (e *DeliveryError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrDelivery}
+	}
+	return []error{ErrDelivery, e.Err}
+}
