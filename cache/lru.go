@@ -1,0 +1,88 @@
+package cache
+
+import (
+	"context"
+	"sync"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+)
+
+// DefaultLRUSize is the number of entries an LRU keeps when its Size is zero
+// or negative. At about 1 KiB per entry for a typical policy (see the package
+// documentation) that is on the order of 100 MiB at most.
+const DefaultLRUSize = 100_000
+
+// LRU is a Store that keeps entries in process memory, evicting the least
+// recently used entry when it holds Size entries. It is the default store
+// of package mtasts.
+//
+// Get returns the very *Entry that was given to Put (no copy), so a memo set
+// on it is seen by later Gets, and a hit does not allocate. LRU leaves
+// expiry to the consumer: it returns an entry whatever its Expires, until
+// the entry is replaced, deleted or evicted. It ignores ctx.
+//
+// The zero value is ready to use with DefaultLRUSize. An LRU must not be
+// copied after first use.
+type LRU struct {
+	// Size is the maximum number of entries; zero or negative means
+	// DefaultLRUSize. It is read once, at first use.
+	Size int
+
+	once sync.Once
+	c    *lru.Cache[string, *Entry]
+}
+
+// NewLRU returns an LRU that holds at most size entries (DefaultLRUSize if
+// size <= 0).
+func NewLRU(size int) *LRU {
+	l := &LRU{Size: size}
+	l.cache()
+	return l
+}
+
+func (l *LRU) cache() *lru.Cache[string, *Entry] {
+	l.once.Do(func() {
+		l.c = newLRU[*Entry](l.Size)
+	})
+	return l.c
+}
+
+// newLRU returns a golang-lru cache of size entries, DefaultLRUSize if
+// size <= 0. lru.New fails only for a size <= 0.
+func newLRU[V any](size int) *lru.Cache[string, V] {
+	if size <= 0 {
+		size = DefaultLRUSize
+	}
+	c, err := lru.New[string, V](size)
+	if err != nil {
+		panic("cache: golang-lru refused a positive size: " + err.Error())
+	}
+	return c
+}
+
+// Get returns the entry for domain or ErrCacheMiss.
+func (l *LRU) Get(_ context.Context, domain string) (*Entry, error) {
+	if e, ok := l.cache().Get(domain); ok {
+		return e, nil
+	}
+	return nil, ErrCacheMiss
+}
+
+// Put stores e, replacing any entry for e.Domain. It fails with an error
+// wrapping ErrInvalidEntry if e does not pass Validate.
+func (l *LRU) Put(_ context.Context, e *Entry) error {
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	l.cache().Add(e.Domain, e)
+	return nil
+}
+
+// Delete removes the entry for domain, if any.
+func (l *LRU) Delete(_ context.Context, domain string) error {
+	l.cache().Remove(domain)
+	return nil
+}
+
+// Len returns the number of entries held.
+func (l *LRU) Len() int { return l.cache().Len() }
