@@ -1,0 +1,84 @@
+package domain
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestNormalize(t *testing.T) {
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		// Already normal, case, trailing dot.
+		{"example.com", "example.com", true},
+		{"Mail.Example.COM.", "mail.example.com", true},
+		{"localhost", "localhost", true},
+		{"a-b.example", "a-b.example", true},
+		// U-labels become A-labels; A-labels are validated.
+		{"bücher.example", "xn--bcher-kva.example", true},
+		{"BÜCHER.example.", "xn--bcher-kva.example", true},
+		{"xn--bcher-kva.example", "xn--bcher-kva.example", true},
+		{"XN--BCHER-KVA.example", "xn--bcher-kva.example", true},
+		{"xn--zz.example", "", false},
+		// Length limits.
+		{strings.Repeat("a", 63) + ".example", strings.Repeat("a", 63) + ".example", true},
+		{strings.Repeat("a", 64) + ".example", "", false},
+		{strings.Repeat("a.", 126) + "b", strings.Repeat("a.", 126) + "b", true}, // 253
+		{strings.Repeat("a.", 126) + "bc", "", false},                            // 254
+		// Not names.
+		{"", "", false},
+		{".", "", false},
+		{"a..b", "", false},
+		{".example.com", "", false},
+		{"example.com..", "", false},
+		{"-a.example", "", false},
+		{"a-.example", "", false},
+		{"a_b.example", "", false},
+		{"a b.example", "", false},
+		{"*.example", "", false},
+		{"192.0.2.1", "", false},
+		{"[192.0.2.1]", "", false},
+		{"2001:db8::1", "", false},
+		{"mail.example.com:25", "", false},
+		{"\xff.example", "", false},
+	}
+	for _, tt := range tests {
+		got, err := Normalize(tt.in)
+		if tt.ok != (err == nil) || got != tt.want {
+			t.Errorf("Normalize(%q) = %q, %v; want %q ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+		if err != nil && !errors.Is(err, ErrInvalid) {
+			t.Errorf("Normalize(%q): error %v does not wrap ErrInvalid", tt.in, err)
+		}
+	}
+}
+
+func TestNormalizeNoAllocWhenNormal(t *testing.T) {
+	if n := testing.AllocsPerRun(100, func() { _, _ = Normalize("mail.example.com") }); n != 0 {
+		t.Fatalf("Normalize of a normal name allocates %v times", n)
+	}
+}
+
+func FuzzNormalize(f *testing.F) {
+	// Plain, upper case, trailing dot, U-label, bad A-label, IP literal.
+	for _, s := range []string{"example.com", "MAIL.Example.com.", "bücher.example", "xn--zz.example", "192.0.2.1", "a..b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		n, err := Normalize(in)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		if !ValidASCII(n) || strings.ToLower(n) != n {
+			t.Fatalf("Normalize(%q) = %q, not a lower-case LDH name", in, n)
+		}
+		if again, err := Normalize(n); err != nil || again != n {
+			t.Fatalf("not idempotent: %q -> %q -> %q, %v", in, n, again, err)
+		}
+	})
+}

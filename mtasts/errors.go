@@ -1,0 +1,60 @@
+package mtasts
+
+import "errors"
+
+// Discovery errors: what the `_mta-sts` TXT lookup found.
+var (
+	// ErrNoRecord means the domain publishes no usable `_mta-sts` record:
+	// NXDOMAIN, NODATA, or no TXT RR that starts with v=STSv1. Deliver as if
+	// the domain had no MTA-STS (unless an unexpired policy is cached).
+	ErrNoRecord = errors.New("mtasts: no MTA-STS record")
+	// ErrMultipleRecords means more than one TXT RR starts with v=STSv1.
+	// RFC 8461, Section 3.1 treats that as no record.
+	ErrMultipleRecords = errors.New("mtasts: more than one MTA-STS record")
+	// ErrRecordSyntax means the only candidate record breaks the grammar of
+	// RFC 8461, Section 3.1; it too counts as no record.
+	ErrRecordSyntax = errors.New("mtasts: MTA-STS record syntax error")
+	// ErrDNSTemporary means the TXT lookup failed temporarily (SERVFAIL,
+	// timeout, refused). Keep using a cached policy; otherwise try later.
+	ErrDNSTemporary = errors.New("mtasts: temporary DNS failure")
+	// ErrInvalidDomain means the domain given is not a valid host name. It
+	// is the caller's error, not the remote domain's.
+	ErrInvalidDomain = errors.New("mtasts: invalid domain")
+)
+
+// Fetch errors: what happened to the HTTPS policy fetch. Each maps to a
+// TLS-RPT result type; see ResultTypeOf.
+var (
+	// ErrPolicyFetch means the policy could not be fetched: connection,
+	// status, media type, size or timeout (sts-policy-fetch-error).
+	ErrPolicyFetch = errors.New("mtasts: policy fetch failed")
+	// ErrPolicyInvalid means the policy body was fetched but is not a valid
+	// policy (sts-policy-invalid). ParsePolicy wraps it.
+	ErrPolicyInvalid = errors.New("mtasts: invalid policy")
+	// ErrWebPKI means the policy host's certificate did not validate
+	// (sts-webpki-invalid).
+	ErrWebPKI = errors.New("mtasts: policy host certificate invalid")
+	// ErrFetchBackoff means a fetch for this (domain, id) failed less than
+	// FetchBackoff ago and is not retried yet; the earlier error is wrapped
+	// too.
+	ErrFetchBackoff = errors.New("mtasts: policy fetch backing off after a recent failure")
+	// ErrDialGuard means the policy host resolved to an address the dial
+	// guard refuses (see Client.AllowPrivate). It is wrapped with
+	// ErrPolicyFetch.
+	ErrDialGuard = errors.New("mtasts: policy host address not public")
+)
+
+// Enforcement errors: what a delivery attempt under a policy ran into.
+var (
+	// ErrMXMismatch means an MX host matches no mx pattern of the policy.
+	ErrMXMismatch = errors.New("mtasts: MX host not allowed by policy")
+	// ErrSTARTTLSNotSupported means the MX host did not offer STARTTLS.
+	ErrSTARTTLSNotSupported = errors.New("mtasts: STARTTLS not offered")
+	// ErrCertificate means the MX host's certificate failed validation; a
+	// *CertificateError says how.
+	ErrCertificate = errors.New("mtasts: MX certificate invalid")
+	// ErrNoAcceptableMX means that under an enforce policy no MX host could
+	// be used. It is always a temporary failure: queue and retry, never
+	// bounce (RFC 8461, Section 5).
+	ErrNoAcceptableMX = errors.New("mtasts: no MX host acceptable under the enforce policy")
+)
