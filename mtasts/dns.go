@@ -1,0 +1,523 @@
+package mtasts
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/strictmx/strictmx/internal/domain"
+)
+
+// DefaultDNSTimeout bounds one DNS exchange (one query to one server over
+// one transport) of a DNSResolver whose Timeout is zero.
+const DefaultDNSTimeout = 5 * time.Second
+
+// Limits on what a DNSResolver accepts. They keep a hostile server or
+// resolver from making a lookup cost unbounded memory or time.
+const (
+	// dnsUDPSize is the EDNS0 buffer size advertised, the value the DNS
+	// Flag Day 2020 settled on to avoid IP fragmentation.
+	dnsUDPSize = 1232
+	// dnsMaxAnswerRRs is the most answer-section records one response may
+	// hold.
+	dnsMaxAnswerRRs = 1000
+	// dnsMaxTXTBytes is the most TXT data, decoded, that one lookup returns.
+	dnsMaxTXTBytes = 64 << 10
+	// dnsMaxCNAMEs is the longest CNAME chain followed, across responses.
+	dnsMaxCNAMEs = 8
+	// dnsMaxStrayReplies is the most UDP replies with a wrong ID ignored
+	// while waiting for the right one.
+	dnsMaxStrayReplies = 16
+	// dnsDefaultServer is used when /etc/resolv.conf names no server.
+	dnsDefaultServer = "127.0.0.1:53"
+)
+
+// DNS answer errors. A DNSResolver returns them inside a *net.DNSError
+// (errors.Is finds them) whose IsNotFound is false: the answer cannot be
+// used, so the outcome is temporary, as for SERVFAIL. A caller should
+// treat the name as unresolvable for now and try again later.
+var (
+	// ErrDNSAnswerTooLarge means a response held more records or more
+	// TXT data than a DNSResolver accepts.
+	ErrDNSAnswerTooLarge = errors.New("mtasts: dns answer too large")
+	// ErrCNAMELoop means a CNAME chain came back to a name it had
+	// already passed.
+	ErrCNAMELoop = errors.New("mtasts: cname loop")
+	// ErrCNAMEChainTooLong means a CNAME chain was longer than a
+	// DNSResolver follows.
+	ErrCNAMEChainTooLong = errors.New("mtasts: cname chain too long")
+)
+
+// errDNSNoUsableMX means an MX answer had records but none with a usable
+// host name.
+var errDNSNoUsableMX = errors.New("mtasts: no usable mx host in dns answer")
+
+// Err texts of the *net.DNSError values a DNSResolver returns, in the
+// words the net package uses where it has them.
+const (
+	errTextNXDOMAIN  = "no such host"
+	errTextNODATA    = "no such record"
+	errTextSERVFAIL  = "server misbehaving"
+	errTextREFUSED   = "refused"
+	errTextTimeout   = "i/o timeout"
+	errTextCanceled  = "operation was canceled"
+	errTextMalformed = "malformed dns answer"
+	errTextBadName   = "invalid domain name"
+)
+
+// DNSResolver is the default Resolver and MXResolver: a stub resolver on
+// github.com/miekg/dns that sends recursive queries to the configured
+// servers.
+//
+// Every query carries EDNS0 with a 1232-byte buffer and the RD bit; an answer
+// truncated over UDP is asked again over TCP from the same server. When a
+// server fails (timeout, SERVFAIL, REFUSED, any other error code, a
+// malformed or unusable answer), the next server is tried, in order. CNAME
+// chains are followed, within an answer and across queries, up to 8 links;
+// a loop or a longer chain is an error. One response may hold at most 1000
+// answer records and a lookup returns at most 64 KiB of TXT data; beyond
+// that the lookup fails with ErrDNSAnswerTooLarge.
+//
+// Errors are *net.DNSError values, as from *net.Resolver: IsNotFound means
+// NXDOMAIN or NODATA, a final "absent"; anything else is temporary, with
+// IsTimeout set for timeouts and IsTemporary for timeouts and SERVFAIL.
+// errors.Is sees context.Canceled and context.DeadlineExceeded, and the
+// answer errors above, through the *net.DNSError.
+//
+// The zero value is ready to use. A DNSResolver is safe for concurrent use;
+// do not change its fields after first use.
+type DNSResolver struct {
+	// Servers are the addresses ("host:port") of the recursive resolvers
+	// to ask, in order. A missing port means 53. Empty means the
+	// nameservers of /etc/resolv.conf, read once on first use, or
+	// 127.0.0.1:53 if it names none.
+	Servers []string
+
+	// Timeout bounds one exchange with one server over one transport.
+	// Zero means DefaultDNSTimeout. The caller's context can shorten it.
+	Timeout time.Duration
+
+	once    sync.Once
+	servers []string
+}
+
+// LookupTXT returns the TXT records of name, one string per record, each
+// the concatenation of the record's character-strings with no separator
+// (RFC 8461, Section 3.1). A trailing dot on name is optional.
+func (r *DNSResolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
+	rrs, err := r.lookup(ctx, name, dns.TypeTXT)
+	if err != nil {
+		return nil, err
+	}
+	txts, err := dnsTXTStrings(rrs, dnsMaxTXTBytes)
+	if err != nil {
+		return nil, &net.DNSError{Err: err.Error(), UnwrapErr: err, Name: name}
+	}
+	return txts, nil
+}
+
+// LookupMX returns the MX records of name sorted by preference, lowest
+// first; records of equal preference keep the order of the answer. Hosts
+// are fully qualified with a trailing dot, as from *net.Resolver. A null MX
+// (RFC 7505: "this domain accepts no mail") is returned as it is, a record
+// with host "." and preference 0, for the caller to act on. Records whose
+// host is not a usable domain name are left out; if none is left the
+// lookup fails. A trailing dot on name is optional.
+func (r *DNSResolver) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
+	rrs, err := r.lookup(ctx, name, dns.TypeMX)
+	if err != nil {
+		return nil, err
+	}
+	mxs, err := dnsMXRecords(rrs)
+	if err != nil {
+		return nil, &net.DNSError{Err: err.Error(), UnwrapErr: err, Name: name}
+	}
+	return mxs, nil
+}
+
+func (r *DNSResolver) timeout() time.Duration {
+	if r.Timeout > 0 {
+		return r.Timeout
+	}
+	return DefaultDNSTimeout
+}
+
+// serverList returns the servers to ask, computed once.
+func (r *DNSResolver) serverList() []string {
+	r.once.Do(func() {
+		if len(r.Servers) > 0 {
+			r.servers = make([]string, 0, len(r.Servers))
+			for _, s := range r.Servers {
+				r.servers = append(r.servers, dnsWithPort(s))
+			}
+			return
+		}
+		r.servers = dnsResolvConf("/etc/resolv.conf")
+	})
+	return r.servers
+}
+
+// dnsWithPort adds port 53 to a server address that has none.
+func dnsWithPort(s string) string {
+	if _, _, err := net.SplitHostPort(s); err == nil {
+		return s
+	}
+	return net.JoinHostPort(strings.Trim(s, "[]"), "53")
+}
+
+// dnsResolvConf returns the nameservers of a resolv.conf file, or the
+// default server if there are none or the file cannot be read.
+func dnsResolvConf(path string) []string {
+	conf, err := dns.ClientConfigFromFile(path)
+	if err != nil || len(conf.Servers) == 0 {
+		return []string{dnsDefaultServer}
+	}
+	port := conf.Port
+	if port == "" {
+		port = "53"
+	}
+	servers := make([]string, 0, len(conf.Servers))
+	for _, s := range conf.Servers {
+		servers = append(servers, net.JoinHostPort(s, port))
+	}
+	return servers
+}
+
+// dnsQueryName checks name and returns it lower case and fully qualified.
+// Letters, digits, hyphens and underscores are allowed in labels
+// (`_mta-sts`), nothing else.
+func dnsQueryName(name string) (string, bool) {
+	n := strings.TrimSuffix(name, ".")
+	if n == "" || len(n) > domain.MaxLength {
+		return "", false
+	}
+	label := 0
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		switch {
+		case c == '.':
+			if label == 0 {
+				return "", false
+			}
+			label = 0
+			continue
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_':
+		default:
+			return "", false
+		}
+		label++
+		if label > domain.MaxLabelLength {
+			return "", false
+		}
+	}
+	if label == 0 {
+		return "", false
+	}
+	return strings.ToLower(n) + ".", true
+}
+
+// lookup resolves (name, qtype), following CNAMEs, and returns the records
+// of qtype at the end of the chain.
+func (r *DNSResolver) lookup(ctx context.Context, name string, qtype uint16) ([]dns.RR, error) {
+	qname, ok := dnsQueryName(name)
+	if !ok {
+		return nil, &net.DNSError{Err: errTextBadName, UnwrapErr: domain.ErrInvalid, Name: name, IsNotFound: true}
+	}
+	chain := []string{qname}
+	// Each round either returns or adds at least one name to chain,
+	// which readDNSAnswer keeps to dnsMaxCNAMEs+1 names.
+	for {
+		rrs, next, longer, err := r.ask(ctx, qname, qtype, chain)
+		if err != nil {
+			err.Name = name
+			return nil, err
+		}
+		if next == "" {
+			return rrs, nil
+		}
+		qname, chain = next, longer
+	}
+}
+
+// ask queries the servers in order for (qname, qtype) until one gives a
+// usable answer, NXDOMAIN or NODATA. It returns what readDNSAnswer returned for
+// that answer, or the last server's error.
+func (r *DNSResolver) ask(ctx context.Context, qname string, qtype uint16, chain []string) ([]dns.RR, string, []string, *net.DNSError) {
+	q := new(dns.Msg)
+	q.SetQuestion(qname, qtype)
+	q.RecursionDesired = true
+	q.SetEdns0(dnsUDPSize, false)
+
+	var last *net.DNSError
+	for _, server := range r.serverList() {
+		if err := ctx.Err(); err != nil {
+			return nil, "", nil, dnsCtxError(err, server)
+		}
+		resp, err := r.exchange(ctx, server, q)
+		if err != nil {
+			last = dnsExchangeError(ctx, err, server)
+			continue
+		}
+		rrs, next, longer, derr := readDNSAnswer(resp, qname, qtype, chain)
+		if derr == nil {
+			return rrs, next, longer, nil
+		}
+		derr.Server = server
+		if derr.IsNotFound {
+			return nil, "", nil, derr
+		}
+		last = derr
+	}
+	if last == nil {
+		last = &net.DNSError{Err: "no dns servers configured"}
+	}
+	return nil, "", nil, last
+}
+
+// exchange sends q to server over UDP, and again over TCP if the answer
+// was truncated.
+func (r *DNSResolver) exchange(ctx context.Context, server string, q *dns.Msg) (*dns.Msg, error) {
+	resp, err := r.exchangeNet(ctx, "udp", server, q)
+	if err == nil && resp.Truncated {
+		resp, err = r.exchangeNet(ctx, "tcp", server, q)
+	}
+	return resp, err
+}
+
+// dnsCancelled is a deadline in the past, set on a connection to make its
+// pending I/O return at once when the context is cancelled.
+var dnsCancelled = time.Unix(1, 0)
+
+// exchangeNet does one exchange with server over network, bounded by the
+// resolver's Timeout and by ctx: cancelling ctx interrupts the exchange at
+// once, not only at the deadline.
+func (r *DNSResolver) exchangeNet(ctx context.Context, network, server string, q *dns.Msg) (*dns.Msg, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout())
+	defer cancel()
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, network, server)
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	deadline, _ := ctx.Deadline()
+	if err := nc.SetDeadline(deadline); err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(dnsCancelled) })
+	defer stop()
+
+	co := &dns.Conn{Conn: nc, UDPSize: dnsUDPSize}
+	if err := co.WriteMsg(q); err != nil {
+		return nil, err
+	}
+	for range dnsMaxStrayReplies {
+		resp, err := co.ReadMsg()
+		if err != nil {
+			return nil, err
+		}
+		if resp.Id == q.Id {
+			return resp, nil
+		}
+		if network != "udp" {
+			break
+		}
+		// Over UDP, a reply with another ID may be a late answer to an
+		// earlier query; keep waiting for ours.
+	}
+	return nil, dns.ErrId
+}
+
+// dnsCtxError is the error for a lookup stopped by its context.
+func dnsCtxError(err error, server string) *net.DNSError {
+	e := &net.DNSError{Err: errTextCanceled, UnwrapErr: err, Server: server}
+	if errors.Is(err, context.DeadlineExceeded) {
+		e.Err, e.IsTimeout, e.IsTemporary = errTextTimeout, true, true
+	}
+	return e
+}
+
+// dnsExchangeError classifies a failed exchange.
+func dnsExchangeError(ctx context.Context, err error, server string) *net.DNSError {
+	if cerr := ctx.Err(); cerr != nil {
+		return dnsCtxError(cerr, server)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
+		return &net.DNSError{Err: errTextTimeout, UnwrapErr: err, Server: server, IsTimeout: true, IsTemporary: true}
+	}
+	var de *dns.Error
+	if errors.As(err, &de) {
+		// miekg/dns reports a message it cannot unpack as *dns.Error.
+		return &net.DNSError{Err: errTextMalformed, UnwrapErr: err, Server: server}
+	}
+	return &net.DNSError{Err: err.Error(), UnwrapErr: err, Server: server}
+}
+
+// readDNSAnswer interprets m, the response to a query for (qname, qtype).
+// chain holds the names the lookup has passed so far, qname last, and is
+// used to catch loops and overlong chains.
+//
+// It returns the records of qtype at the end of the CNAME chain that starts
+// at qname; or, when the chain leaves the answer, the name to ask next and
+// the longer chain; or an error for everything else (NXDOMAIN and NODATA
+// with IsNotFound set). It does no I/O and bounds its work by the limits
+// above.
+func readDNSAnswer(m *dns.Msg, qname string, qtype uint16, chain []string) (rrs []dns.RR, next string, longer []string, err *net.DNSError) {
+	if !m.Response {
+		return nil, "", nil, &net.DNSError{Err: errTextMalformed + ": not a response"}
+	}
+	if len(m.Question) > 1 || len(m.Question) == 1 &&
+		(m.Question[0].Qtype != qtype || !strings.EqualFold(m.Question[0].Name, qname)) {
+		return nil, "", nil, &net.DNSError{Err: errTextMalformed + ": answer to another question"}
+	}
+	if m.Truncated {
+		// Only after TCP: the full answer is not to be had.
+		return nil, "", nil, &net.DNSError{Err: errTextMalformed + ": truncated", IsTemporary: true}
+	}
+	switch m.Rcode {
+	case dns.RcodeSuccess:
+	case dns.RcodeNameError:
+		return nil, "", nil, &net.DNSError{Err: errTextNXDOMAIN, IsNotFound: true}
+	case dns.RcodeServerFailure:
+		return nil, "", nil, &net.DNSError{Err: errTextSERVFAIL, IsTemporary: true}
+	case dns.RcodeRefused:
+		return nil, "", nil, &net.DNSError{Err: errTextREFUSED}
+	default:
+		return nil, "", nil, &net.DNSError{Err: "dns error code " + dns.RcodeToString[m.Rcode]}
+	}
+	if len(m.Answer) > dnsMaxAnswerRRs {
+		return nil, "", nil, &net.DNSError{Err: ErrDNSAnswerTooLarge.Error(), UnwrapErr: ErrDNSAnswerTooLarge}
+	}
+
+	name := qname
+	// Each round returns or adds a name to chain; chain is bounded.
+	for {
+		for _, rr := range m.Answer {
+			h := rr.Header()
+			if h.Rrtype == qtype && h.Class == dns.ClassINET && strings.EqualFold(h.Name, name) {
+				rrs = append(rrs, rr)
+			}
+		}
+		if len(rrs) > 0 {
+			return rrs, "", nil, nil
+		}
+		target := ""
+		for _, rr := range m.Answer {
+			if c, ok := rr.(*dns.CNAME); ok && c.Hdr.Class == dns.ClassINET && strings.EqualFold(c.Hdr.Name, name) {
+				target = strings.ToLower(c.Target)
+				break
+			}
+		}
+		if target == "" {
+			if name == qname {
+				return nil, "", nil, &net.DNSError{Err: errTextNODATA, IsNotFound: true}
+			}
+			// The chain goes on outside this answer: ask for its end.
+			return nil, name, chain, nil
+		}
+		if slices.Contains(chain, target) {
+			return nil, "", nil, &net.DNSError{Err: ErrCNAMELoop.Error(), UnwrapErr: ErrCNAMELoop}
+		}
+		if len(chain) > dnsMaxCNAMEs {
+			return nil, "", nil, &net.DNSError{Err: ErrCNAMEChainTooLong.Error(), UnwrapErr: ErrCNAMEChainTooLong}
+		}
+		chain = append(chain[:len(chain):len(chain)], target)
+		name = target
+	}
+}
+
+// dnsTXTStrings turns TXT records into one string per record, the record's
+// character-strings concatenated, decoded from miekg/dns's presentation
+// escapes back to the bytes on the wire. It fails with
+// ErrDNSAnswerTooLarge when the total passes limit bytes.
+func dnsTXTStrings(rrs []dns.RR, limit int) ([]string, error) {
+	out := make([]string, 0, len(rrs))
+	total := 0
+	var b strings.Builder
+	for _, rr := range rrs {
+		t, ok := rr.(*dns.TXT)
+		if !ok {
+			continue
+		}
+		b.Reset()
+		for _, s := range t.Txt {
+			if !dnsUnescape(&b, s, limit-total-b.Len()) {
+				return nil, ErrDNSAnswerTooLarge
+			}
+		}
+		total += b.Len()
+		out = append(out, b.String())
+	}
+	return out, nil
+}
+
+// dnsUnescape writes s to b with the escapes miekg/dns adds to TXT
+// strings undone (\DDD is the byte DDD, \X is X). It writes nothing and
+// reports false if that would take more than room bytes. What it wrote
+// before finding that out stays in b; the caller discards b then.
+func dnsUnescape(b *strings.Builder, s string, room int) bool {
+	if !strings.Contains(s, `\`) {
+		if len(s) > room {
+			return false
+		}
+		b.WriteString(s)
+		return true
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '\\' && i+1 < len(s) {
+			i++
+			c = s[i]
+			if dnsIsDDD(s[i:]) {
+				c = (s[i]-'0')*100 + (s[i+1]-'0')*10 + (s[i+2] - '0')
+				i += 2
+			}
+		}
+		n++
+		if n > room {
+			return false
+		}
+		b.WriteByte(c)
+	}
+	return true
+}
+
+// dnsIsDDD reports whether s begins with three decimal digits.
+func dnsIsDDD(s string) bool {
+	return len(s) >= 3 && '0' <= s[0] && s[0] <= '9' && '0' <= s[1] && s[1] <= '9' && '0' <= s[2] && s[2] <= '9'
+}
+
+// dnsMXRecords turns MX records into net.MX values sorted by preference. A
+// host that is not a usable name (miekg/dns shows odd bytes as escapes) is
+// left out; a null MX is kept.
+func dnsMXRecords(rrs []dns.RR) ([]*net.MX, error) {
+	out := make([]*net.MX, 0, len(rrs))
+	for _, rr := range rrs {
+		m, ok := rr.(*dns.MX)
+		if !ok {
+			continue
+		}
+		host := m.Mx
+		if host != "." {
+			if _, ok := dnsQueryName(host); !ok {
+				continue
+			}
+			host = dns.Fqdn(host)
+		}
+		out = append(out, &net.MX{Host: host, Pref: m.Preference})
+	}
+	if len(out) == 0 && len(rrs) > 0 {
+		return nil, errDNSNoUsableMX
+	}
+	slices.SortStableFunc(out, func(a, b *net.MX) int { return cmp.Compare(a.Pref, b.Pref) })
+	return out, nil
+}
