@@ -43,7 +43,7 @@ type ResultType string
 // ever reported.
 const (
 	// Negotiation failures.
-	ResultSTARTTLSNotSupported     ResultType = "starttls-not-supported"
+	ResultSTARTTLSNotSupported    ResultType = "starttls-not-supported"
 	ResultCertificateHostMismatch ResultType = "certificate-host-mismatch"
 	ResultCertificateExpired      ResultType = "certificate-expired"
 	ResultCertificateNotTrusted   ResultType = "certificate-not-trusted"
