@@ -1,0 +1,221 @@
+package mtasts
+
+import (
+	"context"
+	"crypto/x509"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/strictmx/strictmx/cache"
+)
+
+// Timeouts and intervals. Each is the default for a Client field of the
+// same purpose; a caller's context can only shorten the timeouts.
+const (
+	// DefaultFetchTimeout bounds one policy fetch, from DNS to the last
+	// byte of the body (RFC 8461, Section 3.3).
+	DefaultFetchTimeout = time.Minute
+	// DefaultRecheckInterval is how often the `_mta-sts` id of a cached
+	// policy is checked at most, per domain.
+	DefaultRecheckInterval = time.Minute
+	// DefaultNegativeTTL is how long "no record" is remembered at most.
+	DefaultNegativeTTL = 5 * time.Minute
+	// FetchBackoff is how long a failed fetch for one (domain, id) is not
+	// retried (RFC 8461, Section 3.3).
+	FetchBackoff = 5 * time.Minute
+	// MaxPolicySize is the largest policy body accepted, in bytes.
+	MaxPolicySize = 64 << 10
+	// DefaultUserAgent is sent with policy fetches.
+	DefaultUserAgent = "strictmx-mtasts/0"
+)
+
+// Resolver looks up the TXT records of a name. Each string returned is one
+// RR with its character-strings concatenated.
+//
+// Errors follow the net package: a *net.DNSError with IsNotFound set means
+// the name or the record type does not exist (NXDOMAIN or NODATA); any other
+// error is temporary. *net.Resolver satisfies Resolver, and so does
+// *DNSResolver, the default.
+type Resolver interface {
+	LookupTXT(ctx context.Context, name string) ([]string, error)
+}
+
+// MXResolver looks up the MX records of a domain, with the same error
+// convention as Resolver. *net.Resolver and *DNSResolver satisfy it.
+type MXResolver interface {
+	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
+}
+
+// A Client discovers, fetches, caches and refreshes MTA-STS policies.
+//
+// The zero value is ready to use: it resolves with the servers in
+// /etc/resolv.conf, trusts the system roots, caches in memory and refuses to
+// fetch from non-public addresses. A Client is safe for concurrent use; do not
+// change its fields after first use.
+type Client struct {
+	// Resolver looks up `_mta-sts` TXT records. Nil means a *DNSResolver
+	// reading /etc/resolv.conf.
+	Resolver Resolver
+
+	// HTTPClient fetches policies. Nil means a built-in client with TLS 1.2
+	// or newer, RootCAs, DialContext, no proxy and the dial guard. A non-nil
+	// client is used as given (its TLS settings and proxy are the
+	// caller's), except that redirects are always refused.
+	HTTPClient *http.Client
+
+	// RootCAs verifies policy hosts' certificates. Nil means the system
+	// roots. Ignored when HTTPClient is set.
+	RootCAs *x509.CertPool
+
+	// DialContext makes the TCP connections of the built-in HTTP client.
+	// Nil means a net.Dialer. Ignored when HTTPClient is set.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	// Proxy chooses a proxy for policy fetches, as http.Transport.Proxy
+	// does. Nil means none (the environment is not consulted). Ignored when
+	// HTTPClient is set.
+	Proxy func(*http.Request) (*url.URL, error)
+
+	// AllowPrivate turns the dial guard off. By default the built-in HTTP
+	// client refuses to connect to loopback, private, link-local,
+	// multicast and unspecified addresses, so that a hostile DNS answer
+	// cannot point a fetch into the sender's own network. Set it for tests
+	// and intranets.
+	AllowPrivate bool
+
+	// AllowMissingContentType accepts a policy response that has no
+	// Content-Type header. By default it is refused.
+	AllowMissingContentType bool
+
+	// FetchTimeout bounds one fetch. Zero means DefaultFetchTimeout.
+	FetchTimeout time.Duration
+
+	// UserAgent is sent with fetches. Empty means DefaultUserAgent.
+	UserAgent string
+
+	// Store caches policies. Nil means an in-memory LRU of
+	// DefaultCacheSize entries, made on first use.
+	Store cache.Store
+
+	// RecheckInterval is the least time between two checks of a cached
+	// policy's `_mta-sts` id. Zero means DefaultRecheckInterval.
+	RecheckInterval time.Duration
+
+	// NegativeTTL bounds how long "no record" is cached. Zero means
+	// DefaultNegativeTTL; negative means never cache it.
+	NegativeTTL time.Duration
+
+	// Now tells the time. Nil means time.Now.
+	Now func() time.Time
+
+	// Logger receives debug records for normal paths and warnings for what
+	// an operator must act on. Nil means discard.
+	Logger *slog.Logger
+
+	// Hooks are called on events, for metrics. Unset hooks are skipped.
+	Hooks Hooks
+
+	// RefreshConcurrency bounds the fetches Run makes at once. Zero means 4.
+	RefreshConcurrency int
+
+	once    sync.Once
+	res     Resolver
+	http    *http.Client
+	store   cache.Store
+	log     *slog.Logger
+	flight  singleflight.Group
+	backoff *lru.Cache[string, backoff] // failed fetches by domain
+	tracked *lru.Cache[string, *state]  // domains Run keeps fresh
+}
+
+// DefaultCacheSize is the number of domains the default in-memory store
+// and the proactive-refresh index hold.
+const DefaultCacheSize = 100_000
+
+func (c *Client) init() {
+	c.once.Do(func() {
+		c.http = c.newHTTPClient()
+		c.res = c.Resolver
+		if c.res == nil {
+			c.res = &DNSResolver{}
+		}
+		c.store = c.Store
+		if c.store == nil {
+			c.store = cache.NewLRU(DefaultCacheSize)
+		}
+		c.log = c.Logger
+		if c.log == nil {
+			c.log = slog.New(slog.DiscardHandler)
+		}
+		c.backoff, _ = lru.New[string, backoff](DefaultCacheSize)
+		c.tracked, _ = lru.New[string, *state](DefaultCacheSize)
+	})
+}
+
+func (c *Client) resolver() Resolver {
+	c.init()
+	return c.res
+}
+
+func (c *Client) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Client) fetchTimeout() time.Duration {
+	if c.FetchTimeout > 0 {
+		return c.FetchTimeout
+	}
+	return DefaultFetchTimeout
+}
+
+func (c *Client) recheckInterval() time.Duration {
+	if c.RecheckInterval > 0 {
+		return c.RecheckInterval
+	}
+	return DefaultRecheckInterval
+}
+
+func (c *Client) negativeTTL() time.Duration {
+	if c.NegativeTTL != 0 {
+		return c.NegativeTTL
+	}
+	return DefaultNegativeTTL
+}
+
+func (c *Client) userAgent() string {
+	if c.UserAgent != "" {
+		return c.UserAgent
+	}
+	return DefaultUserAgent
+}
+
+func (c *Client) refreshConcurrency() int {
+	if c.RefreshConcurrency > 0 {
+		return c.RefreshConcurrency
+	}
+	return 4
+}
+
+// Hooks are optional callbacks for metrics, in the manner of
+// net/http/httptrace. They must be fast and must not block; they are called
+// synchronously from the goroutine doing the work.
+type Hooks struct {
+	// CacheHit is called when Lookup answers from the cache.
+	CacheHit func(domain string)
+	// CacheMiss is called when Lookup has to discover the policy.
+	CacheMiss func(domain string)
+	// Fetched is called after every policy fetch with its outcome.
+	Fetched func(domain string, d time.Duration, err error)
+	// RecordChecked is called after every `_mta-sts` lookup.
+	RecordChecked func(domain string, d time.Duration, err error)
+}

@@ -1,0 +1,184 @@
+package mtasts
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/netip"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// maxResponseHeaderBytes bounds the headers of a policy response, so that a
+// hostile policy host cannot make a fetch read megabytes of headers.
+const maxResponseHeaderBytes = 16 << 10
+
+// PolicyURL returns the address a policy for domain is fetched from
+// (RFC 8461, Section 3.3). domain must already be normalised.
+func PolicyURL(domain string) string {
+	return "https://mta-sts." + domain + "/.well-known/mta-sts.txt"
+}
+
+// httpClient returns the client for policy fetches: the caller's (with
+// redirects refused) or the built-in hardened one.
+func (c *Client) httpClient() *http.Client {
+	c.init()
+	return c.http
+}
+
+func (c *Client) newHTTPClient() *http.Client {
+	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	if c.HTTPClient != nil {
+		hc := *c.HTTPClient
+		hc.CheckRedirect = noRedirect
+		return &hc
+	}
+	dial := c.DialContext
+	if dial == nil {
+		d := &net.Dialer{Timeout: 30 * time.Second}
+		if !c.AllowPrivate {
+			d.Control = guardControl
+		}
+		dial = d.DialContext
+	} else if !c.AllowPrivate {
+		dial = guardConn(dial)
+	}
+	return &http.Client{
+		CheckRedirect: noRedirect,
+		Transport: &http.Transport{
+			Proxy:       c.Proxy,
+			DialContext: dial,
+			TLSClientConfig: &tls.Config{
+				MinVersion: tls.VersionTLS12,
+				RootCAs:    c.RootCAs,
+			},
+			TLSHandshakeTimeout:    30 * time.Second,
+			DisableKeepAlives:      true, // fetches are rare and go to many hosts
+			DisableCompression:     true, // the size limit applies to the bytes sent
+			MaxResponseHeaderBytes: maxResponseHeaderBytes,
+			ForceAttemptHTTP2:      true,
+		},
+	}
+}
+
+// publicAddr reports whether the dial guard lets a fetch connect to a.
+func publicAddr(a netip.Addr) bool {
+	a = a.Unmap()
+	return a.IsValid() && !(a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() ||
+		a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast() || a.IsMulticast() ||
+		a.IsUnspecified())
+}
+
+// guardControl refuses, before connecting, addresses that are not public.
+func guardControl(network, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil || !publicAddr(ap.Addr()) {
+		return fmt.Errorf("%w: %s", ErrDialGuard, address)
+	}
+	return nil
+}
+
+// guardConn wraps a caller's dialer: it cannot see the address before the
+// connection is made, so it checks the peer and closes the connection before
+// a byte is sent.
+func guardConn(dial func(context.Context, string, string) (net.Conn, error)) func(context.Context, string, string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		ap, perr := netip.ParseAddrPort(conn.RemoteAddr().String())
+		if perr != nil || !publicAddr(ap.Addr()) {
+			conn.Close()
+			return nil, fmt.Errorf("%w: %s", ErrDialGuard, conn.RemoteAddr())
+		}
+		return conn, nil
+	}
+}
+
+// fetchPolicy fetches and parses the policy of a normalised domain
+// (RFC 8461, Section 3.3). Errors wrap ErrPolicyFetch, ErrWebPKI or
+// ErrPolicyInvalid.
+func (c *Client) fetchPolicy(ctx context.Context, domain string) (*Policy, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.fetchTimeout())
+	defer cancel()
+	url := PolicyURL(domain)
+
+	// The handshake may run on the transport's dialing goroutine, which can
+	// outlive Do when ctx ends.
+	var handshakeFailed atomic.Bool
+	trace := &httptrace.ClientTrace{
+		TLSHandshakeDone: func(_ tls.ConnectionState, err error) {
+			if err != nil {
+				handshakeFailed.Store(true)
+			}
+		},
+	}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrPolicyFetch, url, err)
+	}
+	req.Header.Set("User-Agent", c.userAgent())
+	resp, err := c.httpClient().Do(req)
+	if err != nil {
+		var certErr *tls.CertificateVerificationError
+		if handshakeFailed.Load() || errors.As(err, &certErr) {
+			// RFC 8461, Section 3.3: the policy host must present a valid
+			// certificate over TLS 1.2 or newer.
+			return nil, fmt.Errorf("%w: %s: %w", ErrWebPKI, url, err)
+		}
+		return nil, fmt.Errorf("%w: %s: %w", ErrPolicyFetch, url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		// Spec note: RFC 8461, Section 3.3 requires 200 and forbids
+		// following redirects; every other status is a fetch error.
+		return nil, fmt.Errorf("%w: %s: status %s", ErrPolicyFetch, url, strconv.Itoa(resp.StatusCode))
+	}
+	if err := c.checkContentType(resp.Header.Values("Content-Type")); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrPolicyFetch, url, err)
+	}
+	if resp.ContentLength > MaxPolicySize {
+		return nil, fmt.Errorf("%w: %s: body of %d bytes is over %d", ErrPolicyFetch, url, resp.ContentLength, MaxPolicySize)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxPolicySize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: reading body: %w", ErrPolicyFetch, url, err)
+	}
+	if len(body) > MaxPolicySize {
+		return nil, fmt.Errorf("%w: %s: body over %d bytes", ErrPolicyFetch, url, MaxPolicySize)
+	}
+	p, err := ParsePolicy(body)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", url, err)
+	}
+	return p, nil
+}
+
+var errContentType = errors.New("mtasts: policy media type is not text/plain")
+
+// checkContentType applies RFC 8461, Section 3.2: the media type must be
+// text/plain; parameters such as charset are allowed.
+func (c *Client) checkContentType(values []string) error {
+	switch {
+	case len(values) == 0 && c.AllowMissingContentType:
+		return nil
+	case len(values) == 0:
+		return fmt.Errorf("%w: no Content-Type", errContentType)
+	case len(values) > 1:
+		return fmt.Errorf("%w: %d Content-Type headers", errContentType, len(values))
+	}
+	mt, _, err := mime.ParseMediaType(values[0])
+	if err != nil || mt != "text/plain" {
+		return fmt.Errorf("%w: %.100q", errContentType, values[0])
+	}
+	return nil
+}

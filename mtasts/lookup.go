@@ -1,0 +1,361 @@
+package mtasts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/strictmx/strictmx/cache"
+	"github.com/strictmx/strictmx/internal/domain"
+)
+
+// Source says where a Result's policy came from.
+type Source int
+
+const (
+	// SourceNone: no policy applies; deliver as if the domain had no
+	// MTA-STS.
+	SourceNone Source = iota
+	// SourceFetch: the policy was fetched for this lookup.
+	SourceFetch
+	// SourceCache: the policy came from the cache.
+	SourceCache
+	// SourceCacheAfterFailure: refreshing the policy failed and the cached,
+	// unexpired policy is used instead (RFC 8461, Section 5.1). Failure
+	// says how the refresh failed.
+	SourceCacheAfterFailure
+)
+
+func (s Source) String() string {
+	switch s {
+	case SourceNone:
+		return "none"
+	case SourceFetch:
+		return "fetch"
+	case SourceCache:
+		return "cache"
+	case SourceCacheAfterFailure:
+		return "cache-after-failure"
+	}
+	return fmt.Sprintf("Source(%d)", int(s))
+}
+
+// Result is the outcome of a Lookup. Results are shared between callers:
+// treat them, and the Policy in them, as read-only.
+type Result struct {
+	// Domain is the policy domain, normalised.
+	Domain string
+	// Policy is the policy to apply, or nil when none applies.
+	Policy *Policy
+	// ID is the `_mta-sts` id the policy was fetched under.
+	ID string
+	// Source says where Policy came from.
+	Source Source
+	// Fetched is when Policy was fetched; Expires when it stops applying.
+	// Zero when Policy is nil.
+	Fetched, Expires time.Time
+	// Failure is the TLS-RPT result type of a failed discovery or fetch
+	// (sts-policy-fetch-error, sts-policy-invalid, sts-webpki-invalid), set
+	// whether or not a cached policy was used instead; "" when nothing
+	// failed that is reported.
+	Failure ResultType
+	// Err is the error behind Failure, or the discovery error that left the
+	// domain without a policy (wrapping ErrNoRecord, ErrRecordSyntax,
+	// ErrMultipleRecords or ErrDNSTemporary). Nil on a clean result.
+	Err error
+}
+
+// Mode returns the policy's mode, or ModeNone when there is no policy.
+func (r *Result) Mode() Mode {
+	if r.Policy == nil {
+		return ModeNone
+	}
+	return r.Policy.Mode
+}
+
+// state is what the Client keeps in a cache entry's memo: the parsed
+// policy and the Result that a cache hit returns, built once.
+type state struct {
+	result    *Result
+	lastCheck atomic.Int64 // unix nanoseconds of the last id check
+	hits      atomic.Int64 // Lookups served, for Run's ordering
+	jitter    time.Duration
+}
+
+type backoff struct {
+	id    string
+	until time.Time
+	err   error
+}
+
+// Lookup returns the MTA-STS policy that applies to mail for domain now.
+//
+// A cached, unexpired policy is returned at once; if its `_mta-sts` id is
+// due for a re-check (Client.RecheckInterval), the check runs in the
+// background, shared by all callers. Otherwise the policy is discovered and
+// fetched; concurrent Lookups of one domain share that work, which runs
+// detached from any one caller with its own timeout, so a caller whose ctx
+// ends gets ctx.Err() and the others are not disturbed.
+//
+// "No MTA-STS" and every remote failure are Results, not errors. The error
+// is for the caller's problems: an invalid domain (ErrInvalidDomain) or the
+// end of ctx.
+func (c *Client) Lookup(ctx context.Context, domainName string) (*Result, error) {
+	c.init()
+	d, err := domain.Normalize(domainName)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidDomain, err)
+	}
+	now := c.now()
+	e, err := c.store.Get(ctx, d)
+	if err != nil && !errors.Is(err, cache.ErrCacheMiss) {
+		c.log.Warn("mtasts: cache get failed", "domain", d, "err", err)
+		e = nil
+	}
+	if e != nil && now.Before(e.Expires) {
+		if st := c.stateOf(e); st != nil {
+			st.hits.Add(1)
+			if h := c.Hooks.CacheHit; h != nil {
+				h(d)
+			}
+			if !e.Negative() && c.claimRecheck(st, now) {
+				c.recheckAsync(d)
+			}
+			return st.result, nil
+		}
+	}
+	if h := c.Hooks.CacheMiss; h != nil {
+		h(d)
+	}
+	return c.shared(ctx, "lookup "+d, func(ctx context.Context) *Result {
+		return c.discover(ctx, d, discoverIfNew)
+	})
+}
+
+// CheckID re-checks domain's `_mta-sts` id now, whatever the re-check
+// interval, and fetches the policy if the id changed. Call it before
+// treating the failure of every MX under an enforce policy as final
+// (RFC 8461, Section 5.1): a new id means a new policy and a new plan.
+func (c *Client) CheckID(ctx context.Context, domainName string) (*Result, error) {
+	c.init()
+	d, err := domain.Normalize(domainName)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidDomain, err)
+	}
+	return c.shared(ctx, "lookup "+d, func(ctx context.Context) *Result {
+		return c.discover(ctx, d, discoverIfNew)
+	})
+}
+
+// Refresh looks domain's record up and fetches its policy now, even when
+// the cached policy is fresh and its id unchanged (a publisher may change a
+// policy without changing the id). On failure the cached policy is kept.
+func (c *Client) Refresh(ctx context.Context, domainName string) (*Result, error) {
+	c.init()
+	d, err := domain.Normalize(domainName)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidDomain, err)
+	}
+	return c.refresh(ctx, d, discoverForce)
+}
+
+func (c *Client) refresh(ctx context.Context, d string, how discoverMode) (*Result, error) {
+	return c.shared(ctx, "refresh "+d, func(ctx context.Context) *Result {
+		return c.discover(ctx, d, how)
+	})
+}
+
+// Purge forgets everything cached about domain: the policy, "no record",
+// and a fetch failure's back-off.
+func (c *Client) Purge(ctx context.Context, domainName string) error {
+	c.init()
+	d, err := domain.Normalize(domainName)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidDomain, err)
+	}
+	c.backoff.Remove(d)
+	c.tracked.Remove(d)
+	return c.store.Delete(ctx, d)
+}
+
+// shared runs work once for all concurrent callers with the same key. The
+// work is detached from each caller's cancellation and bounded by the fetch
+// timeout; each caller waits only as long as its own ctx allows.
+func (c *Client) shared(ctx context.Context, key string, work func(context.Context) *Result) (*Result, error) {
+	ch := c.flight.DoChan(key, func() (any, error) {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.fetchTimeout())
+		defer cancel()
+		return work(wctx), nil
+	})
+	select {
+	case r := <-ch:
+		return r.Val.(*Result), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// claimRecheck reports whether the caller should start the due id check of
+// a cached policy; exactly one caller per interval wins.
+func (c *Client) claimRecheck(st *state, now time.Time) bool {
+	last := st.lastCheck.Load()
+	if now.UnixNano()-last < int64(c.recheckInterval()) {
+		return false
+	}
+	return st.lastCheck.CompareAndSwap(last, now.UnixNano())
+}
+
+func (c *Client) recheckAsync(d string) {
+	c.flight.DoChan("lookup "+d, func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), c.fetchTimeout())
+		defer cancel()
+		return c.discover(ctx, d, discoverIfNew), nil
+	})
+}
+
+// stateOf returns the entry's memo, building it (parsing the policy) for an
+// entry that has none, such as one read from disk or Redis. It returns nil
+// for an entry whose policy no longer parses.
+func (c *Client) stateOf(e *cache.Entry) *state {
+	if st, ok := e.Memo().(*state); ok {
+		return st
+	}
+	st := &state{result: &Result{Domain: e.Domain, Err: ErrNoRecord}}
+	if !e.Negative() {
+		p, err := ParsePolicy([]byte(e.Policy))
+		if err != nil {
+			c.log.Warn("mtasts: cached policy does not parse; ignoring it", "domain", e.Domain, "err", err)
+			return nil
+		}
+		st.result = &Result{Domain: e.Domain, Policy: p, ID: e.ID, Source: SourceCache, Fetched: e.Fetched, Expires: e.Expires}
+	}
+	st.lastCheck.Store(e.Fetched.UnixNano())
+	e.SetMemo(st)
+	return st
+}
+
+// discoverMode says when discover fetches a policy.
+type discoverMode int
+
+const (
+	discoverIfNew discoverMode = iota // only for an id not cached
+	discoverRenew                     // also for the cached id, unless backing off
+	discoverForce                     // always
+)
+
+// discover is the policy discovery of RFC 8461, Sections 3.3 and 5.1: check
+// the record, fetch as how says, and fall back on the cached policy when
+// anything fails.
+func (c *Client) discover(ctx context.Context, d string, how discoverMode) *Result {
+	now := c.now()
+	var old *state
+	var oldEntry *cache.Entry
+	if e, err := c.store.Get(ctx, d); err == nil && now.Before(e.Expires) && !e.Negative() {
+		if st := c.stateOf(e); st != nil {
+			old, oldEntry = st, e
+			st.lastCheck.Store(now.UnixNano())
+		}
+	}
+
+	rec, err := c.lookupRecord(ctx, d)
+	if err != nil {
+		if old != nil {
+			// RFC 8461, Section 5.1: a record that disappears or breaks does
+			// not withdraw a cached policy; this can be a downgrade attack.
+			c.log.Warn("mtasts: record check failed; keeping the cached policy", "domain", d, "policy_id", old.result.ID, "err", err)
+			return old.result
+		}
+		res := &Result{Domain: d, Err: err}
+		if !errors.Is(err, ErrDNSTemporary) && c.negativeTTL() > 0 {
+			c.put(ctx, &cache.Entry{Domain: d, Fetched: now, Expires: now.Add(c.negativeTTL())}, res)
+		}
+		c.log.Debug("mtasts: no policy", "domain", d, "err", err)
+		return res
+	}
+	if old != nil && old.result.ID == rec.ID && how == discoverIfNew {
+		return old.result
+	}
+
+	// RFC 8461, Section 3.3: do not retry a failed fetch of one id for
+	// five minutes.
+	if b, ok := c.backoff.Get(d); ok && b.id == rec.ID && now.Before(b.until) && how != discoverForce {
+		return c.fetchFailed(d, old, fmt.Errorf("%w: %w", ErrFetchBackoff, b.err))
+	}
+	start := time.Now()
+	p, err := c.fetchPolicy(ctx, d)
+	if h := c.Hooks.Fetched; h != nil {
+		h(d, time.Since(start), err)
+	}
+	if err != nil {
+		c.backoff.Add(d, backoff{id: rec.ID, until: now.Add(FetchBackoff), err: err})
+		return c.fetchFailed(d, old, err)
+	}
+	c.backoff.Remove(d)
+	now = c.now()
+	res := &Result{Domain: d, Policy: p, ID: rec.ID, Source: SourceFetch, Fetched: now, Expires: now.Add(p.MaxAge)}
+	c.log.Debug("mtasts: policy fetched", "domain", d, "policy_id", rec.ID, "mode", p.Mode, "max_age", p.MaxAge)
+	if p.MaxAge == 0 {
+		// A max_age of 0 applies to this attempt only: nothing is kept,
+		// and the policy it replaces is gone.
+		if oldEntry != nil {
+			if err := c.store.Delete(ctx, d); err != nil {
+				c.log.Warn("mtasts: cache delete failed", "domain", d, "err", err)
+			}
+		}
+		return res
+	}
+	e := &cache.Entry{Domain: d, ID: rec.ID, Policy: p.Raw, Fetched: now, Expires: res.Expires}
+	st := c.put(ctx, e, &Result{Domain: d, Policy: p, ID: rec.ID, Source: SourceCache, Fetched: now, Expires: res.Expires})
+	c.tracked.Add(d, st)
+	return res
+}
+
+// put stores e with its memo: the Result later hits return.
+func (c *Client) put(ctx context.Context, e *cache.Entry, hit *Result) *state {
+	st := &state{result: hit, jitter: time.Duration(rand.Int64N(int64(time.Minute)))}
+	st.lastCheck.Store(e.Fetched.UnixNano())
+	e.SetMemo(st)
+	if err := c.store.Put(ctx, e); err != nil {
+		c.log.Warn("mtasts: cache put failed", "domain", e.Domain, "err", err)
+	}
+	return st
+}
+
+// fetchFailed builds the Result of a failed fetch: the cached policy if
+// there is one, otherwise none, with the failure to report.
+func (c *Client) fetchFailed(d string, old *state, err error) *Result {
+	rt, _ := ResultTypeOf(err)
+	if old == nil {
+		c.log.Debug("mtasts: policy fetch failed", "domain", d, "err", err)
+		return &Result{Domain: d, Failure: rt, Err: err}
+	}
+	c.log.Warn("mtasts: policy refresh failed; using the cached policy", "domain", d, "policy_id", old.result.ID, "err", err)
+	r := *old.result
+	r.Source, r.Failure, r.Err = SourceCacheAfterFailure, rt, err
+	return &r
+}
+
+// lookupRecord finds and parses the `_mta-sts` record of d.
+func (c *Client) lookupRecord(ctx context.Context, d string) (*Record, error) {
+	start := time.Now()
+	txts, err := c.resolver().LookupTXT(ctx, "_mta-sts."+d)
+	var rec *Record
+	if err == nil {
+		rec, err = SelectRecord(txts)
+	} else {
+		var dnsErr *net.DNSError
+		if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+			err = fmt.Errorf("%w: %w", ErrNoRecord, err)
+		} else {
+			err = fmt.Errorf("%w: %w", ErrDNSTemporary, err)
+		}
+	}
+	if h := c.Hooks.RecordChecked; h != nil {
+		h(d, time.Since(start), err)
+	}
+	return rec, err
+}

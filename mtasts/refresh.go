@@ -1,0 +1,91 @@
+package mtasts
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Proactive refresh settings.
+const (
+	// RefreshLead is how long before expiry Run refreshes a policy, at
+	// most; a policy with a short max_age is refreshed when a quarter of
+	// its lifetime remains.
+	RefreshLead = time.Hour
+	// refreshTick is how often Run looks for policies due for refresh.
+	refreshTick = time.Minute
+)
+
+// Run keeps the policies this Client has fetched fresh, so that a delivery
+// rarely waits for a fetch (RFC 8461, Section 3.3 allows refreshing at any
+// time). Once a minute it refreshes every policy that expires within
+// RefreshLead (or within a quarter of its max_age, if that is shorter), with
+// a per-domain jitter of up to a minute, the most looked-up domains first and
+// at most RefreshConcurrency at once. A failed refresh keeps the cached
+// policy.
+//
+// Run returns when ctx ends, after its refreshes have stopped. It is
+// optional: without it, policies are fetched when a Lookup finds them
+// expired.
+func (c *Client) Run(ctx context.Context) error {
+	c.init()
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		c.refreshDue(ctx)
+		t.Reset(refreshTick)
+	}
+}
+
+// refreshDue refreshes the tracked policies that are due, and returns when
+// they are all done.
+func (c *Client) refreshDue(ctx context.Context) {
+	now := c.now()
+	type due struct {
+		domain string
+		hits   int64
+	}
+	var list []due
+	for _, d := range c.tracked.Keys() {
+		st, ok := c.tracked.Peek(d)
+		if !ok {
+			continue
+		}
+		r := st.result
+		if !r.Expires.After(now) {
+			c.tracked.Remove(d) // expired: Lookup will fetch it if it is used
+			continue
+		}
+		lead := min(RefreshLead, r.Expires.Sub(r.Fetched)/4)
+		if now.Add(lead + st.jitter).Before(r.Expires) {
+			continue
+		}
+		list = append(list, due{d, st.hits.Load()})
+	}
+	slices.SortFunc(list, func(a, b due) int { return cmp.Compare(b.hits, a.hits) })
+
+	sem := make(chan struct{}, c.refreshConcurrency())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for _, it := range list {
+		select {
+		case <-ctx.Done():
+			return
+		case sem <- struct{}{}:
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			r, err := c.refresh(ctx, it.domain, discoverRenew)
+			if err == nil && r.Err != nil {
+				c.log.Debug("mtasts: proactive refresh failed", "domain", it.domain, "err", r.Err)
+			}
+		})
+	}
+}
