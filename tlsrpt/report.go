@@ -66,7 +66,16 @@ var resultTypes = []ResultType{
 }
 
 // Valid reports whether t is one of the 11 registered result types.
-func (t ResultType) Valid() bool { return slices.Contains(resultTypes, t) }
+func (t ResultType) Valid() bool {
+	switch t {
+	case ResultSTARTTLSNotSupported, ResultCertificateHostMismatch, ResultCertificateExpired,
+		ResultCertificateNotTrusted, ResultValidationFailure, ResultTLSAInvalid,
+		ResultDNSSECInvalid, ResultDANERequired, ResultSTSPolicyFetchError,
+		ResultSTSPolicyInvalid, ResultSTSWebPKIInvalid:
+		return true
+	}
+	return false
+}
 
 // needsReasonCode reports whether failures of type t carry a
 // failure-reason-code in strictmx reports.

@@ -1,0 +1,513 @@
+package tlsrpt
+
+import (
+	"cmp"
+	"fmt"
+	"hash/maphash"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/strictmx/strictmx/internal/domain"
+)
+
+// Result is the outcome of one SMTP session: one connection attempt to one
+// MX host, successful or failed exactly once (RFC 8460, Section 4.3). A
+// retry to another MX host is another Result; reusing a connection for
+// more messages adds nothing. A policy-level failure (the policy could not
+// be fetched, was invalid, or the MX host is outside it) is a failed
+// Result too.
+//
+// Result is the entry point for the enforcement layer: after each attempt
+// a sender calls Collector.Record with a Result literal.
+type Result struct {
+	// Policy the session was made under. For MTA-STS its Domain is the
+	// recipient (or smart host) domain; for DANE it is the TLSA base
+	// domain, the MX host. Type PolicyNoPolicyFound with an empty String
+	// and MXHost when neither applied.
+	Policy Policy
+	// Handle, if not nil, is used instead of Policy: an interned policy
+	// that makes Record cheaper (no hashing or comparing of the policy
+	// lines). A sender keeps one per policy it enforces.
+	Handle *PolicyHandle
+	// MXHost is the MX host name connected to (receiving-mx-hostname);
+	// empty if unknown.
+	MXHost string
+	// SendingIP and ReceivingIP are the local and remote addresses; the
+	// zero Addr if unknown.
+	SendingIP, ReceivingIP netip.Addr
+	// EHLO is the name the receiving MX announced (receiving-mx-helo);
+	// empty if unknown.
+	EHLO string
+	// ResultType is empty for a successful session, else the failure.
+	ResultType ResultType
+	// ReasonCode is the failure-reason-code; ReasonUnspecified is used
+	// if a certificate-not-trusted or validation-failure comes without.
+	ReasonCode string
+	// AdditionalInfo is an absolute URI with more about the failure, or
+	// empty.
+	AdditionalInfo string
+	// Time is when the session started; its UTC day picks the report.
+	// Zero means now.
+	Time time.Time
+	// ReportTraffic marks a session that delivered a TLS-RPT report. It
+	// is never counted, so reports cannot cause reports.
+	ReportTraffic bool
+}
+
+// Key identifies one report: a policy domain and a UTC day.
+type Key struct {
+	Domain string
+	Day    Day
+}
+
+func (k Key) String() string { return k.Day.String() + "/" + k.Domain }
+
+// Aggregate holds the summed counts of one (policy domain, day): one
+// PolicyResult per policy. Aggregates merge by plain sums (Merge), so
+// partial aggregates from many senders can be added up in any order.
+//
+// The canonical form, which Collector and Merge return, has policies and
+// failure details sorted and equal details merged.
+type Aggregate struct {
+	Key
+	Policies []PolicyResult
+}
+
+// Clone returns a deep copy of a.
+func (a *Aggregate) Clone() *Aggregate {
+	b := &Aggregate{Key: a.Key, Policies: make([]PolicyResult, len(a.Policies))}
+	for i, p := range a.Policies {
+		p.Policy.String = slices.Clone(p.Policy.String)
+		p.Policy.MXHost = slices.Clone(p.Policy.MXHost)
+		p.FailureDetails = slices.Clone(p.FailureDetails)
+		b.Policies[i] = p
+	}
+	return b
+}
+
+// Sessions returns the total number of sessions counted in a.
+func (a *Aggregate) Sessions() int64 {
+	var n int64
+	for _, p := range a.Policies {
+		n += p.Summary.TotalSuccessfulSessionCount + p.Summary.TotalFailureSessionCount
+	}
+	return n
+}
+
+// Merge returns the sum of aggregates for the same Key, in canonical form.
+// It is commutative and associative. Aggregates with different keys give
+// an error; nil aggregates are skipped.
+func Merge(aggs ...*Aggregate) (*Aggregate, error) {
+	var out *Aggregate
+	for _, a := range aggs {
+		if a == nil {
+			continue
+		}
+		if out == nil {
+			out = &Aggregate{Key: a.Key}
+		} else if a.Key != out.Key {
+			return nil, fmt.Errorf("tlsrpt: merge %s with %s", out.Key, a.Key)
+		}
+		for _, p := range a.Policies {
+			out.add(&p)
+		}
+	}
+	if out != nil {
+		out.canonicalize()
+	}
+	return out, nil
+}
+
+// add sums one policy's counts into a (not canonical until canonicalize).
+func (a *Aggregate) add(p *PolicyResult) {
+	i := slices.IndexFunc(a.Policies, func(q PolicyResult) bool { return q.Policy.Equal(&p.Policy) })
+	if i < 0 {
+		a.Policies = append(a.Policies, PolicyResult{Policy: Policy{
+			Type: p.Policy.Type, Domain: p.Policy.Domain,
+			String: slices.Clone(p.Policy.String), MXHost: slices.Clone(p.Policy.MXHost),
+		}})
+		i = len(a.Policies) - 1
+	}
+	q := &a.Policies[i]
+	q.Summary.TotalSuccessfulSessionCount += p.Summary.TotalSuccessfulSessionCount
+	q.Summary.TotalFailureSessionCount += p.Summary.TotalFailureSessionCount
+	for _, d := range p.FailureDetails {
+		q.FailureDetails = addDetail(q.FailureDetails, d)
+	}
+}
+
+func (a *Aggregate) canonicalize() {
+	for i := range a.Policies {
+		slices.SortFunc(a.Policies[i].FailureDetails, compareDetails)
+	}
+	slices.SortFunc(a.Policies, func(x, y PolicyResult) int { return comparePolicies(&x.Policy, &y.Policy) })
+}
+
+func comparePolicies(p, q *Policy) int {
+	return cmp.Or(
+		cmp.Compare(p.Domain, q.Domain),
+		cmp.Compare(p.Type, q.Type),
+		slices.Compare(p.MXHost, q.MXHost),
+		slices.Compare(p.String, q.String),
+	)
+}
+
+func compareDetails(d, e FailureDetail) int {
+	return cmp.Or(
+		cmp.Compare(d.ResultType, e.ResultType),
+		cmp.Compare(d.ReceivingMXHostname, e.ReceivingMXHostname),
+		d.ReceivingIP.Compare(e.ReceivingIP),
+		d.SendingMTAIP.Compare(e.SendingMTAIP),
+		cmp.Compare(d.ReceivingMXHelo, e.ReceivingMXHelo),
+		cmp.Compare(d.FailureReasonCode, e.FailureReasonCode),
+		cmp.Compare(d.AdditionalInformation, e.AdditionalInformation),
+	)
+}
+
+// Collector counts session results in memory, per (policy domain, UTC day
+// of the session start, policy). It is safe for concurrent use and its
+// zero value is ready to use; it must not be copied after first use.
+//
+// Recording into an existing aggregate does not allocate. Drain hands the
+// counts over, typically to a Store through a Flusher.
+type Collector struct {
+	// Now gives the time for a Result with a zero Time; nil means
+	// time.Now.
+	Now func() time.Time
+
+	seedOnce sync.Once
+	seed     maphash.Seed
+	shards   [collectorShards]shard
+}
+
+const collectorShards = 16
+
+type shard struct {
+	mu sync.Mutex
+	m  map[aggKey]*collected
+	_  [40]byte // keep shards on separate cache lines
+}
+
+// aggKey locates a policy's counters: a hash of the policy and its day.
+// Different policies with equal hashes are chained in collected.next.
+type aggKey struct {
+	h      uint64
+	day    Day
+	handle *PolicyHandle
+}
+
+type collected struct {
+	raw     Policy // as the caller passed it, to confirm a hash match
+	norm    Policy // normalised, as reported
+	day     Day
+	success int64
+	fails   []detailCount       // the first maxFailSlice distinct details
+	more    map[detailKey]int64 // the rest
+	next    *collected
+}
+
+// A linear scan of a few details is faster than hashing the key.
+const maxFailSlice = 16
+
+type detailCount struct {
+	k detailKey
+	n int64
+}
+
+func (e *collected) addFailure(k *detailKey, n int64) {
+	for i := range e.fails {
+		if e.fails[i].k == *k {
+			e.fails[i].n += n
+			return
+		}
+	}
+	if len(e.fails) < maxFailSlice {
+		e.fails = append(e.fails, detailCount{*k, n})
+		return
+	}
+	if e.more == nil {
+		e.more = make(map[detailKey]int64)
+	}
+	e.more[*k] += n
+}
+
+// PolicyHandle is an interned, normalised policy for Result.Handle.
+// It is immutable and may be shared by any number of Collectors.
+type PolicyHandle struct {
+	policy Policy
+	shard  uint8
+}
+
+// NewPolicyHandle normalises p and returns its handle. It fails with
+// ErrInvalidResult if p cannot be reported (unregistered type, bad domain).
+func NewPolicyHandle(p Policy) (*PolicyHandle, error) {
+	if !p.Type.Valid() {
+		return nil, fmt.Errorf("%w: policy type %q", ErrInvalidResult, p.Type)
+	}
+	n, err := normalizePolicy(&p)
+	if err != nil {
+		return nil, err
+	}
+	var h maphash.Hash
+	h.WriteString(n.Domain)
+	return &PolicyHandle{policy: n, shard: uint8(h.Sum64() % collectorShards)}, nil
+}
+
+// Policy returns the normalised policy.
+func (h *PolicyHandle) Policy() Policy {
+	p := h.policy
+	p.String = slices.Clone(p.String)
+	p.MXHost = slices.Clone(p.MXHost)
+	return p
+}
+
+// detailKey is a failure detail as recorded, before normalisation.
+type detailKey struct {
+	rt           ResultType
+	sip, rip     netip.Addr
+	mx, ehlo     string
+	info, reason string
+}
+
+func (c *Collector) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Collector) hash(p *Policy) uint64 {
+	c.seedOnce.Do(func() { c.seed = maphash.MakeSeed() })
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	h.WriteString(string(p.Type))
+	h.WriteByte(0)
+	h.WriteString(p.Domain)
+	h.WriteByte(0)
+	for _, s := range p.String {
+		h.WriteString(s)
+		h.WriteByte(1)
+	}
+	h.WriteByte(0)
+	for _, s := range p.MXHost {
+		h.WriteString(s)
+		h.WriteByte(1)
+	}
+	return h.Sum64()
+}
+
+// Record counts one session result. Results marked ReportTraffic are
+// ignored. An unusable result (unregistered policy or result type, a
+// policy domain that is not a domain name) gives ErrInvalidResult and is
+// not counted.
+//
+// Recording into an existing (policy domain, day, policy) does not
+// allocate.
+func (c *Collector) Record(r Result) error {
+	if r.ReportTraffic {
+		return nil
+	}
+	if r.ResultType != "" && !r.ResultType.Valid() {
+		return fmt.Errorf("%w: result type %q", ErrInvalidResult, r.ResultType)
+	}
+	t := r.Time
+	if t.IsZero() {
+		t = c.now()
+	}
+	day := DayOf(t)
+	var k aggKey
+	var sh *shard
+	if r.Handle != nil {
+		k = aggKey{day: day, handle: r.Handle}
+		sh = &c.shards[r.Handle.shard]
+	} else {
+		if !r.Policy.Type.Valid() {
+			return fmt.Errorf("%w: policy type %q", ErrInvalidResult, r.Policy.Type)
+		}
+		k = aggKey{h: c.hash(&r.Policy), day: day}
+		sh = &c.shards[k.h%collectorShards]
+	}
+
+	sh.mu.Lock()
+	e := sh.m[k]
+	if r.Handle == nil {
+		for e != nil && !e.raw.Equal(&r.Policy) {
+			e = e.next
+		}
+	}
+	if e == nil {
+		var err error
+		if r.Handle != nil {
+			e = &collected{raw: r.Handle.policy, norm: r.Handle.policy, day: day}
+		} else if e, err = newCollected(&r.Policy, day); err != nil {
+			sh.mu.Unlock()
+			return err
+		}
+		if sh.m == nil {
+			sh.m = make(map[aggKey]*collected)
+		}
+		e.next = sh.m[k]
+		sh.m[k] = e
+	}
+	if r.ResultType == "" {
+		e.success++
+		sh.mu.Unlock()
+		return nil
+	}
+	dk := detailKey{
+		rt: r.ResultType, sip: canonicalIP(r.SendingIP), rip: canonicalIP(r.ReceivingIP),
+		mx: r.MXHost, ehlo: r.EHLO, info: r.AdditionalInfo, reason: r.ReasonCode,
+	}
+	if dk.reason == "" && dk.rt.needsReasonCode() {
+		dk.reason = ReasonUnspecified
+	}
+	e.addFailure(&dk, 1)
+	sh.mu.Unlock()
+	return nil
+}
+
+func newCollected(p *Policy, day Day) (*collected, error) {
+	raw := Policy{Type: p.Type, Domain: p.Domain, String: slices.Clone(p.String), MXHost: slices.Clone(p.MXHost)}
+	norm, err := normalizePolicy(&raw)
+	if err != nil {
+		return nil, err
+	}
+	return &collected{raw: raw, norm: norm, day: day}, nil
+}
+
+// normalizePolicy returns p in the form reports carry.
+func normalizePolicy(p *Policy) (Policy, error) {
+	d, err := domain.Normalize(p.Domain)
+	if err != nil {
+		return Policy{}, fmt.Errorf("%w: policy domain: %w", ErrInvalidResult, err)
+	}
+	n := Policy{Type: p.Type, Domain: d}
+	switch p.Type {
+	case PolicySTS:
+		for _, l := range p.String {
+			n.String = append(n.String, strings.TrimRight(l, "\r\n"))
+		}
+		for _, m := range p.MXHost {
+			n.MXHost = append(n.MXHost, strings.ToLower(strings.TrimSuffix(m, ".")))
+		}
+	case PolicyTLSA:
+		n.String = slices.Clone(p.String)
+	}
+	return n, nil
+}
+
+// normalizeDetail turns a recorded failure into its reported form,
+// dropping values that cannot be reported rather than the session.
+func normalizeDetail(k *detailKey, n int64) FailureDetail {
+	d := FailureDetail{
+		ResultType: k.rt, SendingMTAIP: k.sip, ReceivingIP: k.rip,
+		FailedSessionCount: n, FailureReasonCode: k.reason,
+	}
+	if k.mx != "" {
+		d.ReceivingMXHostname, _ = domain.Normalize(k.mx)
+	}
+	if validHelo(k.ehlo) {
+		d.ReceivingMXHelo = k.ehlo
+	}
+	if validAbsURI(k.info) {
+		d.AdditionalInformation = k.info
+	}
+	if !validReasonCode(d.FailureReasonCode) {
+		d.FailureReasonCode = ""
+		if d.ResultType.needsReasonCode() {
+			d.FailureReasonCode = ReasonUnspecified
+		}
+	}
+	return d
+}
+
+// Add merges the counts of aggregates into c, for instance to put back
+// what a failed flush drained.
+func (c *Collector) Add(aggs ...*Aggregate) error {
+	for _, a := range aggs {
+		for _, p := range a.Policies {
+			h := c.hash(&p.Policy)
+			sh := &c.shards[h%collectorShards]
+			k := aggKey{h: h, day: a.Day}
+			sh.mu.Lock()
+			e := sh.m[k]
+			for e != nil && !e.raw.Equal(&p.Policy) {
+				e = e.next
+			}
+			if e == nil {
+				var err error
+				if e, err = newCollected(&p.Policy, a.Day); err != nil {
+					sh.mu.Unlock()
+					return err
+				}
+				if sh.m == nil {
+					sh.m = make(map[aggKey]*collected)
+				}
+				e.next = sh.m[k]
+				sh.m[k] = e
+			}
+			e.success += p.Summary.TotalSuccessfulSessionCount
+			for _, d := range p.FailureDetails {
+				e.addFailure(&detailKey{
+					rt: d.ResultType, sip: d.SendingMTAIP, rip: d.ReceivingIP, mx: d.ReceivingMXHostname,
+					ehlo: d.ReceivingMXHelo, info: d.AdditionalInformation, reason: d.FailureReasonCode,
+				}, d.FailedSessionCount)
+			}
+			sh.mu.Unlock()
+		}
+	}
+	return nil
+}
+
+// Snapshot returns the counts recorded so far, one canonical Aggregate per
+// (policy domain, day), sorted by day then domain.
+func (c *Collector) Snapshot() []*Aggregate { return c.collect(false) }
+
+// Drain is Snapshot that also resets the counts it returns, atomically per
+// shard: a session recorded concurrently is in this result or the next.
+func (c *Collector) Drain() []*Aggregate { return c.collect(true) }
+
+func (c *Collector) collect(reset bool) []*Aggregate {
+	byKey := map[Key]*Aggregate{}
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		m := sh.m
+		if reset {
+			sh.m = nil
+		}
+		for _, head := range m {
+			for e := head; e != nil; e = e.next {
+				k := Key{e.norm.Domain, e.day}
+				a := byKey[k]
+				if a == nil {
+					a = &Aggregate{Key: k}
+					byKey[k] = a
+				}
+				p := PolicyResult{Policy: e.norm, Summary: Summary{TotalSuccessfulSessionCount: e.success}}
+				for _, f := range e.fails {
+					p.Summary.TotalFailureSessionCount += f.n
+					p.FailureDetails = addDetail(p.FailureDetails, normalizeDetail(&f.k, f.n))
+				}
+				for dk, n := range e.more {
+					p.Summary.TotalFailureSessionCount += n
+					p.FailureDetails = addDetail(p.FailureDetails, normalizeDetail(&dk, n))
+				}
+				a.add(&p)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	out := make([]*Aggregate, 0, len(byKey))
+	for _, a := range byKey {
+		a.canonicalize()
+		out = append(out, a)
+	}
+	slices.SortFunc(out, func(a, b *Aggregate) int {
+		return cmp.Or(cmp.Compare(a.Day, b.Day), cmp.Compare(a.Domain, b.Domain))
+	})
+	return out
+}
