@@ -3,11 +3,11 @@ package tlsrpt
 import (
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
