@@ -1,0 +1,349 @@
+package redisstore_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/strictmx/strictmx/cache"
+	"github.com/strictmx/strictmx/cache/cachetest"
+	"github.com/strictmx/strictmx/cache/redisstore"
+	"github.com/strictmx/strictmx/internal/redistest"
+)
+
+// newClient starts a redis-server (or skips, see internal/redistest) and
+// returns a client for it, closed at the end of the test.
+func newClient(t testing.TB) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: redistest.Start(t)})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+var prefixes atomic.Int64
+
+func uniquePrefix() string { return "test:" + strconv.FormatInt(prefixes.Add(1), 10) + ":" }
+
+func TestConformance(t *testing.T) {
+	client := newClient(t)
+	for _, tc := range []struct {
+		name       string
+		localTTL   time.Duration
+		memorySize int
+	}{
+		{"Defaults", 0, 0},
+		// Every Get re-reads Redis, exercising the re-read path.
+		{"NoLocalTTL", -1, 0},
+		// A memory tier of one entry: most Gets in the suite are cold.
+		{"TinyMemory", 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cachetest.RunOptions(t,
+				func(*testing.T) cache.Store {
+					return &redisstore.Store{Client: client, Prefix: uniquePrefix(),
+						LocalTTL: tc.localTTL, MemorySize: tc.memorySize}
+				},
+				cachetest.Options{
+					SamePointer: true,
+					Reopen: func(_ *testing.T, s cache.Store) cache.Store {
+						return &redisstore.Store{Client: client, Prefix: s.(*redisstore.Store).Prefix}
+					},
+				})
+		})
+	}
+}
+
+// clock is a fake clock for Store.Now.
+type clock struct{ t atomic.Pointer[time.Time] }
+
+func newClock() *clock {
+	c := new(clock)
+	c.set(time.Now())
+	return c
+}
+func (c *clock) now() time.Time      { return *c.t.Load() }
+func (c *clock) set(t time.Time)     { c.t.Store(&t) }
+func (c *clock) add(d time.Duration) { c.set(c.now().Add(d)) }
+func entry(dom, id string, clk *clock) *cache.Entry {
+	return &cache.Entry{Domain: dom, ID: id, Policy: "version: STSv1\nmode: enforce\nmx: mx." + dom + "\nmax_age: 86400\n# " + id,
+		Fetched: clk.now(), Expires: clk.now().Add(24 * time.Hour)}
+}
+
+func TestDefaultPrefixAndExpiry(t *testing.T) {
+	client := newClient(t)
+	ctx := t.Context()
+	clk := newClock()
+	s := &redisstore.Store{Client: client, Now: clk.now}
+	e := entry("example.com", "1", clk)
+	e.Expires = clk.now().Add(time.Hour)
+	if err := s.Put(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	ttl, err := client.PTTL(ctx, "strictmx:mtasts:example.com").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl > time.Hour || ttl < time.Hour-time.Minute {
+		t.Fatalf("Redis TTL %v, want just under 1h (Expires - Now)", ttl)
+	}
+	data, err := client.Get(ctx, "strictmx:mtasts:example.com").Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := cache.UnmarshalEntry(data); err != nil || got.ID != "1" {
+		t.Fatalf("stored value decodes to %v, %v", got, err)
+	}
+
+	// Expires beyond what a time.Duration holds still gets a Redis expiry.
+	far := entry("far.example", "1", clk)
+	far.Expires = time.Date(2999, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := s.Put(ctx, far); err != nil {
+		t.Fatal(err)
+	}
+	if ttl, err := client.PTTL(ctx, "strictmx:mtasts:far.example").Result(); err != nil || ttl < 365*24*time.Hour {
+		t.Fatalf("Redis TTL of a far-future entry: %v, %v; want a positive expiry of years", ttl, err)
+	}
+	if got, err := s.Get(ctx, "far.example"); got != far || err != nil {
+		t.Fatalf("Get of a far-future entry = %v, %v; want the same pointer", got, err)
+	}
+
+	// An entry that has already expired replaces by deleting.
+	old := entry("example.com", "2", clk)
+	old.Expires = clk.now().Add(-time.Second)
+	if err := s.Put(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := client.Exists(ctx, "strictmx:mtasts:example.com").Result(); err != nil || n != 0 {
+		t.Fatalf("key of an expired entry: exists=%d, %v; want deleted", n, err)
+	}
+	if _, err := s.Get(ctx, "example.com"); !errors.Is(err, cache.ErrCacheMiss) {
+		t.Fatalf("Get after Put of an expired entry: %v, want a miss", err)
+	}
+}
+
+// Two senders on one Redis converge within LocalTTL, and an unchanged
+// entry keeps its pointer (and memo) across the re-read.
+func TestFleetConverges(t *testing.T) {
+	client := newClient(t)
+	ctx := t.Context()
+	clk := newClock()
+	prefix := uniquePrefix()
+	a := &redisstore.Store{Client: client, Prefix: prefix, Now: clk.now}
+	b := &redisstore.Store{Client: client, Prefix: prefix, Now: clk.now, LocalTTL: 10 * time.Second}
+	get := func(s *redisstore.Store) *cache.Entry {
+		t.Helper()
+		e, err := s.Get(ctx, "example.com")
+		if errors.Is(err, cache.ErrCacheMiss) {
+			return nil
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+
+	e1 := entry("example.com", "1", clk)
+	if err := a.Put(ctx, e1); err != nil {
+		t.Fatal(err)
+	}
+	b1 := get(b)
+	if b1 == nil || b1.ID != "1" || b1 == e1 {
+		t.Fatalf("b read %+v, want a decoded copy of id 1", b1)
+	}
+	b1.SetMemo("parsed")
+
+	clk.add(11 * time.Second)
+	if got := get(b); got != b1 || got.Memo() != "parsed" {
+		t.Fatalf("re-read of an unchanged entry gave %p (memo %v), want %p with its memo", got, got.Memo(), b1)
+	}
+
+	e2 := entry("example.com", "2", clk)
+	if err := a.Put(ctx, e2); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(a); got != e2 {
+		t.Fatalf("a.Get = %p, want the entry it was given %p", got, e2)
+	}
+	clk.add(9 * time.Second)
+	if got := get(b); got != b1 {
+		t.Fatalf("within LocalTTL, b gave id %s, want its memory copy of id 1", got.ID)
+	}
+	clk.add(2 * time.Second)
+	if got := get(b); got == nil || got.ID != "2" {
+		t.Fatalf("after LocalTTL, b gave %+v, want id 2", got)
+	}
+
+	if err := a.Delete(ctx, "example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if get(b) == nil {
+		t.Fatal("b saw the Delete before LocalTTL passed")
+	}
+	clk.add(11 * time.Second)
+	if got := get(b); got != nil {
+		t.Fatalf("after LocalTTL, b still has %+v after a Delete", got)
+	}
+}
+
+// An entry past its Expires is not served from memory.
+func TestMemoryTierHonoursExpires(t *testing.T) {
+	client := newClient(t)
+	ctx := t.Context()
+	clk := newClock()
+	s := &redisstore.Store{Client: client, Prefix: uniquePrefix(), Now: clk.now, LocalTTL: time.Hour}
+	e := entry("example.com", "1", clk)
+	e.Expires = clk.now().Add(time.Minute)
+	if err := s.Put(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	// Redis still has the key (its clock has not moved); our clock has.
+	if err := client.Del(ctx, s.Prefix+"example.com").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(ctx, "example.com"); got != e || err != nil {
+		t.Fatalf("before expiry: %v, %v", got, err)
+	}
+	clk.add(time.Minute)
+	if got, err := s.Get(ctx, "example.com"); !errors.Is(err, cache.ErrCacheMiss) {
+		t.Fatalf("after Expires: %v, %v; want a miss", got, err)
+	}
+}
+
+func TestCorruptValues(t *testing.T) {
+	client := newClient(t)
+	ctx := t.Context()
+	var logs bytes.Buffer
+	s := &redisstore.Store{Client: client, Prefix: uniquePrefix(), Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	other, err := cache.MarshalEntry(&cache.Entry{Domain: "other.example", ID: "1", Policy: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for dom, v := range map[string]string{
+		"garbage.example":   "garbage",
+		"empty.example":     "",
+		"misplaced.example": string(other),
+		"future.example":    "\x02" + string(other[1:]), // a later encoding version
+	} {
+		if err := client.Set(ctx, s.Prefix+dom, v, time.Hour).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if e, err := s.Get(ctx, dom); !errors.Is(err, cache.ErrCacheMiss) {
+			t.Errorf("Get(%s) of a corrupt value: %v, %v; want a miss", dom, e, err)
+		}
+		if !strings.Contains(logs.String(), "domain="+dom) {
+			t.Errorf("corrupt value of %s not logged", dom)
+		}
+		// Put overwrites it.
+		e := &cache.Entry{Domain: dom, ID: "1", Expires: time.Now().Add(time.Hour)}
+		if err := s.Put(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := (&redisstore.Store{Client: client, Prefix: s.Prefix}).Get(ctx, dom); err != nil || got.ID != "1" {
+			t.Errorf("after Put over a corrupt value: %v, %v", got, err)
+		}
+	}
+}
+
+// When Redis cannot be reached at re-read time, the held entry is served
+// and the failure logged once per LocalTTL.
+func TestRedisDownServesMemory(t *testing.T) {
+	client := newClient(t)
+	ctx := t.Context()
+	clk := newClock()
+	var logs bytes.Buffer
+	s := &redisstore.Store{Client: client, Prefix: uniquePrefix(), Now: clk.now,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	e := entry("example.com", "1", clk)
+	if err := s.Put(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: time.Second})
+	defer dead.Close()
+	s.Client = dead // Redis "goes away"; no Get is running concurrently
+	clk.add(redisstore.DefaultLocalTTL)
+	for range 3 {
+		if got, err := s.Get(ctx, "example.com"); got != e || err != nil {
+			t.Fatalf("Get with Redis down = %v, %v; want the held entry", got, err)
+		}
+	}
+	if n := strings.Count(logs.String(), "cannot re-read"); n != 1 {
+		t.Fatalf("%d warnings, want 1; log:\n%s", n, logs.String())
+	}
+	if _, err := s.Get(ctx, "absent.example"); err == nil || errors.Is(err, cache.ErrCacheMiss) {
+		t.Fatalf("cold Get with Redis down: %v, want a Redis error", err)
+	}
+}
+
+func TestNoClient(t *testing.T) {
+	var s redisstore.Store
+	ctx := t.Context()
+	if _, err := s.Get(ctx, "example.com"); !errors.Is(err, redisstore.ErrNoClient) {
+		t.Errorf("Get: %v", err)
+	}
+	if err := s.Put(ctx, &cache.Entry{Domain: "example.com"}); !errors.Is(err, redisstore.ErrNoClient) {
+		t.Errorf("Put: %v", err)
+	}
+	if err := s.Delete(ctx, "example.com"); !errors.Is(err, redisstore.ErrNoClient) {
+		t.Errorf("Delete: %v", err)
+	}
+}
+
+func TestMemoryTierAllocs(t *testing.T) {
+	s := &redisstore.Store{Client: newClient(t), Prefix: uniquePrefix()}
+	ctx := context.Background()
+	if err := s.Put(ctx, &cache.Entry{Domain: "example.com", ID: "1", Expires: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = s.Get(ctx, "example.com") }); n != 0 {
+		t.Errorf("memory-tier hit: %v allocs, want 0", n)
+	}
+}
+
+// gmailPolicy is the shape of the policy gmail.com serves (seen in the
+// wild, 2025).
+const gmailPolicy = "version: STSv1\r\nmode: enforce\r\nmx: gmail-smtp-in.l.google.com\r\nmx: *.gmail-smtp-in.l.google.com\r\nmax_age: 86400\r\n"
+
+func BenchmarkRedisGetMemoryTier(b *testing.B) {
+	s := &redisstore.Store{Client: newClient(b), Prefix: uniquePrefix()}
+	ctx := context.Background()
+	doms := make([]string, 1000)
+	for i := range doms {
+		doms[i] = "mx" + strconv.Itoa(i) + ".example.com"
+		e := &cache.Entry{Domain: doms[i], ID: "20260101", Policy: gmailPolicy,
+			Fetched: time.Now(), Expires: time.Now().Add(24 * time.Hour)}
+		if err := s.Put(ctx, e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("Serial", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, err := s.Get(ctx, doms[i%len(doms)]); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("Parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			i := 0
+			for pb.Next() {
+				if _, err := s.Get(ctx, doms[i%len(doms)]); err != nil {
+					b.Error(err)
+					return
+				}
+				i++
+			}
+		})
+	})
+}
