@@ -1,0 +1,265 @@
+package mtaststest
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// DNSFault makes the DNS server misbehave for one name.
+type DNSFault int
+
+const (
+	// DNSNormal answers from the records (the default).
+	DNSNormal DNSFault = iota
+	// DNSServFail answers SERVFAIL.
+	DNSServFail
+	// DNSRefused answers REFUSED.
+	DNSRefused
+	// DNSTimeout never answers, over UDP or TCP.
+	DNSTimeout
+	// DNSTruncate answers over UDP with the TC bit and no records, so
+	// that the client must ask again over TCP, where it gets the records.
+	DNSTruncate
+)
+
+// rrKey names an RRset.
+type rrKey struct {
+	name  string // lower case, fully qualified
+	rtype uint16
+}
+
+// set replaces the RRset (name, rtype) with rrs, or deletes it if rrs is
+// empty.
+func (s *Server) set(name string, rtype uint16, rrs []dns.RR) {
+	k := rrKey{fqdn(name), rtype}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(rrs) == 0 {
+		delete(s.records, k)
+		return
+	}
+	s.records[k] = rrs
+}
+
+// add appends rr to its RRset.
+func (s *Server) add(rr dns.RR) {
+	h := rr.Header()
+	h.Name = fqdn(h.Name)
+	k := rrKey{h.Name, h.Rrtype}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.records[k] = append(slices.Clip(s.records[k]), rr)
+}
+
+func hdr(name string, rtype uint16) dns.RR_Header {
+	return dns.RR_Header{Name: fqdn(name), Rrtype: rtype, Class: dns.ClassINET, Ttl: 300}
+}
+
+// TXT replaces the TXT records of name with one record per value. A value
+// longer than 255 bytes is split into several character-strings, which a
+// resolver joins again. With no values, the TXT records of name are
+// removed.
+func (s *Server) TXT(name string, values ...string) *Server {
+	rrs := make([]dns.RR, 0, len(values))
+	for _, v := range values {
+		rrs = append(rrs, &dns.TXT{Hdr: hdr(name, dns.TypeTXT), Txt: txtStrings(v)})
+	}
+	s.set(name, dns.TypeTXT, rrs)
+	return s
+}
+
+// TXTStrings adds to name one TXT record made of exactly the given
+// character-strings (each at most 255 bytes), for tests of how a client
+// joins them.
+func (s *Server) TXTStrings(name string, strs ...string) *Server {
+	esc := make([]string, 0, len(strs))
+	for _, v := range strs {
+		if len(v) > 255 {
+			s.fail("TXT string of %d bytes for %s: at most 255", len(v), name)
+			return s
+		}
+		esc = append(esc, escapeTXT(v))
+	}
+	s.add(&dns.TXT{Hdr: hdr(name, dns.TypeTXT), Txt: esc})
+	return s
+}
+
+// txtStrings splits v into character-strings of at most 255 bytes, in the
+// escaped form miekg/dns packs.
+func txtStrings(v string) []string {
+	var out []string
+	for len(v) > 255 {
+		out = append(out, escapeTXT(v[:255]))
+		v = v[255:]
+	}
+	return append(out, escapeTXT(v))
+}
+
+// escapeTXT protects the one byte miekg/dns interprets when it packs a TXT
+// string, the backslash.
+func escapeTXT(v string) string { return strings.ReplaceAll(v, `\`, `\\`) }
+
+// MX adds an MX record to domain. Host "." makes a null MX (RFC 7505).
+func (s *Server) MX(domain string, pref uint16, host string) *Server {
+	s.add(&dns.MX{Hdr: hdr(domain, dns.TypeMX), Preference: pref, Mx: dns.Fqdn(host)})
+	return s
+}
+
+// A adds an address record to name: A for an IPv4 address, AAAA for IPv6.
+func (s *Server) A(name, ip string) *Server {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		s.fail("A %s: %v", name, err)
+		return s
+	}
+	if a.Is4() {
+		s.add(&dns.A{Hdr: hdr(name, dns.TypeA), A: a.AsSlice()})
+	} else {
+		s.add(&dns.AAAA{Hdr: hdr(name, dns.TypeAAAA), AAAA: a.AsSlice()})
+	}
+	return s
+}
+
+// CNAME makes name an alias of target, replacing any CNAME it had. The
+// server follows CNAME chains in its answers, as a recursive resolver does.
+func (s *Server) CNAME(name, target string) *Server {
+	s.set(name, dns.TypeCNAME, []dns.RR{&dns.CNAME{Hdr: hdr(name, dns.TypeCNAME), Target: fqdn(target)}})
+	return s
+}
+
+// RR adds records written in zone-file syntax, for anything the other
+// methods do not cover:
+//
+//	s.RR(`_mta-sts.example.test. 60 IN TXT "v=STSv1; " "id=1"`)
+func (s *Server) RR(records ...string) *Server {
+	for _, r := range records {
+		rr, err := dns.NewRR(r)
+		if err != nil || rr == nil {
+			s.fail("RR %q: %v", r, err)
+			continue
+		}
+		s.add(rr)
+	}
+	return s
+}
+
+// Delete removes every record of name, of any type.
+func (s *Server) Delete(name string) *Server {
+	n := fqdn(name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.records {
+		if k.name == n {
+			delete(s.records, k)
+		}
+	}
+	return s
+}
+
+// DNSFault makes the DNS server misbehave for queries of name, of any
+// type; DNSNormal undoes it.
+func (s *Server) DNSFault(name string, f DNSFault) *Server {
+	n := fqdn(name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f == DNSNormal {
+		delete(s.faults, n)
+	} else {
+		s.faults[n] = f
+	}
+	return s
+}
+
+// maxChase bounds the CNAME links the server follows in one answer.
+const maxChase = 16
+
+// serveDNS answers one query like a recursive resolver in front of the
+// harness records: the CNAME chain in full, NXDOMAIN for names that do not
+// exist (neither records nor records below them), NODATA otherwise.
+func (s *Server) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
+	udp := w.LocalAddr().Network() == "udp"
+	resp := new(dns.Msg)
+	resp.SetReply(req)
+	resp.RecursionAvailable = true
+	resp.Compress = true
+	if len(req.Question) != 1 {
+		resp.Rcode = dns.RcodeFormatError
+		w.WriteMsg(resp)
+		return
+	}
+	q := req.Question[0]
+	name := strings.ToLower(q.Name)
+
+	s.mu.Lock()
+	s.queries[rrKey{name, q.Qtype}]++
+	s.totalQueries++
+	fault := s.faults[name]
+	switch fault {
+	case DNSServFail:
+		resp.Rcode = dns.RcodeServerFailure
+	case DNSRefused:
+		resp.Rcode = dns.RcodeRefused
+	case DNSTimeout:
+		s.mu.Unlock()
+		return
+	default:
+		s.answer(resp, name, q.Qtype)
+	}
+	s.mu.Unlock()
+
+	if udp {
+		if fault == DNSTruncate {
+			resp.Answer = nil
+			resp.Truncated = true
+		} else {
+			size := dns.MinMsgSize
+			if opt := req.IsEdns0(); opt != nil {
+				size = int(opt.UDPSize())
+			}
+			resp.Truncate(size)
+		}
+	}
+	w.WriteMsg(resp)
+}
+
+// answer fills resp for (name, qtype). s.mu is held.
+func (s *Server) answer(resp *dns.Msg, name string, qtype uint16) {
+	seen := map[string]bool{}
+	for range maxChase {
+		seen[name] = true
+		if rrs := s.records[rrKey{name, qtype}]; len(rrs) > 0 {
+			resp.Answer = append(resp.Answer, rrs...)
+			return
+		}
+		cn := s.records[rrKey{name, dns.TypeCNAME}]
+		if qtype == dns.TypeCNAME || len(cn) == 0 {
+			break
+		}
+		resp.Answer = append(resp.Answer, cn[0])
+		name = cn[0].(*dns.CNAME).Target
+		if seen[name] {
+			// A loop: a resolver would give up; show the loop.
+			resp.Rcode = dns.RcodeServerFailure
+			resp.Answer = nil
+			return
+		}
+	}
+	if !s.exists(name) {
+		resp.Rcode = dns.RcodeNameError
+	}
+}
+
+// exists reports whether name has records or names below it (an empty
+// non-terminal, like example.test under _mta-sts.example.test). s.mu is
+// held.
+func (s *Server) exists(name string) bool {
+	for k := range s.records {
+		if k.name == name || strings.HasSuffix(k.name, "."+name) {
+			return true
+		}
+	}
+	return false
+}

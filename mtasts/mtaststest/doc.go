@@ -1,0 +1,62 @@
+// Package mtaststest starts a small MTA-STS world on loopback for tests, in
+// the manner of net/http/httptest: a recursive DNS server, the HTTPS policy
+// hosts of any number of domains with certificates from a test CA, and
+// SMTP MX hosts. Tests of code that uses package mtasts (and strictmx's
+// own tests) set up domains, break them in chosen ways, and count what the
+// code under test asked for.
+//
+// It implements the server side of RFC 8461 as a test fixture: the
+// `_mta-sts` TXT record (RFC 8461, Section 3.1), the policy file at
+// https://mta-sts.<domain>/.well-known/mta-sts.txt (RFC 8461, Section 3.2
+// and 3.3), and MX hosts that offer STARTTLS (RFC 3207). It does not
+// implement DNSSEC or DANE, HTTP/2 on the policy hosts, IPv6 listeners,
+// TLS-RPT report reception, or SMTP beyond receiving a message.
+//
+// # Usage
+//
+//	func TestDelivery(t *testing.T) {
+//		s := mtaststest.NewServer(t) // closed by t.Cleanup
+//		s.Domain("example.test").
+//			Record("20240101").
+//			Policy(mtasts.ModeEnforce, 86400, "mx1.example.test").
+//			MX(10, "mx1.example.test")
+//
+//		c := s.Client() // an *mtasts.Client wired to the harness
+//		res, err := c.Lookup(t.Context(), "example.test")
+//		...
+//		s.Domain("example.test").Certificate(mtaststest.CertExpired) // break it
+//		...
+//		if n := s.Domain("example.test").Fetches(); n != 1 { ... }
+//	}
+//
+// The DNS server answers like a recursive resolver from the records set with
+// Server.TXT, MX, A, CNAME and RR (or the Domain shortcuts): CNAME chains
+// are followed in the answer, a name with no records but names below it
+// answers NODATA, an unknown name NXDOMAIN, and UDP answers larger than the
+// client's EDNS0 buffer are truncated so that the client retries over TCP.
+// DNSFault makes a name answer SERVFAIL or REFUSED, never answer, or always
+// truncate over UDP.
+//
+// One HTTPS listener is the policy host of every domain: the TLS server
+// name (SNI) "mta-sts.<domain>" chooses the domain, its certificate and its
+// behaviour. Server.DialContext routes "mta-sts.<domain>:443" there, and
+// "<mx host>:25" to that MX host; the clients the harness returns use it,
+// so no real name resolution or privileged port is involved.
+//
+// # Security
+//
+// Everything listens on 127.0.0.1 only. The CA is made fresh for each
+// Server and lives in memory; never trust it outside the test. The clients
+// returned by Server.Client have mtasts.Client.AllowPrivate set, which a
+// production client must not.
+//
+// # Testing
+//
+// The package's tests exercise every switch against the real
+// mtasts.DNSResolver, a plain net/http client and mtasts.Client.Lookup;
+// ExampleServer runs in CI. Counters (Server.Queries, Server.Fetches and
+// their totals) make "exactly one fetch" style assertions possible.
+//
+// This package is not yet stable: like the rest of strictmx before v1, its
+// API may change.
+package mtaststest
