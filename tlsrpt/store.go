@@ -1,0 +1,246 @@
+package tlsrpt
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Store keeps the counts of (policy domain, day) aggregates until they are
+// reported, and the Scheduler's progress on each report.
+//
+// Implementations must be safe for concurrent use, including by several
+// processes when they share the backing storage (RedisStore). Keys hold
+// normalised policy domains. This package has three: MemoryStore,
+// BoltStore (one machine, durable) and RedisStore (a fleet of senders).
+// Package tlsrpttest has a conformance suite, TestStore.
+type Store interface {
+	// Add adds the counts of aggs to what is stored under their keys.
+	// The whole batch is applied or, on error, nothing of it (so a
+	// retried Add does not count twice).
+	Add(ctx context.Context, aggs []*Aggregate) error
+	// Load returns the sum of everything added under k, in canonical
+	// form, or nil and no error when nothing is.
+	Load(ctx context.Context, k Key) (*Aggregate, error)
+	// Keys lists, in any order, the keys with counts or state.
+	Keys(ctx context.Context) ([]Key, error)
+	// State returns the state last set for k, or nil and no error.
+	State(ctx context.Context, k Key) ([]byte, error)
+	// SetState replaces k's state, opaque bytes owned by the Scheduler.
+	SetState(ctx context.Context, k Key, state []byte) error
+	// Delete removes k's counts and state.
+	Delete(ctx context.Context, k Key) error
+	// Lock takes the lock on sending k's report for owner, for at most
+	// ttl. It reports false when another owner holds an unexpired lock;
+	// owner may take its own lock again (and so extend it).
+	Lock(ctx context.Context, k Key, owner string, ttl time.Duration) (bool, error)
+	// Unlock releases owner's lock on k; it is not an error when owner
+	// does not hold it.
+	Unlock(ctx context.Context, k Key, owner string) error
+}
+
+// MemoryStore is a Store in memory, for tests and short-lived programs.
+// Its zero value is ready to use.
+type MemoryStore struct {
+	// Now is the clock for lock expiry; nil means time.Now.
+	Now func() time.Time
+
+	mu     sync.Mutex
+	counts map[Key]*Aggregate
+	states map[Key][]byte
+	locks  map[Key]memLock
+}
+
+type memLock struct {
+	owner   string
+	expires time.Time
+}
+
+func (s *MemoryStore) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Add implements Store.
+func (s *MemoryStore) Add(ctx context.Context, aggs []*Aggregate) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.counts == nil {
+		s.counts = map[Key]*Aggregate{}
+	}
+	sums := map[Key]*Aggregate{}
+	for _, a := range aggs {
+		prev := sums[a.Key]
+		if prev == nil {
+			prev = s.counts[a.Key]
+		}
+		m, err := Merge(prev, a)
+		if err != nil {
+			return err
+		}
+		sums[a.Key] = m
+	}
+	for k, a := range sums {
+		s.counts[k] = a
+	}
+	return nil
+}
+
+// Load implements Store.
+func (s *MemoryStore) Load(ctx context.Context, k Key) (*Aggregate, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.counts[k]; a != nil {
+		return a.Clone(), nil
+	}
+	return nil, nil
+}
+
+// Keys implements Store.
+func (s *MemoryStore) Keys(ctx context.Context) ([]Key, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Key
+	for k := range s.counts {
+		out = append(out, k)
+	}
+	for k := range s.states {
+		if s.counts[k] == nil {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
+// State implements Store.
+func (s *MemoryStore) State(ctx context.Context, k Key) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b, ok := s.states[k]; ok {
+		return append([]byte{}, b...), nil
+	}
+	return nil, nil
+}
+
+// SetState implements Store.
+func (s *MemoryStore) SetState(ctx context.Context, k Key, state []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.states == nil {
+		s.states = map[Key][]byte{}
+	}
+	s.states[k] = append([]byte{}, state...)
+	return nil
+}
+
+// Delete implements Store.
+func (s *MemoryStore) Delete(ctx context.Context, k Key) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.counts, k)
+	delete(s.states, k)
+	return nil
+}
+
+// Lock implements Store.
+func (s *MemoryStore) Lock(ctx context.Context, k Key, owner string, ttl time.Duration) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return lockMap(&s.locks, k, owner, ttl, s.now()), nil
+}
+
+// Unlock implements Store.
+func (s *MemoryStore) Unlock(ctx context.Context, k Key, owner string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l, ok := s.locks[k]; ok && l.owner == owner {
+		delete(s.locks, k)
+	}
+	return nil
+}
+
+// lockMap takes an expiring in-process lock; the caller holds a mutex.
+func lockMap(m *map[Key]memLock, k Key, owner string, ttl time.Duration, now time.Time) bool {
+	if *m == nil {
+		*m = map[Key]memLock{}
+	}
+	if l, ok := (*m)[k]; ok && l.owner != owner && now.Before(l.expires) {
+		return false
+	}
+	for kk, l := range *m { // drop expired locks to bound the map
+		if !now.Before(l.expires) {
+			delete(*m, kk)
+		}
+	}
+	(*m)[k] = memLock{owner, now.Add(ttl)}
+	return true
+}
+
+// DefaultFlushInterval is how often a Flusher moves counts from its
+// Collector to its Store when Interval is zero. It bounds what a crash
+// loses.
+const DefaultFlushInterval = 30 * time.Second
+
+// flushTimeout bounds the final flush of Run after its context ends.
+const flushTimeout = 10 * time.Second
+
+// Flusher moves what a Collector counted into a Store, in one batch per
+// Interval: the batched flush that makes durable stores cheap. Counts that
+// a failed flush could not store go back into the Collector.
+type Flusher struct {
+	Collector *Collector // required
+	Store     Store      // required
+	// Interval between flushes; zero means DefaultFlushInterval.
+	Interval time.Duration
+	// Logger receives flush errors; nil means discard.
+	Logger *slog.Logger
+}
+
+func (f *Flusher) interval() time.Duration {
+	if f.Interval > 0 {
+		return f.Interval
+	}
+	return DefaultFlushInterval
+}
+
+func (f *Flusher) logger() *slog.Logger {
+	if f.Logger != nil {
+		return f.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Flush drains the Collector into the Store now.
+func (f *Flusher) Flush(ctx context.Context) error {
+	aggs := f.Collector.Drain()
+	if len(aggs) == 0 {
+		return nil
+	}
+	if err := f.Store.Add(ctx, aggs); err != nil {
+		f.Collector.Add(aggs...) // keep them for the next flush
+		return err
+	}
+	return nil
+}
+
+// Run flushes every Interval until ctx ends, then flushes once more (with
+// its own short timeout) and returns.
+func (f *Flusher) Run(ctx context.Context) error {
+	t := time.NewTicker(f.interval())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+			defer cancel()
+			return f.Flush(fctx)
+		case <-t.C:
+			if err := f.Flush(ctx); err != nil {
+				f.logger().Warn("tlsrpt: flush failed; counts kept for the next flush", "err", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,32 @@
+// Package tlsrpttest helps test programs that send TLS-RPT reports with
+// package tlsrpt, in the manner of net/http/httptest: a Mailer that
+// records messages, an https endpoint that records POSTs, validators that
+// check a report's JSON or a whole report message against every rule of
+// the strictmx TLS-RPT contract ([RFC 8460] as strict receivers read it),
+// and TestStore, the conformance suite for tlsrpt.Store implementations.
+//
+// Users can point the validators at reports made by any software.
+//
+// It does not simulate DNS or SMTP peers beyond what these need.
+//
+//	mailer := &tlsrpttest.Mailer{}
+//	// ... run a tlsrpt.Scheduler with Mailer: mailer ...
+//	for _, m := range mailer.Messages() {
+//		if _, err := tlsrpttest.ValidateMessage(m.Data, nil); err != nil {
+//			t.Error(err)
+//		}
+//	}
+//
+// # Security
+//
+// Everything listens on loopback only and trusts only its own test CA.
+//
+// # Testing
+//
+// Its own tests run the validators against reports built by package
+// tlsrpt and against defective reports seen in the wild.
+//
+// This package is pre-v1: its API may change.
+//
+// [RFC 8460]: https://www.rfc-editor.org/rfc/rfc8460
+package tlsrpttest
