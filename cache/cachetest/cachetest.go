@@ -363,6 +363,8 @@ func (s *suite) concurrent(t *testing.T) {
 					case errors.Is(err, cache.ErrCacheMiss):
 						err = nil
 					case err != nil:
+					case e == nil:
+						err = fmt.Errorf("Get(%s) returned a nil entry and no error", dom)
 					case e.Domain != dom:
 						err = fmt.Errorf("Get(%s) returned an entry for %s", dom, e.Domain)
 					case e.Negative() && e.Policy != "",

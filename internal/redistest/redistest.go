@@ -1,16 +1,3 @@
-// Package redistest starts a throw-away redis-server on loopback for tests.
-//
-// Tests that need Redis call Start. Unless the environment variable
-// STRICTMX_TEST_REDIS is "1", Start skips the test, so `go test ./...` works
-// on a machine without Redis; CI sets the variable (and installs the Debian
-// package redis-server), which makes the tests mandatory: with it set, a
-// missing redis-server binary fails the test instead of skipping it.
-//
-// The server listens on 127.0.0.1 only, keeps nothing on disk (no RDB
-// snapshots, no AOF, working directory in t.TempDir()) and is killed when
-// the test ends. Each Start runs its own server; tests that want to share
-// one across subtests call Start once and give each subtest its own key
-// prefix.
 package redistest
 
 import (
