@@ -63,7 +63,9 @@ var ErrNoClient = errors.New("redisstore: Store.Client is nil")
 // Client.
 type Store struct {
 	// Client talks to Redis: a *redis.Client, *redis.ClusterClient or
-	// failover client. Required.
+	// failover client. Required. Set ContextTimeoutEnabled in its options
+	// so that a caller's ctx deadline also bounds the Redis round trip;
+	// otherwise go-redis applies only its own read and write timeouts.
 	Client redis.UniversalClient
 
 	// Prefix starts every key; empty means DefaultPrefix. Use distinct
@@ -93,7 +95,10 @@ type Store struct {
 	start time.Time // Now() at first use; clock readings count from it
 	mem   *lru.Cache[string, *held]
 	seed  maphash.Seed
-	locks [64]sync.Mutex // striped by domain: orders Redis writes and memory updates
+	// locks, striped by domain, order Redis writes and memory updates.
+	// Each is a one-slot channel so a caller waiting for it can give up
+	// when its ctx ends.
+	locks [64]chan struct{}
 }
 
 // held is an entry in the memory tier.
@@ -143,6 +148,9 @@ func (s *Store) init() {
 		}
 		s.seed = maphash.MakeSeed()
 		s.start = s.now()
+		for i := range s.locks {
+			s.locks[i] = make(chan struct{}, 1)
+		}
 	})
 }
 
@@ -187,9 +195,19 @@ func (s *Store) logger() *slog.Logger {
 	return s.Logger
 }
 
-func (s *Store) lock(domain string) *sync.Mutex {
-	return &s.locks[maphash.String(s.seed, domain)%uint64(len(s.locks))]
+// lock takes domain's lock, or gives up when ctx ends. Release it with
+// unlock.
+func (s *Store) lock(ctx context.Context, op, domain string) (chan struct{}, error) {
+	l := s.locks[maphash.String(s.seed, domain)%uint64(len(s.locks))]
+	select {
+	case l <- struct{}{}:
+		return l, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("redisstore: %s %s: %w", op, domain, ctx.Err())
+	}
 }
+
+func unlock(l chan struct{}) { <-l }
 
 // fresh reports whether h may be served at clock reading c without a
 // re-read.
@@ -216,9 +234,11 @@ func (s *Store) Get(ctx context.Context, domain string) (*cache.Entry, error) {
 	if !cache.ValidDomain(domain) {
 		return nil, cache.ErrCacheMiss
 	}
-	mu := s.lock(domain)
-	mu.Lock()
-	defer mu.Unlock()
+	l, err := s.lock(ctx, "get", domain)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock(l)
 	if h, ok := s.mem.Get(domain); ok && s.fresh(h, now) { // filled while we waited
 		return h.e, nil
 	}
@@ -232,9 +252,11 @@ func (s *Store) Get(ctx context.Context, domain string) (*cache.Entry, error) {
 
 // reread refreshes h from Redis once it is no longer fresh.
 func (s *Store) reread(ctx context.Context, domain string, h *held, now int64) (*cache.Entry, error) {
-	mu := s.lock(domain)
-	mu.Lock()
-	defer mu.Unlock()
+	l, err := s.lock(ctx, "get", domain)
+	if err != nil {
+		return h.e, nil // the caller gave up; the next Get tries again
+	}
+	defer unlock(l)
 	if cur, ok := s.mem.Peek(domain); ok && cur != h {
 		return cur.e, nil // a Put or a cold Get replaced h while we waited
 	} else if !ok {
@@ -308,18 +330,19 @@ func (s *Store) Put(ctx context.Context, e *cache.Entry) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("redisstore: put %s: %w", e.Domain, err)
 	}
+	l, err := s.lock(ctx, "put", e.Domain)
+	if err != nil {
+		return err
+	}
+	defer unlock(l)
 	now := s.clock()
 	ttl := e.Expires.Sub(s.at(now))
-	mu := s.lock(e.Domain)
-	mu.Lock()
-	defer mu.Unlock()
 	s.mem.Remove(e.Domain)
 	if ttl <= 0 {
 		err = s.Client.Del(ctx, s.key(e.Domain)).Err()
 	} else {
-		// Redis expiries are in whole milliseconds; round up so that the
-		// key never outlives Expires by less than a millisecond, rather
-		// than dies before it, and never becomes 0 (no expiry).
+		// Redis expiries are whole milliseconds. Round up: a key that
+		// dies up to 1 ms late is harmless, and 0 would mean no expiry.
 		ttl = (min(ttl, maxTTL) + time.Millisecond - 1).Truncate(time.Millisecond)
 		err = s.Client.Set(ctx, s.key(e.Domain), data, ttl).Err()
 	}
@@ -347,9 +370,11 @@ func (s *Store) Delete(ctx context.Context, domain string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("redisstore: delete %s: %w", domain, err)
 	}
-	mu := s.lock(domain)
-	mu.Lock()
-	defer mu.Unlock()
+	l, err := s.lock(ctx, "delete", domain)
+	if err != nil {
+		return err
+	}
+	defer unlock(l)
 	s.mem.Remove(domain)
 	if err := s.Client.Del(ctx, s.key(domain)).Err(); err != nil {
 		return fmt.Errorf("redisstore: delete %s: %w", domain, err)

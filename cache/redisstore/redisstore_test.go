@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -346,4 +348,49 @@ func BenchmarkRedisGetMemoryTier(b *testing.B) {
 			}
 		})
 	})
+}
+
+// A caller waiting behind a slow Redis round trip for the same domain
+// gives up when its own ctx ends.
+func TestWaitHonoursContext(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	got := make(chan net.Conn, 1)
+	go func() { // a "Redis" that reads requests and never answers
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		got <- c
+		_, _ = io.Copy(io.Discard, c)
+	}()
+	client := redis.NewClient(&redis.Options{Addr: l.Addr().String(), Protocol: 2, MaxRetries: -1,
+		ContextTimeoutEnabled: true, DisableIdentity: true})
+	defer client.Close()
+	s := &redisstore.Store{Client: client}
+
+	doneA := make(chan error, 1)
+	go func() {
+		_, err := s.Get(t.Context(), "example.com")
+		doneA <- err
+	}()
+	conn := <-got // A holds the domain's lock and waits for Redis
+
+	ctxB, cancelB := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancelB()
+	if _, err := s.Get(ctxB, "example.com"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiting Get: %v, want context.DeadlineExceeded", err)
+	}
+	select {
+	case err := <-doneA:
+		t.Fatalf("the first Get returned (%v) though Redis never answered", err)
+	default:
+	}
+	conn.Close() // Redis goes away
+	if err := <-doneA; err == nil || errors.Is(err, cache.ErrCacheMiss) {
+		t.Fatalf("first Get after the connection closed: %v, want a Redis error", err)
+	}
 }
