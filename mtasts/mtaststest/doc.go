@@ -43,6 +43,21 @@
 // "<mx host>:25" to that MX host; the clients the harness returns use it,
 // so no real name resolution or privileged port is involved.
 //
+// MX hosts (Server.MXHost, or Domain.MXHost) are SMTP servers on
+// github.com/emersion/go-smtp, each on its own 127.0.0.1 port, published in
+// the harness DNS (MX and A records). An MXConfig chooses the certificate
+// presented after STARTTLS (valid, expired, wrong name, self-signed, or
+// valid for other names such as a wildcard), whether STARTTLS is offered at
+// all, and TLS 1.1-only. Each host records the messages it received (MAIL
+// FROM, RCPT TO, data, and whether TLS was used with which SNI) and every
+// TLS handshake it saw begin, failed ones included:
+//
+//	mx := s.MXHost("example.test", "mx1.example.test", 10,
+//		mtaststest.MXConfig{Certificate: mtaststest.CertExpired})
+//	// ... the code under test delivers, dialling with s.DialContext ...
+//	if got := mx.ServerNames(); ... // the SNI each handshake carried
+//	if n := mx.MessageCount(); n != 0 { t.Error("delivered despite an expired certificate") }
+//
 // # Security
 //
 // Everything listens on 127.0.0.1 only. The CA is made fresh for each
