@@ -71,7 +71,9 @@
 // file, and garbage never panics (FuzzUnmarshalEntry). Dir uses the domain
 // as a file name only after ValidDomain has accepted it (lower-case LDH, so
 // no '/', no leading '.', no "..") and creates its directory with mode
-// 0700. A Dir write is atomic and durable (temporary file, fsync, rename,
+// 0700: it must be writable only by the sender, since whoever can write
+// it chooses the policies (and could plant a FIFO or a symlink). A Dir
+// write is atomic and durable (temporary file, fsync, rename,
 // fsync of the directory), so a crash leaves old or new entries, never a
 // torn one; a lost cache would reopen the window RFC 8461, Section 10.2
 // describes. An entry returned by Get is shared: modifying it is a bug.
