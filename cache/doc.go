@@ -1,4 +1,4 @@
-// Package cache stores MTA-STS policies between lookups: the Store
+// Package cache stores MTA-STS ([RFC 8461]) policies between lookups: the Store
 // interface that package mtasts consumes, the Entry it stores, a versioned
 // encoding of entries for stores outside the process, and two stores:
 // [LRU], in memory, and [Dir], on disk. Package cache/redisstore adds a
@@ -87,4 +87,6 @@
 // `go test -run '^$' -bench . ./cache/`.
 //
 // This package is pre-v1: its API may change before strictmx v1.0.0.
+//
+// [RFC 8461]: https://www.rfc-editor.org/rfc/rfc8461
 package cache

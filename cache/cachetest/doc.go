@@ -1,5 +1,5 @@
 // Package cachetest is the conformance suite for implementations of
-// cache.Store, in the manner of testing/fstest: one call runs every
+// cache.Store (MTA-STS, [RFC 8461]), in the manner of testing/fstest: one call runs every
 // behaviour package mtasts relies on against a store.
 //
 //	func TestMyStore(t *testing.T) {
@@ -34,4 +34,6 @@
 // against a real redis-server (with STRICTMX_TEST_REDIS=1).
 //
 // This package is pre-v1: its API may change before strictmx v1.0.0.
+//
+// [RFC 8461]: https://www.rfc-editor.org/rfc/rfc8461
 package cachetest

@@ -1,5 +1,5 @@
 // Package redisstore is a cache.Store on Redis, so that a fleet of
-// senders shares one MTA-STS policy cache (RFC 8461, Section 3.3): a
+// senders shares one MTA-STS ([RFC 8461]) policy cache (RFC 8461, Section 3.3): a
 // policy fetched by one host is used by all, and all agree on it.
 //
 //	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
@@ -45,4 +45,6 @@
 // every Get re-reading Redis, and with a one-entry memory tier.
 //
 // This package is pre-v1: its API may change before strictmx v1.0.0.
+//
+// [RFC 8461]: https://www.rfc-editor.org/rfc/rfc8461
 package redisstore
