@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"math"
 	"net"
 	"slices"
 	"strings"
@@ -112,15 +113,26 @@ type DNSResolver struct {
 // the concatenation of the record's character-strings with no separator
 // (RFC 8461, Section 3.1). A trailing dot on name is optional.
 func (r *DNSResolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
-	rrs, err := r.lookup(ctx, name, dns.TypeTXT)
+	txts, _, err := r.LookupTXTWithTTL(ctx, name)
+	return txts, err
+}
+
+// LookupTXTWithTTL is LookupTXT that also says how long the outcome may be
+// cached: for records, the least TTL of the answer records (CNAMEs
+// followed included); for NXDOMAIN and NODATA (an error with IsNotFound),
+// the negative-caching time of RFC 2308, Section 5, taken from the SOA
+// record the server sent, or 0 if it sent none; for other errors, 0.
+func (r *DNSResolver) LookupTXTWithTTL(ctx context.Context, name string) ([]string, time.Duration, error) {
+	rrs, ttl, err := r.lookup(ctx, name, dns.TypeTXT)
+	d := time.Duration(ttl) * time.Second
 	if err != nil {
-		return nil, err
+		return nil, d, err
 	}
 	txts, err := dnsTXTStrings(rrs, dnsMaxTXTBytes)
 	if err != nil {
-		return nil, &net.DNSError{Err: err.Error(), UnwrapErr: err, Name: name}
+		return nil, 0, &net.DNSError{Err: err.Error(), UnwrapErr: err, Name: name}
 	}
-	return txts, nil
+	return txts, d, nil
 }
 
 // LookupMX returns the MX records of name sorted by preference, lowest
@@ -131,7 +143,7 @@ func (r *DNSResolver) LookupTXT(ctx context.Context, name string) ([]string, err
 // host is not a usable domain name are left out; if none is left the
 // lookup fails. A trailing dot on name is optional.
 func (r *DNSResolver) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
-	rrs, err := r.lookup(ctx, name, dns.TypeMX)
+	rrs, _, err := r.lookup(ctx, name, dns.TypeMX)
 	if err != nil {
 		return nil, err
 	}
@@ -224,32 +236,40 @@ func dnsQueryName(name string) (string, bool) {
 }
 
 // lookup resolves (name, qtype), following CNAMEs, and returns the records
-// of qtype at the end of the chain.
-func (r *DNSResolver) lookup(ctx context.Context, name string, qtype uint16) ([]dns.RR, error) {
+// of qtype at the end of the chain, with the time the answer may be cached:
+// the least TTL of the answer records of every response used, or for
+// NXDOMAIN and NODATA the negative-caching time of RFC 2308, Section 5.
+func (r *DNSResolver) lookup(ctx context.Context, name string, qtype uint16) ([]dns.RR, uint32, error) {
 	qname, ok := dnsQueryName(name)
 	if !ok {
-		return nil, &net.DNSError{Err: errTextBadName, UnwrapErr: domain.ErrInvalid, Name: name, IsNotFound: true}
+		return nil, 0, &net.DNSError{Err: errTextBadName, UnwrapErr: domain.ErrInvalid, Name: name, IsNotFound: true}
 	}
 	chain := []string{qname}
+	ttl := uint32(math.MaxUint32)
 	// Each round either returns or adds at least one name to chain,
 	// which readDNSAnswer keeps to dnsMaxCNAMEs+1 names.
 	for {
-		rrs, next, longer, err := r.ask(ctx, qname, qtype, chain)
+		rrs, next, longer, t, err := r.ask(ctx, qname, qtype, chain)
+		ttl = min(ttl, t)
 		if err != nil {
 			err.Name = name
-			return nil, err
+			if !err.IsNotFound {
+				ttl = 0
+			}
+			return nil, ttl, err
 		}
 		if next == "" {
-			return rrs, nil
+			return rrs, ttl, nil
 		}
 		qname, chain = next, longer
 	}
 }
 
 // ask queries the servers in order for (qname, qtype) until one gives a
-// usable answer, NXDOMAIN or NODATA. It returns what readDNSAnswer returned for
-// that answer, or the last server's error.
-func (r *DNSResolver) ask(ctx context.Context, qname string, qtype uint16, chain []string) ([]dns.RR, string, []string, *net.DNSError) {
+// usable answer, NXDOMAIN or NODATA. It returns what readDNSAnswer returned
+// for that answer and the answer's TTL (see lookup), or the last server's
+// error.
+func (r *DNSResolver) ask(ctx context.Context, qname string, qtype uint16, chain []string) ([]dns.RR, string, []string, uint32, *net.DNSError) {
 	q := new(dns.Msg)
 	q.SetQuestion(qname, qtype)
 	q.RecursionDesired = true
@@ -258,7 +278,7 @@ func (r *DNSResolver) ask(ctx context.Context, qname string, qtype uint16, chain
 	var last *net.DNSError
 	for _, server := range r.serverList() {
 		if err := ctx.Err(); err != nil {
-			return nil, "", nil, dnsCtxError(err, server)
+			return nil, "", nil, 0, dnsCtxError(err, server)
 		}
 		resp, err := r.exchange(ctx, server, q)
 		if err != nil {
@@ -267,18 +287,40 @@ func (r *DNSResolver) ask(ctx context.Context, qname string, qtype uint16, chain
 		}
 		rrs, next, longer, derr := readDNSAnswer(resp, qname, qtype, chain)
 		if derr == nil {
-			return rrs, next, longer, nil
+			return rrs, next, longer, dnsAnswerTTL(resp), nil
 		}
 		derr.Server = server
 		if derr.IsNotFound {
-			return nil, "", nil, derr
+			return nil, "", nil, min(dnsAnswerTTL(resp), dnsNegativeTTL(resp)), derr
 		}
 		last = derr
 	}
 	if last == nil {
 		last = &net.DNSError{Err: "no dns servers configured"}
 	}
-	return nil, "", nil, last
+	return nil, "", nil, 0, last
+}
+
+// dnsAnswerTTL returns the least TTL in the answer section of m, or the
+// largest uint32 if it is empty.
+func dnsAnswerTTL(m *dns.Msg) uint32 {
+	ttl := uint32(math.MaxUint32)
+	for _, rr := range m.Answer {
+		ttl = min(ttl, rr.Header().Ttl)
+	}
+	return ttl
+}
+
+// dnsNegativeTTL returns how long a negative answer may be cached
+// (RFC 2308, Section 5): the lesser of the SOA record's TTL and its
+// MINIMUM field, or 0 when the authority section holds no SOA.
+func dnsNegativeTTL(m *dns.Msg) uint32 {
+	for _, rr := range m.Ns {
+		if soa, ok := rr.(*dns.SOA); ok {
+			return min(soa.Hdr.Ttl, soa.Minttl)
+		}
+	}
+	return 0
 }
 
 // exchange sends q to server over UDP, and again over TCP if the answer

@@ -32,6 +32,8 @@ type testZone struct {
 	chase bool
 	// truncUDP answers every UDP query with TC set and no records.
 	truncUDP atomic.Bool
+	// soa, if set, goes into the authority section of negative answers.
+	soa dns.RR
 
 	udp, tcp atomic.Int64 // queries served per transport
 }
@@ -105,6 +107,9 @@ func (z *testZone) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		if _, ok := z.rrs[name]; !ok {
 			resp.Rcode = dns.RcodeNameError
 		}
+	}
+	if z.soa != nil && !slices.ContainsFunc(resp.Answer, func(rr dns.RR) bool { return rr.Header().Rrtype == q.Qtype }) {
+		resp.Ns = append(resp.Ns, z.soa) // a negative answer (RFC 2308)
 	}
 	z.mu.Unlock()
 	if udp {
@@ -439,6 +444,43 @@ func TestDNSResolverCNAME(t *testing.T) {
 				t.Errorf("dangling: got %v, want not found", err)
 			}
 		})
+	}
+}
+
+func TestDNSResolverTTL(t *testing.T) {
+	for _, chase := range []bool{false, true} {
+		z := newTestZone(
+			`_mta-sts.example.test. 300 IN TXT "v=STSv1; id=1"`,
+			`alias.example.test. 60 IN CNAME _mta-sts.example.test.`,
+			`nodata.example.test. 300 IN A 192.0.2.1`,
+		)
+		z.chase = chase
+		z.rcode["servfail.example.test."] = dns.RcodeServerFailure
+		soa, _ := dns.NewRR(`example.test. 3600 IN SOA ns.example.test. hostmaster.example.test. 1 3600 600 86400 120`)
+		z.soa = soa
+		r := &DNSResolver{Servers: []string{startDNS(t, z)}}
+		for _, tt := range []struct {
+			name string
+			ttl  time.Duration
+		}{
+			{"_mta-sts.example.test", 300 * time.Second},
+			// The least TTL along the CNAME chain.
+			{"alias.example.test", 60 * time.Second},
+			// RFC 2308: min(SOA TTL, SOA MINIMUM).
+			{"nx.example.test", 120 * time.Second},
+			{"nodata.example.test", 120 * time.Second},
+			{"servfail.example.test", 0},
+		} {
+			_, ttl, err := r.LookupTXTWithTTL(t.Context(), tt.name)
+			if ttl != tt.ttl {
+				t.Errorf("chase=%v %s: TTL %v (err %v), want %v", chase, tt.name, ttl, err, tt.ttl)
+			}
+		}
+	}
+	// Without an SOA, a negative answer may not be cached at all.
+	r := &DNSResolver{Servers: []string{startDNS(t, newTestZone())}}
+	if _, ttl, err := r.LookupTXTWithTTL(t.Context(), "nx.example.test"); ttl != 0 || !dnsErr(t, err).IsNotFound {
+		t.Errorf("no SOA: TTL %v, %v", ttl, err)
 	}
 }
 

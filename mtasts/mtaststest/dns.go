@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -173,6 +174,21 @@ func (s *Server) DNSFault(name string, f DNSFault) *Server {
 	return s
 }
 
+// DefaultNegativeTTL is the TTL and MINIMUM of the SOA record in the
+// harness's negative answers, unless Server.NegativeTTL changes it.
+const DefaultNegativeTTL = 300 * time.Second
+
+// NegativeTTL sets the TTL and MINIMUM of the SOA record that the DNS server
+// puts in the authority section of NXDOMAIN and NODATA answers: how long a
+// resolver may cache "no such record" (RFC 2308, Section 5). The default is
+// DefaultNegativeTTL; a negative d sends no SOA at all. Whole seconds only.
+func (s *Server) NegativeTTL(d time.Duration) *Server {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.negTTL = d
+	return s
+}
+
 // maxChase bounds the CNAME links the server follows in one answer.
 const maxChase = 16
 
@@ -249,6 +265,16 @@ func (s *Server) answer(resp *dns.Msg, name string, qtype uint16) {
 	}
 	if !s.exists(name) {
 		resp.Rcode = dns.RcodeNameError
+	}
+	if s.negTTL >= 0 {
+		ttl := uint32(s.negTTL / time.Second)
+		labels := dns.SplitDomainName(name)
+		apex := dns.Fqdn(strings.Join(labels[max(0, len(labels)-2):], "."))
+		resp.Ns = append(resp.Ns, &dns.SOA{
+			Hdr: dns.RR_Header{Name: apex, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: ttl},
+			Ns:  "ns." + apex, Mbox: "hostmaster." + apex,
+			Serial: 1, Refresh: 3600, Retry: 600, Expire: 86400, Minttl: ttl,
+		})
 	}
 }
 

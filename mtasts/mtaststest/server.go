@@ -56,6 +56,7 @@ type Server struct {
 	mu      sync.Mutex
 	records map[rrKey][]dns.RR
 	faults  map[string]DNSFault
+	negTTL  time.Duration
 	domains map[string]*domainState
 	certs   map[certKey]tls.Certificate
 	mxHosts map[string]*MXHost
@@ -80,6 +81,7 @@ func NewServer(t testing.TB) *Server {
 		done:    make(chan struct{}),
 		records: map[rrKey][]dns.RR{},
 		faults:  map[string]DNSFault{},
+		negTTL:  DefaultNegativeTTL,
 		domains: map[string]*domainState{},
 		certs:   map[certKey]tls.Certificate{},
 		mxHosts: map[string]*MXHost{},

@@ -69,6 +69,21 @@ func TestDNS(t *testing.T) {
 		}
 	}
 
+	// Negative answers carry an SOA whose TTL bounds negative caching.
+	for _, tt := range []struct{ set, want time.Duration }{
+		{0, mtaststest.DefaultNegativeTTL}, {30 * time.Second, 30 * time.Second}, {-1, 0},
+	} {
+		if tt.set != 0 {
+			s.NegativeTTL(tt.set)
+		}
+		if _, ttl, err := r.LookupTXTWithTTL(ctx, "nx.example.test"); err == nil || ttl != tt.want {
+			t.Errorf("NegativeTTL(%v): TTL %v, %v; want %v", tt.set, ttl, err, tt.want)
+		}
+	}
+	if _, ttl, err := r.LookupTXTWithTTL(ctx, "_mta-sts.example.test"); err != nil || ttl != 300*time.Second {
+		t.Errorf("positive TTL %v, %v", ttl, err)
+	}
+
 	// Replacing and deleting.
 	s.TXT("_mta-sts.example.test", "v=STSv1; id=3", "other")
 	if got, _ := lookupTXT(t, s, "_mta-sts.example.test"); !slices.Equal(got, []string{"v=STSv1; id=3", "other"}) {
@@ -83,9 +98,10 @@ func TestDNS(t *testing.T) {
 		t.Error("deleted name still answers")
 	}
 
-	// Counters: the alias lookup is answered in one query for the alias.
-	if n := s.Queries("_MTA-STS.example.test.", "txt"); n != 3 {
-		t.Errorf("Queries(_mta-sts, TXT) = %d, want 3", n)
+	// Counters: the alias lookup is answered in one query for the alias,
+	// so four lookups of the name itself.
+	if n := s.Queries("_MTA-STS.example.test.", "txt"); n != 4 {
+		t.Errorf("Queries(_mta-sts, TXT) = %d, want 4", n)
 	}
 	if n := s.Queries("example.test", "MX"); n != 1 {
 		t.Errorf("Queries(example.test, MX) = %d, want 1", n)
