@@ -711,3 +711,40 @@ func FuzzTXTAnswer(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkDNSResolverLookupTXT(b *testing.B) {
+	z := newTestZone(`_mta-sts.example.test. 300 IN TXT "v=STSv1; id=20240101"`)
+	r := &DNSResolver{Servers: []string{startDNS(b, z)}}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.LookupTXT(ctx, "_mta-sts.example.test"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkReadDNSAnswer(b *testing.B) {
+	const qname = "_mta-sts.example.test."
+	q := new(dns.Msg).SetQuestion(qname, dns.TypeTXT)
+	m := new(dns.Msg).SetReply(q)
+	for _, s := range []string{
+		qname + ` 300 IN CNAME a.example.test.`,
+		`a.example.test. 300 IN TXT "v=STSv1; " "id=20240101"`,
+		`a.example.test. 300 IN TXT "v=spf1 -all"`,
+	} {
+		rr, _ := dns.NewRR(s)
+		m.Answer = append(m.Answer, rr)
+	}
+	chain := []string{qname}
+	b.ReportAllocs()
+	for b.Loop() {
+		rrs, _, _, err := readDNSAnswer(m, qname, dns.TypeTXT, chain)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := dnsTXTStrings(rrs, dnsMaxTXTBytes); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

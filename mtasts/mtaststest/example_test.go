@@ -2,8 +2,11 @@ package mtaststest_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/smtp"
 
 	"github.com/strictmx/strictmx/mtasts"
 	"github.com/strictmx/strictmx/mtasts/mtaststest"
@@ -53,4 +56,49 @@ func ExampleDomain_DNSFault() {
 	// Output:
 	// true <nil>
 	// true
+}
+
+func ExampleServer_MXHost() {
+	s := mtaststest.NewServer(nil)
+	defer s.Close()
+	mx := s.MXHost("example.test", "mx1.example.test", 10, mtaststest.MXConfig{})
+
+	// Deliver with net/smtp, STARTTLS verified against the harness CA.
+	conn, err := s.DialContext(context.Background(), "tcp", "mx1.example.test:25")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	c, _ := smtp.NewClient(conn, "mx1.example.test")
+	defer c.Close()
+	c.Hello("sender.test")
+	err = c.StartTLS(&tls.Config{ServerName: "mx1.example.test", RootCAs: s.RootCAs(), MinVersion: tls.VersionTLS12})
+	fmt.Println("starttls:", err)
+	c.Mail("a@sender.test")
+	c.Rcpt("b@example.test")
+	w, _ := c.Data()
+	fmt.Fprint(w, "Subject: hi\r\n\r\nhello\r\n")
+	w.Close()
+	c.Quit()
+
+	for _, m := range mx.Messages() {
+		fmt.Println(m.From, m.To, m.TLS, m.ServerName)
+	}
+
+	// Now present an expired certificate.
+	mx.Configure(mtaststest.MXConfig{Certificate: mtaststest.CertExpired})
+	conn, _ = s.DialContext(context.Background(), "tcp", "mx1.example.test:25")
+	c2, _ := smtp.NewClient(conn, "mx1.example.test")
+	defer c2.Close()
+	c2.Hello("sender.test")
+	err = c2.StartTLS(&tls.Config{ServerName: "mx1.example.test", RootCAs: s.RootCAs(), MinVersion: tls.VersionTLS12})
+	var invalid x509.CertificateInvalidError
+	fmt.Println("expired:", errors.As(err, &invalid) && invalid.Reason == x509.Expired)
+	fmt.Println("handshakes seen:", mx.ServerNames())
+
+	// Output:
+	// starttls: <nil>
+	// a@sender.test [b@example.test] true mx1.example.test
+	// expired: true
+	// handshakes seen: [mx1.example.test mx1.example.test]
 }

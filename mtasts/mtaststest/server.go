@@ -170,11 +170,15 @@ func (s *Server) Close() {
 		if s.policyServer != nil {
 			s.policyServer.Close()
 		}
+		// A DNS client that keeps a TCP connection open would hold a
+		// plain Shutdown until the server's idle timeout.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		for _, srv := range []*dns.Server{s.dnsUDP, s.dnsTCP} {
 			if srv != nil {
-				srv.Shutdown()
+				srv.ShutdownContext(ctx)
 			}
 		}
+		cancel()
 		s.mu.Lock()
 		mxs := make([]*MXHost, 0, len(s.mxHosts))
 		for _, mx := range s.mxHosts {
