@@ -18,10 +18,9 @@
 //	cli := &tls.Config{RootCAs: ca.Pool(), ServerName: "mta-sts.example.test"}
 //
 // Validity windows default to fixed dates, from 1999-01-01 to 2099-01-01
-// UTC (see DefaultNotBefore and DefaultNotAfter), so certificates are valid
-// both for the real clock and inside a testing/synctest bubble, whose clock
-// starts at 2000-01-01. ExpiredNotBefore and ExpiredNotAfter give a window
-// that has ended for both clocks.
+// UTC (DefaultValidity), so certificates are valid both for the real clock
+// and inside a testing/synctest bubble, whose clock starts at 2000-01-01.
+// ExpiredValidity gives a window that has ended for both clocks.
 //
 // # Security
 //

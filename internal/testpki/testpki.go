@@ -16,15 +16,18 @@ import (
 	"time"
 )
 
-// Fixed validity windows. The defaults hold for the real clock and for the
-// fake clock of testing/synctest (which starts at 2000-01-01 UTC); the
-// expired window ended before either.
-var (
-	DefaultNotBefore = time.Date(1999, 1, 1, 0, 0, 0, 0, time.UTC)
-	DefaultNotAfter  = time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)
-	ExpiredNotBefore = time.Date(1998, 1, 1, 0, 0, 0, 0, time.UTC)
-	ExpiredNotAfter  = time.Date(1999, 1, 1, 0, 0, 0, 0, time.UTC)
-)
+// DefaultValidity returns the validity window certificates get by default,
+// 1999-01-01 to 2099-01-01 UTC: valid for the real clock and for the fake
+// clock of testing/synctest, which starts at 2000-01-01 UTC.
+func DefaultValidity() (notBefore, notAfter time.Time) {
+	return time.Date(1999, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)
+}
+
+// ExpiredValidity returns a validity window that ended, for the real clock
+// and for testing/synctest's, on 1999-01-01 UTC.
+func ExpiredValidity() (notBefore, notAfter time.Time) {
+	return time.Date(1998, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(1999, 1, 1, 0, 0, 0, 0, time.UTC)
+}
 
 // ErrNoNames is returned by Leaf when the options give neither DNS names
 // nor IP addresses.
@@ -38,18 +41,19 @@ type CA struct {
 	serial  atomic.Int64
 }
 
-// New makes a CA with a fresh ECDSA P-256 key and a certificate valid from
-// DefaultNotBefore to DefaultNotAfter.
+// New makes a CA with a fresh ECDSA P-256 key and a certificate valid for
+// DefaultValidity.
 func New() (*CA, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("testpki: ca key: %w", err)
 	}
+	notBefore, notAfter := DefaultValidity()
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
 		Subject:               pkix.Name{CommonName: "strictmx test CA", Organization: []string{"strictmx tests"}},
-		NotBefore:             DefaultNotBefore,
-		NotAfter:              DefaultNotAfter,
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageCRLSign,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
@@ -88,8 +92,8 @@ type LeafOptions struct {
 	DNSNames []string
 	// IPAddresses are the IP subject alternative names.
 	IPAddresses []net.IP
-	// NotBefore and NotAfter bound the validity. Zero means
-	// DefaultNotBefore and DefaultNotAfter.
+	// NotBefore and NotAfter bound the validity. Zero means the bound
+	// from DefaultValidity; ExpiredValidity gives an expired window.
 	NotBefore, NotAfter time.Time
 	// SelfSigned signs the leaf with its own key instead of the CA's, so
 	// that it chains to no root.
@@ -116,11 +120,12 @@ func (ca *CA) Leaf(opts LeafOptions) (tls.Certificate, error) {
 		DNSNames:     opts.DNSNames,
 		IPAddresses:  opts.IPAddresses,
 	}
+	defBefore, defAfter := DefaultValidity()
 	if tmpl.NotBefore.IsZero() {
-		tmpl.NotBefore = DefaultNotBefore
+		tmpl.NotBefore = defBefore
 	}
 	if tmpl.NotAfter.IsZero() {
-		tmpl.NotAfter = DefaultNotAfter
+		tmpl.NotAfter = defAfter
 	}
 	if len(opts.DNSNames) > 0 {
 		tmpl.Subject.CommonName = opts.DNSNames[0]

@@ -55,7 +55,8 @@ func TestLeaf(t *testing.T) {
 		t.Errorf("wrong name: got %v, want a HostnameError", err)
 	}
 
-	expired := leaf(LeafOptions{DNSNames: []string{"mx.example.test"}, NotBefore: ExpiredNotBefore, NotAfter: ExpiredNotAfter})
+	nb, na := ExpiredValidity()
+	expired := leaf(LeafOptions{DNSNames: []string{"mx.example.test"}, NotBefore: nb, NotAfter: na})
 	var invalid x509.CertificateInvalidError
 	for _, at := range []time.Time{now, synctestEpoch} {
 		if err := verify(ca, expired, "mx.example.test", at); !errors.As(err, &invalid) || invalid.Reason != x509.Expired {

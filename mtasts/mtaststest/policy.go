@@ -17,11 +17,12 @@ import (
 type CertMode int
 
 const (
-	// CertValid is issued by the harness CA for the host's name.
+	// CertValid is issued by the harness CA for the host's name, valid
+	// from 1999 to 2099 (so also inside a testing/synctest bubble).
 	CertValid CertMode = iota
 	// CertExpired is issued by the harness CA for the host's name, but
-	// expired in 1999 (testpki.ExpiredNotAfter), for the real clock and for
-	// a testing/synctest bubble alike.
+	// expired in 1999, for the real clock and for a testing/synctest
+	// bubble alike.
 	CertExpired
 	// CertWrongName is issued by the harness CA for "wrong-name.<name>",
 	// which does not cover the host.
@@ -59,7 +60,7 @@ func (s *Server) cert(host string, mode CertMode) (tls.Certificate, error) {
 	opts := testpki.LeafOptions{DNSNames: []string{host}}
 	switch mode {
 	case CertExpired:
-		opts.NotBefore, opts.NotAfter = testpki.ExpiredNotBefore, testpki.ExpiredNotAfter
+		opts.NotBefore, opts.NotAfter = testpki.ExpiredValidity()
 	case CertWrongName:
 		opts.DNSNames = []string{"wrong-name." + host}
 	case CertSelfSigned:
