@@ -333,10 +333,6 @@ func (r *DNSResolver) exchange(ctx context.Context, server string, q *dns.Msg) (
 	return resp, err
 }
 
-// dnsCancelled is a deadline in the past, set on a connection to make its
-// pending I/O return at once when the context is cancelled.
-var dnsCancelled = time.Unix(1, 0)
-
 // exchangeNet does one exchange with server over network, bounded by the
 // resolver's Timeout and by ctx: cancelling ctx interrupts the exchange at
 // once, not only at the deadline.
@@ -353,7 +349,8 @@ func (r *DNSResolver) exchangeNet(ctx context.Context, network, server string, q
 	if err := nc.SetDeadline(deadline); err != nil {
 		return nil, err
 	}
-	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(dnsCancelled) })
+	// A deadline in the past makes pending I/O return at once.
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
 	co := &dns.Conn{Conn: nc, UDPSize: dnsUDPSize}
