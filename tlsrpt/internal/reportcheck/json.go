@@ -35,10 +35,11 @@ type node struct {
 
 // Summary is what JSON learned from a valid report; Message uses it.
 type Summary struct {
-	ReportID     string
-	Submitter    string
-	PolicyDomain string // of the first policy
-	Start, End   string
+	ReportID  string
+	Submitter string
+	// PolicyDomains lists the policy-domain of each policy, in order.
+	PolicyDomains []string
+	Start, End    string
 }
 
 // JSON checks one report document against every rule of the contract's
@@ -299,9 +300,7 @@ func (c *checker) policy(p *node, path string) string {
 		if n, err := domain.Normalize(d); err != nil || n != d {
 			c.bad("%s.policy-domain: %q not a lower-case A-label", pp, d)
 		}
-		if c.sum.PolicyDomain == "" {
-			c.sum.PolicyDomain = d
-		}
+		c.sum.PolicyDomains = append(c.sum.PolicyDomains, d)
 		switch typ {
 		case "sts":
 			if len(mx) == 0 {

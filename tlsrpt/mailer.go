@@ -1,0 +1,307 @@
+package tlsrpt
+
+import (
+	"cmp"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/textproto"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/strictmx/strictmx/internal/domain"
+)
+
+// Mailer submits one report message. from is the envelope sender, to the
+// single recipient (the address of a mailto: rua), msg the whole message
+// with CRLF line endings.
+//
+// Implementations must not count the session they make in a Collector
+// (or must mark it Result.ReportTraffic): report traffic never appears in
+// reports.
+type Mailer interface {
+	Send(ctx context.Context, from, to string, msg []byte) error
+}
+
+// DefaultSMTPTimeout bounds one message submission when the context has
+// no earlier deadline.
+const DefaultSMTPTimeout = 5 * time.Minute
+
+// RelayMailer submits messages to one SMTP relay (smart host).
+type RelayMailer struct {
+	// Addr is the relay's host:port; required.
+	Addr string
+	// TLS is how to secure the connection: "starttls" (required
+	// STARTTLS), "tls" (implicit TLS, port 465) or "" (plain text, for
+	// a relay on loopback).
+	TLS string
+	// TLSConfig for STARTTLS or implicit TLS; nil means verify the relay
+	// host name with the system roots.
+	TLSConfig *tls.Config
+	// Username and Password, if Username is set, authenticate with AUTH
+	// PLAIN, refused without TLS unless the relay is on loopback.
+	Username, Password string
+	// HelloName is the EHLO name; empty means "localhost".
+	HelloName string
+	// Dialer dials the relay; nil means a net.Dialer.
+	Dialer interface {
+		DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+	}
+}
+
+// Send implements Mailer.
+func (m *RelayMailer) Send(ctx context.Context, from, to string, msg []byte) error {
+	host, _, err := net.SplitHostPort(m.Addr)
+	if err != nil {
+		return fmt.Errorf("%w: relay address %q: %w", ErrConfig, m.Addr, err)
+	}
+	cfg := m.TLSConfig
+	if cfg == nil {
+		cfg = &tls.Config{ServerName: host}
+	}
+	ctx, cancel := context.WithTimeout(ctx, DefaultSMTPTimeout)
+	defer cancel()
+	conn, err := dial(ctx, m.Dialer, m.Addr)
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	defer conn.Close()
+	hello := cmp.Or(m.HelloName, "localhost")
+	secure := false
+	switch m.TLS {
+	case "tls":
+		conn, secure = tls.Client(conn, cfg), true
+	case "starttls":
+		var offered bool
+		conn, offered, err = startTLS(conn, hello, cfg, true)
+		if err != nil {
+			return fmt.Errorf("tlsrpt: relay STARTTLS: %w", err)
+		}
+		if !offered {
+			return fmt.Errorf("tlsrpt: relay %s does not offer STARTTLS", m.Addr)
+		}
+		secure = true
+	case "":
+	default:
+		return fmt.Errorf("%w: RelayMailer.TLS %q", ErrConfig, m.TLS)
+	}
+	c := smtp.NewClient(conn)
+	defer c.Close()
+	if err := c.Hello(hello); err != nil {
+		return err
+	}
+	if m.Username != "" {
+		if !secure && !isLoopback(host) {
+			return fmt.Errorf("%w: AUTH without TLS to %s", ErrConfig, host)
+		}
+		if err := c.Auth(sasl.NewPlainClient("", m.Username, m.Password)); err != nil {
+			return fmt.Errorf("tlsrpt: relay AUTH: %w", err)
+		}
+	}
+	return transact(c, from, to, msg)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func dial(ctx context.Context, d interface {
+	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+}, addr string) (net.Conn, error) {
+	if d == nil {
+		d = &net.Dialer{}
+	}
+	return d.DialContext(ctx, "tcp", addr)
+}
+
+func transact(c *smtp.Client, from, to string, msg []byte) error {
+	if err := c.Mail(from, nil); err != nil {
+		return err
+	}
+	if err := c.Rcpt(to, nil); err != nil {
+		return err
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(msg); err != nil {
+		w.Close()
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return c.Quit()
+}
+
+// MXResolver looks up MX records; *net.Resolver satisfies it, with the
+// error convention of Resolver.
+type MXResolver interface {
+	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
+}
+
+// DirectMailer delivers messages straight to the recipient domain's MX
+// hosts, in preference order.
+//
+// TLS is opportunistic: STARTTLS is used when offered but certificates
+// are not checked and MTA-STS and DANE failures are ignored, as RFC 8460,
+// Section 5.3 asks, so that reports about broken TLS still arrive. A
+// failed TLS handshake is retried in plain text on that host.
+type DirectMailer struct {
+	// Resolver for MX lookups; nil means net.DefaultResolver.
+	Resolver MXResolver
+	// HelloName is the EHLO name; required (receivers check it).
+	HelloName string
+	// Port to connect to; empty means "25". Tests set another.
+	Port string
+	// Dialer dials MX hosts; nil means a net.Dialer.
+	Dialer interface {
+		DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+	}
+}
+
+// Send implements Mailer.
+func (m *DirectMailer) Send(ctx context.Context, from, to string, msg []byte) error {
+	i := strings.LastIndexByte(to, '@')
+	if i < 0 {
+		return fmt.Errorf("%w: recipient %q", ErrConfig, to)
+	}
+	d, err := domain.Normalize(to[i+1:])
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, DefaultSMTPTimeout)
+	defer cancel()
+	var r MXResolver = net.DefaultResolver
+	if m.Resolver != nil {
+		r = m.Resolver
+	}
+	mxs, err := r.LookupMX(ctx, d)
+	var hosts []string
+	if err != nil {
+		var dnsErr *net.DNSError
+		if !errors.As(err, &dnsErr) || !dnsErr.IsNotFound {
+			return fmt.Errorf("tlsrpt: MX of %s: %w", d, err)
+		}
+		hosts = []string{d} // implicit MX (RFC 5321, Section 5.1)
+	} else {
+		slices.SortStableFunc(mxs, func(a, b *net.MX) int { return cmp.Compare(a.Pref, b.Pref) })
+		for _, mx := range mxs {
+			h := strings.TrimSuffix(mx.Host, ".")
+			if h == "" {
+				return fmt.Errorf("tlsrpt: %s accepts no mail (null MX)", d)
+			}
+			hosts = append(hosts, h)
+		}
+	}
+	port := cmp.Or(m.Port, "25")
+	var errs []error
+	for _, h := range hosts {
+		err := m.sendHost(ctx, net.JoinHostPort(h, port), h, from, to, msg, true)
+		if err != nil && errors.Is(err, errTLSFailed) {
+			err = m.sendHost(ctx, net.JoinHostPort(h, port), h, from, to, msg, false)
+		}
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", h, err))
+		var se *smtp.SMTPError
+		if errors.As(err, &se) && se.Code >= 500 {
+			break // permanent rejection: other MX hosts would say the same
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return errors.Join(errs...)
+}
+
+var errTLSFailed = errors.New("tlsrpt: opportunistic TLS failed")
+
+func (m *DirectMailer) sendHost(ctx context.Context, addr, host, from, to string, msg []byte, tryTLS bool) error {
+	conn, err := dial(ctx, m.Dialer, addr)
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	defer conn.Close()
+	hello := cmp.Or(m.HelloName, "localhost")
+	if tryTLS {
+		// Certificates are deliberately not verified: see DirectMailer.
+		conn, _, err = startTLS(conn, hello, &tls.Config{ServerName: host, InsecureSkipVerify: true}, true)
+		if err != nil {
+			return fmt.Errorf("%w: %w", errTLSFailed, err)
+		}
+	}
+	c := smtp.NewClient(conn)
+	defer c.Close()
+	if err := c.Hello(hello); err != nil {
+		return err
+	}
+	return transact(c, from, to, msg)
+}
+
+// startTLS reads the greeting, says EHLO and, if the server offers
+// STARTTLS (and use is true), upgrades the connection. It returns a
+// connection that replays a greeting, so that an smtp.Client can start on
+// it with its own EHLO (a second EHLO is allowed, RFC 5321, Section
+// 4.1.4; after STARTTLS it is required).
+func startTLS(conn net.Conn, hello string, cfg *tls.Config, use bool) (net.Conn, bool, error) {
+	tp := textproto.NewConn(conn)
+	if _, _, err := tp.ReadResponse(220); err != nil {
+		return nil, false, err
+	}
+	if err := tp.PrintfLine("EHLO %s", hello); err != nil {
+		return nil, false, err
+	}
+	_, msg, err := tp.ReadResponse(250)
+	if err != nil {
+		return nil, false, err
+	}
+	offered := false
+	for _, l := range strings.Split(msg, "\n")[1:] {
+		if strings.EqualFold(strings.TrimSpace(l), "STARTTLS") {
+			offered = true
+		}
+	}
+	if !offered || !use {
+		return &replayConn{Conn: conn, r: io.MultiReader(strings.NewReader("220 replay\r\n"), tp.R)}, offered, nil
+	}
+	if err := tp.PrintfLine("STARTTLS"); err != nil {
+		return nil, true, err
+	}
+	if _, _, err := tp.ReadResponse(220); err != nil {
+		return nil, true, err
+	}
+	if tp.R.Buffered() > 0 {
+		return nil, true, errors.New("tlsrpt: data after STARTTLS reply")
+	}
+	tc := tls.Client(conn, cfg)
+	if err := tc.Handshake(); err != nil {
+		return nil, true, err
+	}
+	return &replayConn{Conn: tc, r: io.MultiReader(strings.NewReader("220 replay\r\n"), tc)}, true, nil
+}
+
+// replayConn reads from r (a replayed greeting, then the connection).
+type replayConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *replayConn) Read(b []byte) (int, error) { return c.r.Read(b) }

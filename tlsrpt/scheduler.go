@@ -1,0 +1,452 @@
+package tlsrpt
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Scheduler defaults.
+const (
+	// DefaultMaxDelay bounds the random delay after the end of a day
+	// before its reports are sent (RFC 8460, Section 4.1 asks senders to
+	// spread them out).
+	DefaultMaxDelay = 4 * time.Hour
+	// DefaultRetryFor is how long after the first attempt failures are
+	// retried.
+	DefaultRetryFor = 24 * time.Hour
+	// DefaultInitialBackoff is the wait after the first failed attempt;
+	// each further failure doubles it.
+	DefaultInitialBackoff = 5 * time.Minute
+	// DefaultPollInterval is how often Run looks for due reports.
+	DefaultPollInterval = time.Minute
+	// keepDone is how long the state of a finished report is kept, so
+	// that counts flushed late for its day are not sent again.
+	keepDone = 72 * time.Hour
+	// lockTTL bounds one instance's hold on a report while it sends.
+	lockTTL = 15 * time.Minute
+)
+
+// Hooks are optional callbacks for metrics and logs, like
+// httptrace.ClientTrace. They must not block or do I/O.
+type Hooks struct {
+	// Sent is called when uri accepted the report for k.
+	Sent func(k Key, uri string)
+	// Failed is called when one delivery attempt to uri failed.
+	Failed func(k Key, uri string, err error)
+	// Retried is called when no rua accepted the report and another
+	// attempt is scheduled at next.
+	Retried func(k Key, attempt int, next time.Time)
+	// Dropped is called when k's data will not be reported: no record,
+	// retries exhausted, or an all-success report with heartbeats off.
+	Dropped func(k Key, reason error)
+}
+
+// Why a report was dropped (passed to Hooks.Dropped).
+var (
+	// ErrGaveUp: no rua accepted the report within RetryFor.
+	ErrGaveUp = errors.New("tlsrpt: retries exhausted")
+	// ErrHeartbeatOff: all sessions succeeded and SkipAllSuccess is set.
+	ErrHeartbeatOff = errors.New("tlsrpt: all-success report not sent")
+)
+
+// Scheduler sends the daily reports of what a Store holds (RFC 8460,
+// Section 4.1 and 5). Run it with Run; it starts no goroutine otherwise.
+//
+// Day D is sent after D ends plus a random delay, to every rua of the
+// record looked up again at send time. A report is delivered once any rua
+// accepts it (all are tried). Failures are retried with exponential
+// backoff for RetryFor, with the same report-id and the same bytes. All
+// progress is kept in the Store first, so a restart neither loses nor
+// duplicates a report (a crash between a rua accepting and the Store
+// recording it can send that one report again: delivery is at least once).
+// With a shared Store (RedisStore) exactly one instance sends each report.
+type Scheduler struct {
+	// Store holds counts and progress; required.
+	Store Store
+	// OrganizationName for reports; required.
+	OrganizationName string
+	// ContactInfo is the report contact addr-spec; its domain is the
+	// submitter. Required.
+	ContactInfo string
+	// From is the From and envelope sender address of report mail;
+	// empty means ContactInfo.
+	From string
+	// DKIM signs report mail for the submitter domain; nil means mail
+	// is sent unsigned (most receivers then discard it).
+	DKIM *DKIM
+	// Mailer sends reports to mailto: rua URIs; nil means such URIs
+	// fail.
+	Mailer Mailer
+	// HTTPClient posts to https: rua URIs; nil means
+	// NoRedirectClient().
+	HTTPClient *http.Client
+	// Resolver looks up `_smtp._tls` records; nil means
+	// net.DefaultResolver.
+	Resolver Resolver
+	// MaxDelay bounds the random delay after the end of a day; zero
+	// means DefaultMaxDelay, negative means no delay.
+	MaxDelay time.Duration
+	// RetryFor bounds retries after the first attempt; zero means
+	// DefaultRetryFor.
+	RetryFor time.Duration
+	// InitialBackoff is the first retry wait; zero means
+	// DefaultInitialBackoff.
+	InitialBackoff time.Duration
+	// PollInterval between looks at the Store; zero means
+	// DefaultPollInterval.
+	PollInterval time.Duration
+	// SkipAllSuccess turns off the heartbeat: reports in which every
+	// session succeeded are not sent.
+	SkipAllSuccess bool
+	// Owner names this instance for the send lock; empty means a random
+	// name chosen on first use.
+	Owner string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Rand returns random numbers for delays and report ids; nil means
+	// math/rand/v2.
+	Rand func() uint64
+	// Hooks for metrics; all optional.
+	Hooks Hooks
+	// Logger; nil means discard.
+	Logger *slog.Logger
+}
+
+// jobState is a report's progress, kept in the Store as JSON.
+type jobState struct {
+	Due      time.Time `json:"due"`                 // next attempt
+	ReportID string    `json:"report_id,omitempty"` // fixed at first attempt
+	Unique   string    `json:"unique,omitempty"`
+	Gzip     []byte    `json:"gzip,omitempty"`
+	First    time.Time `json:"first,omitzero"` // first attempt
+	Attempts int       `json:"attempts,omitempty"`
+	// Messages holds the signed message per mailto: address, built once
+	// so that retries send the same bytes.
+	Messages map[string][]byte `json:"messages,omitempty"`
+	Done     bool              `json:"done,omitempty"`
+	Outcome  string            `json:"outcome,omitempty"`
+}
+
+func (s *Scheduler) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Scheduler) rand() uint64 {
+	if s.Rand != nil {
+		return s.Rand()
+	}
+	return rand.Uint64()
+}
+
+func (s *Scheduler) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (s *Scheduler) owner() string {
+	if s.Owner == "" {
+		s.Owner = "scheduler-" + strconv.FormatUint(s.rand(), 36)
+	}
+	return s.Owner
+}
+
+func (s *Scheduler) maxDelay() time.Duration {
+	switch {
+	case s.MaxDelay < 0:
+		return 0
+	case s.MaxDelay == 0:
+		return DefaultMaxDelay
+	}
+	return s.MaxDelay
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// Run sends due reports every PollInterval until ctx ends.
+func (s *Scheduler) Run(ctx context.Context) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	s.owner()
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if err := s.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			s.logger().Warn("tlsrpt: scheduler pass failed", "err", err)
+		}
+		t.Reset(orDefault(s.PollInterval, DefaultPollInterval))
+	}
+}
+
+func (s *Scheduler) check() error {
+	if s.Store == nil || s.OrganizationName == "" {
+		return fmt.Errorf("%w: Scheduler needs Store and OrganizationName", ErrConfig)
+	}
+	if _, err := ContactDomain(s.ContactInfo); err != nil {
+		return fmt.Errorf("%w: ContactInfo: %w", ErrConfig, err)
+	}
+	return nil
+}
+
+// RunOnce makes one pass over the Store: schedules finished days, sends
+// what is due, retries what failed, forgets what is done.
+func (s *Scheduler) RunOnce(ctx context.Context) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	keys, err := s.Store.Keys(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, k := range keys {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err := s.step(ctx, k); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", k, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Scheduler) loadState(ctx context.Context, k Key) (*jobState, error) {
+	b, err := s.Store.State(ctx, k)
+	if err != nil || b == nil {
+		return nil, err
+	}
+	var st jobState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("%w: state of %s: %w", ErrCorruptStore, k, err)
+	}
+	return &st, nil
+}
+
+func (s *Scheduler) saveState(ctx context.Context, k Key, st *jobState) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	return s.Store.SetState(ctx, k, b)
+}
+
+// step advances one key.
+func (s *Scheduler) step(ctx context.Context, k Key) error {
+	now := s.now()
+	dayOver := k.Day.End().Add(time.Second)
+	if now.Before(dayOver) {
+		return nil // the day is not over
+	}
+	st, err := s.loadState(ctx, k)
+	if err != nil {
+		return err
+	}
+	if st == nil {
+		if now.Sub(dayOver) > keepDone {
+			// Counts for a long-gone day with no progress: too late.
+			return s.Store.Delete(ctx, k)
+		}
+		var delay time.Duration
+		if d := s.maxDelay(); d > 0 {
+			delay = time.Duration(s.rand() % uint64(d))
+		}
+		st = &jobState{Due: dayOver.Add(delay)}
+		return s.saveState(ctx, k, st)
+	}
+	if st.Done {
+		if now.Sub(dayOver) > keepDone {
+			return s.Store.Delete(ctx, k)
+		}
+		return nil
+	}
+	if now.Before(st.Due) {
+		return nil
+	}
+	ok, err := s.Store.Lock(ctx, k, s.owner(), lockTTL)
+	if err != nil || !ok {
+		return err
+	}
+	defer s.Store.Unlock(context.WithoutCancel(ctx), k, s.owner())
+	// Another instance may have progressed before we got the lock.
+	if st, err = s.loadState(ctx, k); err != nil || st == nil || st.Done || now.Before(st.Due) {
+		return err
+	}
+	return s.attempt(ctx, k, st, now)
+}
+
+// finish marks k done, drops its counts and records why.
+func (s *Scheduler) finish(ctx context.Context, k Key, st *jobState, outcome string, dropped error) error {
+	st.Done, st.Outcome = true, outcome
+	st.Gzip, st.Messages = nil, nil
+	if err := s.saveState(ctx, k, st); err != nil {
+		return err
+	}
+	if dropped != nil && s.Hooks.Dropped != nil {
+		s.Hooks.Dropped(k, dropped)
+	}
+	// Keep the state (it stops a resend), drop the counts.
+	b, _ := json.Marshal(st)
+	if err := s.Store.Delete(ctx, k); err != nil {
+		return err
+	}
+	return s.Store.SetState(ctx, k, b)
+}
+
+func (s *Scheduler) attempt(ctx context.Context, k Key, st *jobState, now time.Time) error {
+	submitter, _ := ContactDomain(s.ContactInfo)
+	if st.Gzip == nil {
+		agg, err := s.Store.Load(ctx, k)
+		if err != nil {
+			return err
+		}
+		if agg == nil {
+			return s.finish(ctx, k, st, "empty", nil)
+		}
+		failures := false
+		for _, p := range agg.Policies {
+			failures = failures || p.Summary.TotalFailureSessionCount > 0
+		}
+		if !failures && s.SkipAllSuccess {
+			return s.finish(ctx, k, st, "heartbeat-off", ErrHeartbeatOff)
+		}
+		st.Unique = strconv.FormatUint(s.rand(), 36)
+		st.ReportID = NewReportID(k, submitter, s.rand())
+		r, err := BuildReport(agg, s.OrganizationName, s.ContactInfo, st.ReportID)
+		if err != nil {
+			return s.finish(ctx, k, st, "invalid: "+err.Error(), err)
+		}
+		js, err := r.Marshal()
+		if err != nil {
+			return s.finish(ctx, k, st, "invalid: "+err.Error(), err)
+		}
+		if st.Gzip, err = Gzip(js); err != nil {
+			return err
+		}
+		st.First = now
+		// Fix the bytes in the Store before anything leaves.
+		if err := s.saveState(ctx, k, st); err != nil {
+			return err
+		}
+	}
+	rec, err := Lookup(ctx, s.Resolver, k.Domain)
+	var delivered []string
+	var lastErr error
+	switch {
+	case errors.Is(err, ErrDNSTemporary):
+		lastErr = err
+	case err != nil:
+		// NXDOMAIN, NODATA or no usable record: the domain takes no
+		// reports for this day.
+		s.logger().Debug("tlsrpt: no report record", "domain", k.Domain, "err", err)
+		return s.finish(ctx, k, st, "no-record", err)
+	default:
+		report, perr := ParseReport(st.Gzip)
+		if perr != nil {
+			return s.finish(ctx, k, st, "corrupt", perr)
+		}
+		for _, uri := range rec.RUA {
+			if err := s.deliver(ctx, k, st, report, submitter, uri, now); err != nil {
+				lastErr = err
+				s.logger().Debug("tlsrpt: delivery failed", "domain", k.Domain, "uri", uri, "err", err)
+				if s.Hooks.Failed != nil {
+					s.Hooks.Failed(k, uri, err)
+				}
+				continue
+			}
+			delivered = append(delivered, uri)
+			if s.Hooks.Sent != nil {
+				s.Hooks.Sent(k, uri)
+			}
+		}
+	}
+	if len(delivered) > 0 {
+		s.logger().Debug("tlsrpt: report sent", "domain", k.Domain, "day", k.Day.String(), "to", strings.Join(delivered, " "))
+		return s.finish(ctx, k, st, "sent", nil)
+	}
+	st.Attempts++
+	retryFor := orDefault(s.RetryFor, DefaultRetryFor)
+	backoff := orDefault(s.InitialBackoff, DefaultInitialBackoff)
+	for i := 1; i < st.Attempts && backoff < retryFor; i++ {
+		backoff *= 2
+	}
+	next := now.Add(backoff)
+	if deadline := st.First.Add(retryFor); !next.Before(deadline) {
+		if !now.Before(deadline) {
+			s.logger().Warn("tlsrpt: report not delivered, giving up", "domain", k.Domain, "day", k.Day.String(), "err", lastErr)
+			return s.finish(ctx, k, st, "gave-up", fmt.Errorf("%w: %w", ErrGaveUp, lastErr))
+		}
+		next = deadline // one last attempt at the end of the window
+	}
+	st.Due = next
+	if err := s.saveState(ctx, k, st); err != nil {
+		return err
+	}
+	if s.Hooks.Retried != nil {
+		s.Hooks.Retried(k, st.Attempts, next)
+	}
+	return nil
+}
+
+func (s *Scheduler) deliver(ctx context.Context, k Key, st *jobState, r *Report, submitter, uri string, now time.Time) error {
+	switch {
+	case strings.HasPrefix(uri, "https://"):
+		return PostReport(ctx, s.HTTPClient, uri, st.Gzip)
+	case strings.HasPrefix(uri, "mailto:"):
+		if s.Mailer == nil {
+			return &DeliveryError{URI: uri, Err: fmt.Errorf("%w: no Mailer", ErrConfig)}
+		}
+		to := strings.TrimPrefix(uri, "mailto:")
+		from := s.From
+		if from == "" {
+			from = s.ContactInfo
+		}
+		msg := st.Messages[to]
+		if msg == nil {
+			m := &Message{
+				From: from, To: to, Report: r, Gzip: st.Gzip,
+				FileName:  FileName(submitter, k.Domain, r.DateRange, st.Unique),
+				Date:      now,
+				MessageID: strconv.FormatUint(s.rand(), 36) + "." + st.ReportID,
+			}
+			var err error
+			if msg, err = m.Build(s.DKIM); err != nil {
+				return &DeliveryError{URI: uri, Err: err}
+			}
+			if st.Messages == nil {
+				st.Messages = map[string][]byte{}
+			}
+			st.Messages[to] = msg
+			if err := s.saveState(ctx, k, st); err != nil {
+				return err
+			}
+		}
+		if err := s.Mailer.Send(ctx, from, to, msg); err != nil {
+			return &DeliveryError{URI: uri, Err: err}
+		}
+		return nil
+	}
+	return &DeliveryError{URI: uri, Err: ErrUnsupportedURI}
+}
