@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -112,12 +113,15 @@ type Scheduler struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Rand returns random numbers for delays and report ids; nil means
-	// math/rand/v2.
+	// math/rand/v2. It may be called concurrently.
 	Rand func() uint64
 	// Hooks for metrics; all optional.
 	Hooks Hooks
 	// Logger; nil means discard.
 	Logger *slog.Logger
+
+	ownerOnce sync.Once
+	ownerName string
 }
 
 // jobState is a report's progress, kept in the Store as JSON.
@@ -157,10 +161,13 @@ func (s *Scheduler) logger() *slog.Logger {
 }
 
 func (s *Scheduler) owner() string {
-	if s.Owner == "" {
-		s.Owner = "scheduler-" + strconv.FormatUint(s.rand(), 36)
-	}
-	return s.Owner
+	s.ownerOnce.Do(func() {
+		s.ownerName = s.Owner
+		if s.ownerName == "" {
+			s.ownerName = "scheduler-" + strconv.FormatUint(s.rand(), 36)
+		}
+	})
+	return s.ownerName
 }
 
 func (s *Scheduler) maxDelay() time.Duration {

@@ -1,0 +1,392 @@
+package tlsrpt_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/strictmx/strictmx/tlsrpt"
+	"github.com/strictmx/strictmx/tlsrpt/tlsrpttest"
+)
+
+// txtResolver serves `_smtp._tls` records; a name maps to records or an
+// error.
+type txtResolver struct {
+	mu  sync.Mutex
+	txt map[string][]string
+	err map[string]error
+}
+
+func (r *txtResolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.err[name]; err != nil {
+		return nil, err
+	}
+	if v, ok := r.txt[name]; ok {
+		return v, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
+}
+
+// recorder collects hook calls.
+type recorder struct {
+	mu                    sync.Mutex
+	sent, failed, retried []string
+	dropped               []error
+}
+
+func (r *recorder) hooks() tlsrpt.Hooks {
+	return tlsrpt.Hooks{
+		Sent: func(k tlsrpt.Key, uri string) { r.mu.Lock(); r.sent = append(r.sent, uri); r.mu.Unlock() },
+		Failed: func(k tlsrpt.Key, uri string, err error) {
+			r.mu.Lock()
+			r.failed = append(r.failed, uri)
+			r.mu.Unlock()
+		},
+		Retried: func(k tlsrpt.Key, n int, next time.Time) {
+			r.mu.Lock()
+			r.retried = append(r.retried, next.String())
+			r.mu.Unlock()
+		},
+		Dropped: func(k tlsrpt.Key, err error) { r.mu.Lock(); r.dropped = append(r.dropped, err); r.mu.Unlock() },
+	}
+}
+
+type world struct {
+	t        *testing.T
+	clock    *fakeClock
+	store    *tlsrpt.MemoryStore
+	resolver *txtResolver
+	mailer   *tlsrpttest.Mailer
+	https    *tlsrpttest.HTTPSServer
+	hooks    *recorder
+	lookup   func(string) ([]string, error)
+	dkim     *tlsrpt.DKIM
+	seq      atomic.Uint64
+}
+
+func newWorld(t *testing.T) *world {
+	w := &world{
+		t:        t,
+		clock:    &fakeClock{t: day.Start().Add(10 * time.Hour)},
+		resolver: &txtResolver{txt: map[string][]string{}, err: map[string]error{}},
+		mailer:   &tlsrpttest.Mailer{},
+		https:    tlsrpttest.NewHTTPSServer(t),
+		hooks:    &recorder{},
+	}
+	w.store = &tlsrpt.MemoryStore{Now: w.clock.Now}
+	w.dkim, w.lookup = tlsrpttest.DKIMKey("sender.example", "s1")
+	return w
+}
+
+func (w *world) scheduler() *tlsrpt.Scheduler {
+	return &tlsrpt.Scheduler{
+		Store: w.store, OrganizationName: "Sender Org", ContactInfo: "tlsrpt@sender.example",
+		DKIM: w.dkim, Mailer: w.mailer, HTTPClient: w.https.ReportClient(), Resolver: w.resolver,
+		MaxDelay: time.Hour, Now: w.clock.Now, Hooks: w.hooks.hooks(),
+		Rand: func() uint64 { return w.seq.Add(1) * 0x9e3779b97f4a7c15 },
+	}
+}
+
+// record adds sessions for domain on the test day.
+func (w *world) record(domain string, ok, failed int) {
+	w.t.Helper()
+	var c tlsrpt.Collector
+	p := tlsrpt.Policy{Type: tlsrpt.PolicySTS, Domain: domain, String: []string{"version: STSv1", "mode: enforce", "mx: mx." + domain, "max_age: 86400"}, MXHost: []string{"mx." + domain}}
+	for range ok {
+		c.Record(tlsrpt.Result{Policy: p, Time: day.Start().Add(time.Hour)})
+	}
+	for range failed {
+		c.Record(tlsrpt.Result{Policy: p, Time: day.Start().Add(time.Hour), ResultType: tlsrpt.ResultSTARTTLSNotSupported, MXHost: "mx." + domain})
+	}
+	if err := w.store.Add(context.Background(), c.Drain()); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// pass runs one scheduler pass at the current fake time.
+func (w *world) pass(s *tlsrpt.Scheduler) {
+	w.t.Helper()
+	if err := s.RunOnce(context.Background()); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// runUntil advances the fake clock in steps of one minute, with a pass
+// each, until cond or the limit.
+func (w *world) runUntil(s *tlsrpt.Scheduler, limit time.Duration, cond func() bool) {
+	w.t.Helper()
+	for end := w.clock.Now().Add(limit); w.clock.Now().Before(end); w.clock.Advance(time.Minute) {
+		w.pass(s)
+		if cond() {
+			return
+		}
+	}
+}
+
+func TestSchedulerRetriesSameBytes(t *testing.T) {
+	w := newWorld(t)
+	w.resolver.txt["_smtp._tls.example.net"] = []string{"v=TLSRPTv1; rua=" + w.https.URL + "/r"}
+	w.https.Status = func(n int) int {
+		if n == 1 {
+			return http.StatusInternalServerError
+		}
+		return http.StatusOK
+	}
+	w.record("example.net", 5, 2)
+	s := w.scheduler()
+
+	// Not during the day, not even at its last millisecond.
+	w.clock.t = day.Start().Add(24*time.Hour - time.Millisecond)
+	w.pass(s)
+	w.clock.Advance(time.Millisecond) // 00:00:00 the next day: scheduled, with a delay
+	w.pass(s)
+	if len(w.https.Posts()) != 0 {
+		t.Fatal("sent before the random delay")
+	}
+	w.runUntil(s, 2*time.Hour, func() bool { return len(w.https.Posts()) == 1 })
+	first := w.clock.Now()
+	if first.Sub(day.End()) > time.Hour+time.Minute {
+		t.Errorf("first attempt %v after the day, want within MaxDelay", first.Sub(day.End()))
+	}
+	w.runUntil(s, time.Hour, func() bool { return len(w.https.Posts()) == 2 })
+	posts := w.https.Posts()
+	if len(posts) != 2 || posts[0].Status != 500 || posts[1].Status != 200 {
+		t.Fatalf("posts = %d", len(posts))
+	}
+	if !bytes.Equal(posts[0].Body, posts[1].Body) {
+		t.Error("the retry sent different bytes")
+	}
+	if d := w.clock.Now().Sub(first); d < tlsrpt.DefaultInitialBackoff {
+		t.Errorf("retried after %v, before the backoff", d)
+	}
+	r, err := tlsrpt.ParseReport(posts[1].Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := r.Marshal()
+	if err := tlsrpttest.ValidateReportJSON(js); err != nil {
+		t.Error(err)
+	}
+	if r.Policies[0].Summary != (tlsrpt.Summary{TotalSuccessfulSessionCount: 5, TotalFailureSessionCount: 2}) {
+		t.Errorf("summary = %+v", r.Policies[0].Summary)
+	}
+	if len(w.hooks.retried) != 1 || len(w.hooks.failed) != 1 || len(w.hooks.sent) != 1 {
+		t.Errorf("hooks: %+v", w.hooks)
+	}
+	// Done: further passes send nothing; late counts are not resent.
+	w.record("example.net", 1, 0)
+	w.runUntil(s, 3*time.Hour, func() bool { return false })
+	if n := len(w.https.Posts()); n != 2 {
+		t.Errorf("%d posts after the report was delivered", n)
+	}
+	// After the retention the key is forgotten.
+	w.clock.Advance(4 * 24 * time.Hour)
+	w.pass(s)
+	if ks, _ := w.store.Keys(context.Background()); len(ks) != 0 {
+		t.Errorf("keys left: %v", ks)
+	}
+}
+
+func TestSchedulerMailAndAllRUAs(t *testing.T) {
+	w := newWorld(t)
+	// Three URIs: an https one that fails, two mailto (one refused).
+	w.resolver.txt["_smtp._tls.example.net"] = []string{"v=TLSRPTv1; rua=" + w.https.URL + "/r,mailto:bad@example.net; rua=mailto:good@example.net"}
+	w.https.Status = func(int) int { return 503 }
+	w.mailer.Err = func(to string, n int) error {
+		if to == "bad@example.net" {
+			return errors.New("550 no")
+		}
+		return nil
+	}
+	w.record("example.net", 3, 0) // all success: the heartbeat is sent
+	s := w.scheduler()
+	w.clock.t = day.End().Add(2 * time.Hour)
+	w.pass(s)
+	w.pass(s)
+	if len(w.https.Posts()) != 1 {
+		t.Errorf("https rua tried %d times", len(w.https.Posts()))
+	}
+	msgs := w.mailer.Messages()
+	if len(msgs) != 1 || msgs[0].To != "good@example.net" || msgs[0].From != "tlsrpt@sender.example" {
+		t.Fatalf("mail: %+v", msgs)
+	}
+	if err := tlsrpttest.ValidateMessage(msgs[0].Data, w.lookup); err != nil {
+		t.Error(err)
+	}
+	if len(w.hooks.failed) != 2 || len(w.hooks.sent) != 1 || len(w.hooks.retried) != 0 {
+		t.Errorf("hooks: %+v", w.hooks)
+	}
+}
+
+func TestSchedulerRecordAtSendTime(t *testing.T) {
+	w := newWorld(t)
+	w.record("gone.example", 1, 1)
+	w.record("flaky.example", 1, 1)
+	w.resolver.err["_smtp._tls.flaky.example"] = &net.DNSError{Err: "server misbehaving", Name: "x", IsTemporary: true}
+	s := w.scheduler()
+	w.clock.t = day.End().Add(2 * time.Hour)
+	w.pass(s)
+	w.pass(s)
+	// NXDOMAIN: dropped.
+	if a, _ := w.store.Load(context.Background(), tlsrpt.Key{Domain: "gone.example", Day: day}); a != nil {
+		t.Error("data of a domain without record kept")
+	}
+	if len(w.hooks.dropped) != 1 || !errors.Is(w.hooks.dropped[0], tlsrpt.ErrNoRecord) {
+		t.Errorf("dropped = %v", w.hooks.dropped)
+	}
+	// SERVFAIL: retried, then delivered once the record resolves.
+	if len(w.hooks.retried) != 1 {
+		t.Fatalf("retried = %v", w.hooks.retried)
+	}
+	w.resolver.mu.Lock()
+	delete(w.resolver.err, "_smtp._tls.flaky.example")
+	w.resolver.txt["_smtp._tls.flaky.example"] = []string{"v=TLSRPTv1; rua=mailto:r@flaky.example"}
+	w.resolver.mu.Unlock()
+	w.runUntil(s, time.Hour, func() bool { return len(w.mailer.Messages()) == 1 })
+	if len(w.mailer.Messages()) != 1 {
+		t.Error("not delivered after the DNS recovered")
+	}
+}
+
+func TestSchedulerGivesUp(t *testing.T) {
+	w := newWorld(t)
+	w.resolver.txt["_smtp._tls.example.net"] = []string{"v=TLSRPTv1; rua=" + w.https.URL + "/r"}
+	w.https.Status = func(int) int { return 500 }
+	w.record("example.net", 0, 1)
+	s := w.scheduler()
+	s.MaxDelay = -1
+	w.clock.t = day.End().Add(time.Second)
+	w.runUntil(s, 30*time.Hour, func() bool { return len(w.hooks.dropped) > 0 })
+	posts := w.https.Posts()
+	if len(w.hooks.dropped) != 1 || !errors.Is(w.hooks.dropped[0], tlsrpt.ErrGaveUp) {
+		t.Fatalf("dropped = %v", w.hooks.dropped)
+	}
+	// 5m, 10m, 20m, ... doubling, within 24h: about 10 attempts, all
+	// the same bytes.
+	if len(posts) < 8 || len(posts) > 14 {
+		t.Errorf("%d attempts in 24h", len(posts))
+	}
+	for _, p := range posts {
+		if !bytes.Equal(p.Body, posts[0].Body) {
+			t.Fatal("attempts differ")
+		}
+	}
+	if d := w.clock.Now().Sub(day.End()); d > 24*time.Hour+2*time.Minute {
+		t.Errorf("gave up %v after the first attempt, want about 24h", d)
+	}
+}
+
+func TestSchedulerHeartbeatOff(t *testing.T) {
+	w := newWorld(t)
+	w.resolver.txt["_smtp._tls.example.net"] = []string{"v=TLSRPTv1; rua=mailto:r@example.net"}
+	w.record("example.net", 3, 0)
+	s := w.scheduler()
+	s.SkipAllSuccess = true
+	w.clock.t = day.End().Add(2 * time.Hour)
+	w.pass(s)
+	w.pass(s)
+	if len(w.mailer.Messages()) != 0 || len(w.hooks.dropped) != 1 || !errors.Is(w.hooks.dropped[0], tlsrpt.ErrHeartbeatOff) {
+		t.Errorf("heartbeat off: %d messages, dropped %v", len(w.mailer.Messages()), w.hooks.dropped)
+	}
+}
+
+// TestSchedulerRestart: a new Scheduler on the same store (a restart)
+// retries with the same report and does not send a delivered one again.
+func TestSchedulerRestart(t *testing.T) {
+	w := newWorld(t)
+	w.resolver.txt["_smtp._tls.example.net"] = []string{"v=TLSRPTv1; rua=mailto:r@example.net"}
+	w.mailer.Err = func(to string, n int) error {
+		if n == 1 {
+			return errors.New("451 try later")
+		}
+		return nil
+	}
+	w.record("example.net", 2, 1)
+	w.clock.t = day.End().Add(2 * time.Hour)
+	s1 := w.scheduler()
+	w.pass(s1)
+	w.pass(s1) // first attempt fails
+	if len(w.hooks.retried) != 1 {
+		t.Fatalf("retried = %v", w.hooks.retried)
+	}
+	s2 := w.scheduler() // restart
+	w.seq.Store(1000)   // a restarted process draws other random numbers
+	w.runUntil(s2, time.Hour, func() bool { return len(w.mailer.Messages()) == 1 })
+	msgs := w.mailer.Messages()
+	if len(msgs) != 1 {
+		t.Fatal("not delivered after restart")
+	}
+	if err := tlsrpttest.ValidateMessage(msgs[0].Data, w.lookup); err != nil {
+		t.Error(err)
+	}
+	s3 := w.scheduler()
+	w.runUntil(s3, time.Hour, func() bool { return false })
+	if len(w.mailer.Messages()) != 1 {
+		t.Error("delivered twice after restart")
+	}
+}
+
+// TestSchedulerFleet: several schedulers sharing one store send each
+// report exactly once.
+func TestSchedulerFleet(t *testing.T) {
+	w := newWorld(t)
+	w.resolver.txt["_smtp._tls.example.net"] = []string{"v=TLSRPTv1; rua=mailto:r@example.net"}
+	w.record("example.net", 2, 1)
+	w.clock.t = day.End().Add(2 * time.Hour)
+	var ss []*tlsrpt.Scheduler
+	for range 4 {
+		ss = append(ss, w.scheduler())
+	}
+	w.pass(ss[0]) // schedules
+	var wg sync.WaitGroup
+	for _, s := range ss {
+		wg.Go(func() { s.RunOnce(context.Background()) })
+	}
+	wg.Wait()
+	if n := len(w.mailer.Messages()); n != 1 {
+		t.Errorf("%d messages from the fleet", n)
+	}
+}
+
+// TestSchedulerRun drives Run with synctest's fake time.
+func TestSchedulerRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		d := tlsrpt.DayOf(start)
+		store := &tlsrpt.MemoryStore{}
+		var c tlsrpt.Collector
+		c.Record(tlsrpt.Result{Policy: tlsrpt.Policy{Type: tlsrpt.PolicyNoPolicyFound, Domain: "example.org"}})
+		store.Add(context.Background(), c.Drain())
+		mailer := &tlsrpttest.Mailer{}
+		s := &tlsrpt.Scheduler{
+			Store: store, OrganizationName: "Org", ContactInfo: "r@sender.example", Mailer: mailer,
+			Resolver: &txtResolver{txt: map[string][]string{"_smtp._tls.example.org": {"v=TLSRPTv1;rua=mailto:x@example.org"}}},
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- s.Run(ctx) }()
+		time.Sleep(d.End().Sub(start)) // to 23:59:59 of the day
+		synctest.Wait()
+		if len(mailer.Messages()) != 0 {
+			t.Fatal("sent during the day")
+		}
+		time.Sleep(tlsrpt.DefaultMaxDelay + 2*tlsrpt.DefaultPollInterval)
+		synctest.Wait()
+		if len(mailer.Messages()) != 1 {
+			t.Fatalf("%d messages after the day and the maximum delay", len(mailer.Messages()))
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
+}
