@@ -154,17 +154,17 @@ type PolicyResult struct {
 
 // Policy identifies the policy sessions were made under.
 type Policy struct {
-	Type PolicyType
+	Type PolicyType `json:"type"`
 	// String is "policy-string": for sts the policy file's lines in order
 	// without line endings; for tlsa one "usage selector matching HEX"
 	// line per TLSA record; empty for no-policy-found.
-	String []string
+	String []string `json:"string,omitempty"`
 	// Domain is the policy domain, a lower-case A-label without trailing
 	// dot: the recipient (or smart host) domain for sts, the TLSA base
 	// domain for tlsa.
-	Domain string
+	Domain string `json:"domain"`
 	// MXHost holds the sts policy's mx patterns; empty otherwise.
-	MXHost []string
+	MXHost []string `json:"mx_host,omitempty"`
 }
 
 // Equal reports whether p and q are the same policy.
