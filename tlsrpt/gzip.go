@@ -4,7 +4,15 @@ import (
 	"bytes"
 	"compress/gzip"
 	"fmt"
+	"sync"
 )
+
+// gzipWriters recycles compressors: a gzip.Writer holds about 800 KB of
+// state, far more than a report.
+var gzipWriters = sync.Pool{New: func() any {
+	w, _ := gzip.NewWriterLevel(nil, gzip.DefaultCompression)
+	return w
+}}
 
 // Gzip compresses a report's JSON for delivery (RFC 8460, Section 5.1:
 // reports are always gzipped). The gzip header carries no name and no
@@ -12,10 +20,9 @@ import (
 func Gzip(report []byte) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.Grow(len(report)/4 + 64)
-	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	if err != nil {
-		return nil, fmt.Errorf("tlsrpt: gzip: %w", err)
-	}
+	zw := gzipWriters.Get().(*gzip.Writer)
+	defer gzipWriters.Put(zw)
+	zw.Reset(&buf)
 	if _, err := zw.Write(report); err != nil {
 		return nil, fmt.Errorf("tlsrpt: gzip: %w", err)
 	}
