@@ -50,9 +50,12 @@ var (
 	ErrMXMismatch = errors.New("mtasts: MX host not allowed by policy")
 	// ErrSTARTTLSNotSupported means the MX host did not offer STARTTLS.
 	ErrSTARTTLSNotSupported = errors.New("mtasts: STARTTLS not offered")
-	// ErrCertificate means the MX host's certificate failed validation; a
-	// *CertificateError says how.
+	// ErrCertificate means the MX host's certificate failed validation, or
+	// the handshake failed; a *CertificateError says how.
 	ErrCertificate = errors.New("mtasts: MX certificate invalid")
+	// ErrTLSVersion means the MX host negotiated a TLS version older than
+	// 1.2 (RFC 8461, Section 4.2).
+	ErrTLSVersion = errors.New("mtasts: TLS version older than 1.2")
 	// ErrNoAcceptableMX means that under an enforce policy no MX host could
 	// be used. It is always a temporary failure: queue and retry, never
 	// bounce (RFC 8461, Section 5).

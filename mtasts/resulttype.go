@@ -63,15 +63,18 @@ func ResultTypeOf(err error) (ResultType, string) {
 		return ResultValidationFailure, ReasonMXMismatch
 	case errors.Is(err, ErrSTARTTLSNotSupported):
 		return ResultSTARTTLSNotSupported, ""
+	case errors.Is(err, ErrTLSVersion):
+		return ResultValidationFailure, ReasonTLSVersion
 	}
-	if rt, reason := certResultType(err); rt != "" {
+	if rt, reason := certResultType(err, nil); rt != "" {
 		return rt, reason
 	}
 	return "", ""
 }
 
-// certResultType classifies a raw certificate or handshake error.
-func certResultType(err error) (ResultType, string) {
+// certResultType classifies a raw certificate or handshake error; leaf, if
+// known, tells a self-signed certificate from one of an unknown CA.
+func certResultType(err error, leaf *x509.Certificate) (ResultType, string) {
 	var (
 		host     x509.HostnameError
 		hostP    *x509.HostnameError
@@ -94,11 +97,7 @@ func certResultType(err error) (ResultType, string) {
 		}
 		return ResultValidationFailure, ReasonCertInvalid
 	case errors.As(err, &unknown) || errors.As(err, &unknownP):
-		c := unknown.Cert
-		if c == nil && unknownP != nil {
-			c = unknownP.Cert
-		}
-		if c != nil && selfSigned(c) {
+		if leaf != nil && selfSigned(leaf) {
 			return ResultCertificateNotTrusted, ReasonSelfSigned
 		}
 		return ResultCertificateNotTrusted, ReasonUnknownCA
@@ -112,7 +111,7 @@ func certResultType(err error) (ResultType, string) {
 
 // selfSigned reports whether c is signed by its own key.
 func selfSigned(c *x509.Certificate) bool {
-	return c.CheckSignatureFrom(c) == nil
+	return c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 }
 
 // CertificateError is an MX certificate validation failure, classified.

@@ -1,0 +1,344 @@
+package mtasts
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/strictmx/strictmx/internal/testpki"
+)
+
+// pki is one test CA and the certificates the tests need, made once.
+var pki = sync.OnceValues(func() (*testWorld, error) {
+	ca, err := testpki.New()
+	if err != nil {
+		return nil, err
+	}
+	other, err := testpki.New()
+	if err != nil {
+		return nil, err
+	}
+	w := &testWorld{ca: ca, certs: map[string]tls.Certificate{}}
+	for name, opts := range map[string]testpki.LeafOptions{
+		"valid":    {DNSNames: []string{"mx1.example.test"}},
+		"wildcard": {DNSNames: []string{"*.example.test"}},
+		"expired":  {DNSNames: []string{"mx1.example.test"}, NotBefore: testpki.ExpiredNotBefore, NotAfter: testpki.ExpiredNotAfter},
+		"wrong":    {DNSNames: []string{"other.example.org"}},
+		"domain":   {DNSNames: []string{"example.test"}},
+		"self":     {DNSNames: []string{"mx1.example.test"}, SelfSigned: true},
+	} {
+		if w.certs[name], err = ca.Leaf(opts); err != nil {
+			return nil, err
+		}
+	}
+	if w.certs["unknown-ca"], err = other.Leaf(testpki.LeafOptions{DNSNames: []string{"mx1.example.test"}}); err != nil {
+		return nil, err
+	}
+	return w, nil
+})
+
+type testWorld struct {
+	ca    *testpki.CA
+	certs map[string]tls.Certificate
+}
+
+func world(t testing.TB) *testWorld {
+	t.Helper()
+	w, err := pki()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// pipe returns the two ends of a loopback TCP connection (net.Pipe has no
+// buffer, and a TLS 1.3 server writes its tickets while the client writes
+// its Finished message). Both ends are closed when the test ends.
+func pipe(t testing.TB) (client, server net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server = <-accepted
+	if server == nil {
+		t.Fatal("accept failed")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	_ = client.SetDeadline(deadline)
+	_ = server.SetDeadline(deadline)
+	t.Cleanup(func() { client.Close(); server.Close() })
+	return client, server
+}
+
+// handshake runs a TLS handshake over loopback between a server with cert
+// and a client with cfg, returning the client's error and the SNI the server
+// saw.
+func handshake(t testing.TB, cert tls.Certificate, maxVersion uint16, cfg *tls.Config) (error, string) {
+	t.Helper()
+	c, s := pipe(t)
+	var sni string
+	srv := tls.Server(s, &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		MaxVersion:   maxVersion,
+		MinVersion:   tls.VersionTLS10,
+		GetConfigForClient: func(hi *tls.ClientHelloInfo) (*tls.Config, error) {
+			sni = hi.ServerName
+			return nil, nil
+		},
+	})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Handshake()
+		s.Close()
+	}()
+	cli := tls.Client(c, cfg)
+	err := cli.Handshake()
+	c.Close()
+	<-done
+	return err, sni
+}
+
+func planFor(t testing.TB, policy string, hosts ...string) *Plan {
+	t.Helper()
+	r := &Result{Domain: "example.test", ID: "1"}
+	if policy != "" {
+		r.Policy = mustPolicy(t, policy)
+	}
+	mx := make([]*net.MX, len(hosts))
+	for i, h := range hosts {
+		mx[i] = &net.MX{Host: h, Pref: uint16(10 * (i + 1))}
+	}
+	return r.Plan(mx, PlanOptions{})
+}
+
+const (
+	enforcePolicy = "version: STSv1\nmode: enforce\nmx: mx1.example.test\nmx: *.mx.example.test\nmax_age: 86400\n"
+	testingPolicy = "version: STSv1\nmode: testing\nmx: mx1.example.test\nmx: *.mx.example.test\nmax_age: 86400\n"
+)
+
+func TestVerifyHandshakes(t *testing.T) {
+	w := world(t)
+	tests := []struct {
+		cert       string
+		maxVersion uint16
+		rt         ResultType
+		reason     string
+	}{
+		{"valid", 0, "", ""},
+		{"wildcard", 0, "", ""},
+		{"expired", 0, ResultCertificateExpired, ""},
+		{"wrong", 0, ResultCertificateHostMismatch, ""},
+		// A certificate for the policy domain is not one for the MX host.
+		{"domain", 0, ResultCertificateHostMismatch, ""},
+		{"self", 0, ResultCertificateNotTrusted, ReasonSelfSigned},
+		{"unknown-ca", 0, ResultCertificateNotTrusted, ReasonUnknownCA},
+		{"valid", tls.VersionTLS11, ResultValidationFailure, ReasonTLSVersion},
+	}
+	for _, mode := range []Mode{ModeEnforce, ModeTesting} {
+		policy := enforcePolicy
+		if mode == ModeTesting {
+			policy = testingPolicy
+		}
+		for _, tt := range tests {
+			t.Run(string(mode)+"/"+tt.cert+"/"+tls.VersionName(tt.maxVersion), func(t *testing.T) {
+				plan := planFor(t, policy, "mx1.example.test.")
+				h := &plan.Hosts[0]
+				if !h.Try || !h.Verify || h.RequireTLS != (mode == ModeEnforce) {
+					t.Fatalf("host plan %+v", h)
+				}
+				err, sni := handshake(t, w.certs[tt.cert], tt.maxVersion, h.TLSConfig(&tls.Config{RootCAs: w.ca.Pool()}))
+				if sni != "mx1.example.test" {
+					t.Errorf("server saw SNI %q", sni)
+				}
+				if mode == ModeTesting && err != nil {
+					t.Fatalf("testing-mode handshake failed: %v", err)
+				}
+				if mode == ModeEnforce && (err == nil) != (tt.rt == "") {
+					t.Fatalf("enforce handshake error %v; want failure %q", err, tt.rt)
+				}
+				d := h.Done(err)
+				if d.ResultType != tt.rt || d.Reason != tt.reason || !d.Reported {
+					t.Fatalf("decision %+v; want %q/%q", d, tt.rt, tt.reason)
+				}
+				wantDeliver := tt.rt == "" || mode == ModeTesting
+				if d.Deliver != wantDeliver {
+					t.Fatalf("Deliver = %v; want %v", d.Deliver, wantDeliver)
+				}
+				if tt.rt != "" && !errors.Is(d.Err, ErrCertificate) && !errors.Is(d.Err, ErrTLSVersion) {
+					t.Fatalf("error %v is neither ErrCertificate nor ErrTLSVersion", d.Err)
+				}
+			})
+		}
+	}
+}
+
+func TestVerifyResumedSession(t *testing.T) {
+	w := world(t)
+	// The server's certificate expires between the first handshake and the
+	// resumption: verification must run again and see it.
+	cache := tls.NewLRUClientSessionCache(4)
+	clock := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	cert, err := w.ca.Leaf(testpki.LeafOptions{DNSNames: []string{"mx1.example.test"}, NotAfter: clock.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverCfg := &tls.Config{Certificates: []tls.Certificate{cert}}
+	run := func(now time.Time) (tls.ConnectionState, error) {
+		plan := planFor(t, enforcePolicy, "mx1.example.test")
+		cfg := plan.Hosts[0].TLSConfig(&tls.Config{RootCAs: w.ca.Pool(), ClientSessionCache: cache, Time: func() time.Time { return now }})
+		c, s := pipe(t)
+		go func() {
+			srv := tls.Server(s, serverCfg)
+			if srv.Handshake() == nil {
+				// TLS 1.3 sends tickets after the handshake; read to get them out.
+				_, _ = srv.Write([]byte("x"))
+			}
+			s.Close()
+		}()
+		cli := tls.Client(c, cfg)
+		if err := cli.Handshake(); err != nil {
+			return tls.ConnectionState{}, err
+		}
+		buf := make([]byte, 1)
+		_, _ = cli.Read(buf)
+		return cli.ConnectionState(), nil
+	}
+	if _, err := run(clock); err != nil {
+		t.Fatal(err)
+	}
+	st, err := run(clock)
+	if err != nil || !st.DidResume {
+		t.Fatalf("second handshake: resumed=%v err=%v; want a resumed session", st.DidResume, err)
+	}
+	if _, err := run(clock.Add(2 * time.Hour)); err == nil {
+		t.Fatal("resumed session with an expired certificate was accepted")
+	}
+}
+
+func TestPlan(t *testing.T) {
+	// RFC 8461, Section 4.1: enforce skips hosts outside the policy.
+	p := planFor(t, enforcePolicy, "mx1.example.test", "a.mx.example.test", "evil.example.org")
+	if !p.Hosts[0].Try || !p.Hosts[1].Try || p.Hosts[2].Try {
+		t.Fatalf("enforce plan %+v", p.Hosts)
+	}
+	d := p.Hosts[2].Skipped()
+	if d.Deliver || d.ResultType != ResultValidationFailure || d.Reason != ReasonMXMismatch || !errors.Is(d.Err, ErrMXMismatch) {
+		t.Fatalf("skipped decision %+v", d)
+	}
+	// Testing tries every host and reports the mismatch.
+	p = planFor(t, testingPolicy, "evil.example.org")
+	h := &p.Hosts[0]
+	if !h.Try || h.Matches || h.RequireTLS {
+		t.Fatalf("testing plan %+v", h)
+	}
+	if d := h.Done(nil); !d.Deliver || d.ResultType != ResultValidationFailure || d.Reason != ReasonMXMismatch {
+		t.Fatalf("testing mismatch decision %+v", d)
+	}
+	// Mode none and no policy: opportunistic, nothing reported.
+	for _, pol := range []string{"", "version: STSv1\nmode: none\nmax_age: 1\n"} {
+		p = planFor(t, pol, "anything.example.org")
+		h := &p.Hosts[0]
+		if !h.Try || h.RequireTLS || h.Verify {
+			t.Fatalf("opportunistic plan %+v", h)
+		}
+		if d := h.Done(ErrSTARTTLSNotSupported); !d.Deliver || d.Reported || d.ResultType != "" {
+			t.Fatalf("opportunistic decision %+v", d)
+		}
+	}
+	// No STARTTLS under enforce: skipped, starttls-not-supported.
+	p = planFor(t, enforcePolicy, "mx1.example.test")
+	if d := p.Hosts[0].Done(ErrSTARTTLSNotSupported); d.Deliver || d.ResultType != ResultSTARTTLSNotSupported {
+		t.Fatalf("no-STARTTLS decision %+v", d)
+	}
+	// RFC 8460, Section 5.3.1: a report is delivered despite failures and
+	// not reported.
+	r := &Result{Domain: "example.test", Policy: mustPolicy(t, enforcePolicy)}
+	p = r.Plan([]*net.MX{{Host: "evil.example.org"}}, PlanOptions{Report: true})
+	if d := p.Hosts[0].Done(ErrSTARTTLSNotSupported); !p.Hosts[0].Try || !d.Deliver || d.Reported {
+		t.Fatalf("report traffic decision %+v", d)
+	}
+	// DANE: TLS required whatever the policy says, MTA-STS does not judge.
+	dane := func(h string) bool { return h == "dane.example.org" }
+	r = &Result{Domain: "example.test", Policy: mustPolicy(t, testingPolicy)}
+	p = r.Plan([]*net.MX{{Host: "dane.example.org"}}, PlanOptions{DANE: dane})
+	if h := &p.Hosts[0]; !h.Try || !h.RequireTLS || h.Verify || !h.DANE {
+		t.Fatalf("DANE plan %+v", h)
+	}
+	if d := p.Hosts[0].Done(ErrSTARTTLSNotSupported); d.Deliver {
+		t.Fatalf("DANE host delivered without STARTTLS: %+v", d)
+	}
+	// RFC 7505 null MX is never tried.
+	p = planFor(t, "", ".")
+	if p.Hosts[0].Try {
+		t.Fatalf("null MX tried")
+	}
+	// RFC 8461, Section 4.1: the implicit MX must match too.
+	p = planFor(t, enforcePolicy, "example.test")
+	if p.Hosts[0].Try {
+		t.Fatalf("implicit MX outside the policy tried under enforce")
+	}
+}
+
+func TestPlanAllocations(t *testing.T) {
+	r := &Result{Domain: "example.test", Policy: mustPolicy(t, enforcePolicy)}
+	mx := benchMX()
+	if n := testing.AllocsPerRun(100, func() { r.Plan(mx, PlanOptions{}) }); n > 1 {
+		t.Fatalf("Plan allocates %v times; want at most 1", n)
+	}
+}
+
+func benchMX() []*net.MX {
+	return []*net.MX{
+		{Host: "a.mx.example.test.", Pref: 10}, {Host: "b.mx.example.test.", Pref: 20},
+		{Host: "c.mx.example.test.", Pref: 30}, {Host: "mx1.example.test.", Pref: 40},
+		{Host: "backup.example.org.", Pref: 50},
+	}
+}
+
+func BenchmarkPlan(b *testing.B) {
+	r := &Result{Domain: "example.test", Policy: mustPolicy(b, enforcePolicy)}
+	mx := benchMX()
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Plan(mx, PlanOptions{})
+	}
+}
+
+// BenchmarkHandshakeVerified compares a handshake verified by HostPlan's
+// TLSConfig with one verified by crypto/tls itself (same roots, same name).
+func BenchmarkHandshakeVerified(b *testing.B) {
+	w := world(b)
+	cert := w.certs["valid"]
+	b.Run("crypto-tls", func(b *testing.B) {
+		cfg := &tls.Config{RootCAs: w.ca.Pool(), ServerName: "mx1.example.test", MinVersion: tls.VersionTLS12}
+		for b.Loop() {
+			if err, _ := handshake(b, cert, 0, cfg); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("mtasts", func(b *testing.B) {
+		plan := planFor(b, enforcePolicy, "mx1.example.test")
+		base := &tls.Config{RootCAs: w.ca.Pool()}
+		for b.Loop() {
+			if err, _ := handshake(b, cert, 0, plan.Hosts[0].TLSConfig(base)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
