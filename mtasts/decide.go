@@ -66,7 +66,7 @@ type HostPlan struct {
 	// why.
 	Reason string
 
-	reported bool        // sessions with this host go into TLS-RPT reports
+	reported bool       // sessions with this host go into TLS-RPT reports
 	state    *hostState // made by TLSConfig or a decision
 }
 
