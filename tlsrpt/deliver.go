@@ -5,13 +5,17 @@ import (
 	"context"
 	"crypto"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"mime/quotedprintable"
+	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-msgauth/dkim"
@@ -43,13 +47,43 @@ func FileName(submitter, policyDomain string, dr DateRange, unique string) strin
 }
 
 // NoRedirectClient returns an http.Client that never follows redirects
-// (a 3xx is returned as the response) and times out after
-// DefaultHTTPTimeout. It is the default for report POSTs.
+// (a 3xx is returned as the response), times out after
+// DefaultHTTPTimeout and connects only to public unicast addresses: the
+// rua URI comes from the policy domain's DNS, so without that check any
+// domain could make the sender POST to its loopback or private network.
+// It is the default for report POSTs.
 func NoRedirectClient() *http.Client {
+	d := &net.Dialer{Timeout: 30 * time.Second, Control: publicOnly}
+	t := &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         d.DialContext,
+		ForceAttemptHTTP2:   true,
+		TLSHandshakeTimeout: 30 * time.Second,
+		MaxIdleConns:        16,
+		IdleConnTimeout:     90 * time.Second,
+	}
 	return &http.Client{
+		Transport:     t,
 		Timeout:       DefaultHTTPTimeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+}
+
+// errNotPublic refuses a connection to a non-public address.
+var errNotPublic = errors.New("tlsrpt: refusing to connect to a non-public address")
+
+// publicOnly is a net.Dialer Control function that allows only global
+// unicast addresses outside private ranges.
+func publicOnly(network, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("%w: %s", errNotPublic, address)
+	}
+	a := ap.Addr().Unmap()
+	if !a.IsGlobalUnicast() || a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() {
+		return fmt.Errorf("%w: %s", errNotPublic, a)
+	}
+	return nil
 }
 
 // PostReport POSTs a gzipped report to an https rua URI (RFC 8460,

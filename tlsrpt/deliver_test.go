@@ -291,3 +291,16 @@ func decodeBase64Lines(b []byte) ([]byte, error) {
 	s := strings.NewReplacer("\r", "", "\n", "").Replace(string(b))
 	return base64.StdEncoding.DecodeString(s)
 }
+
+// TestNoRedirectClientPublicOnly: the default client refuses loopback,
+// so a record cannot aim the sender at its own network.
+func TestNoRedirectClientPublicOnly(t *testing.T) {
+	srv := tlsrpttest.NewHTTPSServer(t)
+	err := tlsrpt.PostReport(context.Background(), nil, srv.URL+"/r", []byte{1})
+	if err == nil || !strings.Contains(err.Error(), "non-public") {
+		t.Errorf("POST to %s with the default client: %v", srv.URL, err)
+	}
+	if len(srv.Posts()) != 0 {
+		t.Error("the loopback server was reached")
+	}
+}

@@ -33,6 +33,9 @@ const (
 	keepDone = 72 * time.Hour
 	// lockTTL bounds one instance's hold on a report while it sends.
 	lockTTL = 15 * time.Minute
+	// MaxRUAs bounds how many rua URIs of one record are tried, so that a
+	// hostile record cannot make the sender mail a list.
+	MaxRUAs = 10
 )
 
 // Hooks are optional callbacks for metrics and logs, like
@@ -374,7 +377,11 @@ func (s *Scheduler) attempt(ctx context.Context, k Key, st *jobState, now time.T
 		if perr != nil {
 			return s.finish(ctx, k, st, "corrupt", perr)
 		}
-		for _, uri := range rec.RUA {
+		ruas := rec.RUA
+		if len(ruas) > MaxRUAs {
+			ruas = ruas[:MaxRUAs]
+		}
+		for _, uri := range ruas {
 			if err := s.deliver(ctx, k, st, report, submitter, uri, now); err != nil {
 				lastErr = err
 				s.logger().Debug("tlsrpt: delivery failed", "domain", k.Domain, "uri", uri, "err", err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -389,4 +390,21 @@ func TestSchedulerRun(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+func TestSchedulerMaxRUAs(t *testing.T) {
+	w := newWorld(t)
+	var uris []string
+	for i := range tlsrpt.MaxRUAs + 5 {
+		uris = append(uris, "mailto:r"+string(rune('a'+i))+"@example.net")
+	}
+	w.resolver.txt["_smtp._tls.example.net"] = []string{"v=TLSRPTv1; rua=" + strings.Join(uris, ",")}
+	w.record("example.net", 1, 0)
+	w.clock.t = day.End().Add(2 * time.Hour)
+	s := w.scheduler()
+	w.pass(s)
+	w.pass(s)
+	if n := len(w.mailer.Messages()); n != tlsrpt.MaxRUAs {
+		t.Errorf("%d messages, want %d", n, tlsrpt.MaxRUAs)
+	}
 }

@@ -61,7 +61,11 @@ func TestValidateReportJSONWild(t *testing.T) {
 	}
 }
 
-func message(t *testing.T, d *tlsrpt.DKIM) []byte {
+func message(t *testing.T, d *tlsrpt.DKIM) []byte { return messageSigned(t, d) }
+
+func messageFor(t testing.TB) []byte { return messageSigned(t, nil) }
+
+func messageSigned(t testing.TB, d *tlsrpt.DKIM) []byte {
 	r, js := report(t)
 	gz, _ := tlsrpt.Gzip(js)
 	m := &tlsrpt.Message{From: "tlsrpt@sender.example", To: "r@example.net", Report: r, Gzip: gz,
