@@ -399,6 +399,10 @@ func normalizePolicy(p *Policy) (Policy, error) {
 	case PolicyTLSA:
 		n.String = slices.Clone(p.String)
 	}
+	// Refuse now what would make the whole day's report invalid later.
+	if err := n.validate(); err != nil {
+		return Policy{}, fmt.Errorf("%w: %w", ErrInvalidResult, err)
+	}
 	return n, nil
 }
 

@@ -115,6 +115,10 @@ func TestCollectorInvalid(t *testing.T) {
 		"policy type":   {Policy: Policy{Type: "dane", Domain: "a.example"}},
 		"result type":   {Policy: Policy{Type: PolicyNoPolicyFound, Domain: "a.example"}, ResultType: "bad"},
 		"policy domain": {Policy: Policy{Type: PolicyNoPolicyFound, Domain: "a..example"}},
+		// Policies that would make the day's report invalid.
+		"sts without mx":         {Policy: Policy{Type: PolicySTS, Domain: "a.example", String: []string{"version: STSv1"}}},
+		"mx without its line":    {Policy: Policy{Type: PolicySTS, Domain: "a.example", String: []string{"mx: b.example"}, MXHost: []string{"c.example"}}},
+		"tlsa not a TLSA record": {Policy: Policy{Type: PolicyTLSA, Domain: "mx.a.example", String: []string{"3 1 1 xyz"}}},
 	} {
 		if err := c.Record(r); !errors.Is(err, ErrInvalidResult) {
 			t.Errorf("%s: error = %v", name, err)

@@ -371,7 +371,41 @@ func (p *PolicyResult) validate() error {
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf(format, args...))
 	}
-	pol := &p.Policy
+	if err := p.Policy.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	sum := &p.Summary
+	if sum.TotalSuccessfulSessionCount < 0 || sum.TotalFailureSessionCount < 0 {
+		bad("negative session count")
+	}
+	if (sum.TotalFailureSessionCount > 0) != (len(p.FailureDetails) > 0) {
+		bad("total-failure-session-count %d with %d failure-details", sum.TotalFailureSessionCount, len(p.FailureDetails))
+	}
+	var detailSum int64
+	for i := range p.FailureDetails {
+		d := &p.FailureDetails[i]
+		detailSum += d.FailedSessionCount
+		for j := range i {
+			if p.FailureDetails[j].sameExceptCount(d) {
+				bad("failure-details[%d] not merged with [%d]", i, j)
+			}
+		}
+		if err := d.validate(); err != nil {
+			bad("failure-details[%d]: %w", i, err)
+		}
+	}
+	if detailSum < sum.TotalFailureSessionCount {
+		bad("failure-details sum %d < total-failure-session-count %d", detailSum, sum.TotalFailureSessionCount)
+	}
+	return errors.Join(errs...)
+}
+
+// validate checks the policy against the contract's section 3.
+func (pol *Policy) validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf(format, args...))
+	}
 	if !pol.Type.Valid() {
 		bad("policy-type %q not registered", pol.Type)
 	}
@@ -412,29 +446,6 @@ func (p *PolicyResult) validate() error {
 		if len(pol.String) != 0 || len(pol.MXHost) != 0 {
 			bad("no-policy-found with policy-string or mx-host")
 		}
-	}
-	sum := &p.Summary
-	if sum.TotalSuccessfulSessionCount < 0 || sum.TotalFailureSessionCount < 0 {
-		bad("negative session count")
-	}
-	if (sum.TotalFailureSessionCount > 0) != (len(p.FailureDetails) > 0) {
-		bad("total-failure-session-count %d with %d failure-details", sum.TotalFailureSessionCount, len(p.FailureDetails))
-	}
-	var detailSum int64
-	for i := range p.FailureDetails {
-		d := &p.FailureDetails[i]
-		detailSum += d.FailedSessionCount
-		for j := range i {
-			if p.FailureDetails[j].sameExceptCount(d) {
-				bad("failure-details[%d] not merged with [%d]", i, j)
-			}
-		}
-		if err := d.validate(); err != nil {
-			bad("failure-details[%d]: %w", i, err)
-		}
-	}
-	if detailSum < sum.TotalFailureSessionCount {
-		bad("failure-details sum %d < total-failure-session-count %d", detailSum, sum.TotalFailureSessionCount)
 	}
 	return errors.Join(errs...)
 }

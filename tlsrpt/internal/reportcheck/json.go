@@ -1,7 +1,3 @@
-// Package reportcheck validates TLS-RPT report JSON and report messages
-// against the strictmx contract, independently of package tlsrpt's own
-// types, so that tests cross-check the encoder rather than re-run it.
-// Package tlsrpttest exports it.
 package reportcheck
 
 import (
