@@ -30,8 +30,9 @@ const (
 	// discarded) so the connection can be reused.
 	maxHTTPResponse = 64 << 10
 	// MaxMessageSize bounds a report message. RFC 8460, Section 5.3
-	// asks to stay under common limits; 10 MB is the contract's ceiling.
-	MaxMessageSize = 10 << 20
+	// asks to stay under common limits; the contract says well under
+	// 10 MB.
+	MaxMessageSize = 5 << 20
 	// MediaType is the report attachment and https body type (RFC 8460,
 	// Section 5.3 and 5.4).
 	MediaType = "application/tlsrpt+gzip"

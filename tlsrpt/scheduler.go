@@ -28,6 +28,11 @@ const (
 	DefaultInitialBackoff = 5 * time.Minute
 	// DefaultPollInterval is how often Run looks for due reports.
 	DefaultPollInterval = time.Minute
+	// DefaultConcurrency is how many reports a Scheduler works on at
+	// once: sending one takes a DNS lookup and a connection, so a large
+	// sender's tens of thousands of daily reports need several at a time
+	// to leave within the delay window.
+	DefaultConcurrency = 8
 	// keepDone is how long the state of a finished report is kept, so
 	// that counts flushed late for its day are not sent again.
 	keepDone = 72 * time.Hour
@@ -39,7 +44,8 @@ const (
 )
 
 // Hooks are optional callbacks for metrics and logs, like
-// httptrace.ClientTrace. They must not block or do I/O.
+// httptrace.ClientTrace. They must not block or do I/O, and may be called
+// concurrently.
 type Hooks struct {
 	// Sent is called when uri accepted the report for k.
 	Sent func(k Key, uri string)
@@ -107,6 +113,9 @@ type Scheduler struct {
 	// PollInterval between looks at the Store; zero means
 	// DefaultPollInterval.
 	PollInterval time.Duration
+	// Concurrency bounds the reports worked on at once; zero means
+	// DefaultConcurrency.
+	Concurrency int
 	// SkipAllSuccess turns off the heartbeat: reports in which every
 	// session succeeded are not sent.
 	SkipAllSuccess bool
@@ -231,14 +240,36 @@ func (s *Scheduler) RunOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var errs []error
+	n := s.Concurrency
+	if n <= 0 {
+		n = DefaultConcurrency
+	}
+	sem := make(chan struct{}, n)
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
 	for _, k := range keys {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			break
 		}
-		if err := s.step(ctx, k); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", k, err))
-		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := s.step(ctx, k); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("%s: %w", k, err))
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	return errors.Join(errs...)
 }

@@ -408,3 +408,32 @@ func TestSchedulerMaxRUAs(t *testing.T) {
 		t.Errorf("%d messages, want %d", n, tlsrpt.MaxRUAs)
 	}
 }
+
+// TestSchedulerManyDomains: one pass sends every due report once, working
+// on several at a time.
+func TestSchedulerManyDomains(t *testing.T) {
+	w := newWorld(t)
+	const n = 60
+	for i := range n {
+		d := "d" + strings.Repeat("x", i%3) + string(rune('a'+i%26)) + string(rune('a'+i/26)) + ".example"
+		w.resolver.txt["_smtp._tls."+d] = []string{"v=TLSRPTv1; rua=mailto:r@" + d}
+		w.record(d, 1, i%2)
+	}
+	w.clock.t = day.End().Add(2 * time.Hour)
+	s := w.scheduler()
+	s.Concurrency = 4
+	w.pass(s) // schedules
+	w.pass(s) // sends
+	w.pass(s) // nothing left
+	msgs := w.mailer.Messages()
+	if len(msgs) != n {
+		t.Fatalf("%d messages, want %d", len(msgs), n)
+	}
+	seen := map[string]bool{}
+	for _, m := range msgs {
+		if seen[m.To] {
+			t.Errorf("two reports to %s", m.To)
+		}
+		seen[m.To] = true
+	}
+}
