@@ -164,7 +164,8 @@ type MXResolver interface {
 type DirectMailer struct {
 	// Resolver for MX lookups; nil means net.DefaultResolver.
 	Resolver MXResolver
-	// HelloName is the EHLO name; required (receivers check it).
+	// HelloName is the EHLO name; empty means "localhost", which many
+	// receivers refuse: set it to the sending host's name.
 	HelloName string
 	// Port to connect to; empty means "25". Tests set another.
 	Port string

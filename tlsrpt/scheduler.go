@@ -36,8 +36,14 @@ const (
 	// keepDone is how long the state of a finished report is kept, so
 	// that counts flushed late for its day are not sent again.
 	keepDone = 72 * time.Hour
-	// lockTTL bounds one instance's hold on a report while it sends.
-	lockTTL = 15 * time.Minute
+	// lockTTL bounds one instance's hold on a report while it sends;
+	// attemptTimeout, shorter, bounds the attempt itself so that the lock
+	// cannot expire under a slow send (which would let another instance
+	// send the report too).
+	lockTTL        = time.Hour
+	attemptTimeout = 45 * time.Minute
+	// bookkeepingTimeout bounds the Store writes that record an outcome.
+	bookkeepingTimeout = 30 * time.Second
 	// MaxRUAs bounds how many rua URIs of one record are tried, so that a
 	// hostile record cannot make the sender mail a list.
 	MaxRUAs = 10
@@ -335,11 +341,17 @@ func (s *Scheduler) step(ctx context.Context, k Key) error {
 	if st, err = s.loadState(ctx, k); err != nil || st == nil || st.Done || now.Before(st.Due) {
 		return err
 	}
-	return s.attempt(ctx, k, st, now)
+	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	defer cancel()
+	return s.attempt(actx, k, st, now)
 }
 
 // finish marks k done, drops its counts and records why.
 func (s *Scheduler) finish(ctx context.Context, k Key, st *jobState, outcome string, dropped error) error {
+	// Record the outcome even if the attempt's deadline just passed: a
+	// delivered report whose outcome is lost would be sent again.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
+	defer cancel()
 	st.Done, st.Outcome = true, outcome
 	st.Gzip, st.Messages = nil, nil
 	if err := s.saveState(ctx, k, st); err != nil {
@@ -446,7 +458,9 @@ func (s *Scheduler) attempt(ctx context.Context, k Key, st *jobState, now time.T
 		next = deadline // one last attempt at the end of the window
 	}
 	st.Due = next
-	if err := s.saveState(ctx, k, st); err != nil {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
+	defer cancel()
+	if err := s.saveState(sctx, k, st); err != nil {
 		return err
 	}
 	if s.Hooks.Retried != nil {
