@@ -110,13 +110,13 @@ func (c *Client) Lookup(ctx context.Context, domainName string) (*Result, error)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidDomain, err)
 	}
-	now := c.now()
+	now := c.nowUnix()
 	e, err := c.store.Get(ctx, d)
 	if err != nil && !errors.Is(err, cache.ErrCacheMiss) {
 		c.log.Warn("mtasts: cache get failed", "domain", d, "err", err)
 		e = nil
 	}
-	if e != nil && now.Before(e.Expires) {
+	if e != nil && now < e.Expires.UnixNano() {
 		if st := c.stateOf(e); st != nil {
 			st.hits.Add(1)
 			if h := c.Hooks.CacheHit; h != nil {
@@ -201,12 +201,12 @@ func (c *Client) shared(ctx context.Context, key string, work func(context.Conte
 
 // claimRecheck reports whether the caller should start the due id check of
 // a cached policy; exactly one caller per interval wins.
-func (c *Client) claimRecheck(st *state, now time.Time) bool {
+func (c *Client) claimRecheck(st *state, now int64) bool {
 	last := st.lastCheck.Load()
-	if now.UnixNano()-last < int64(c.recheckInterval()) {
+	if now-last < int64(c.recheckInterval()) {
 		return false
 	}
-	return st.lastCheck.CompareAndSwap(last, now.UnixNano())
+	return st.lastCheck.CompareAndSwap(last, now)
 }
 
 func (c *Client) recheckAsync(d string) {
@@ -295,23 +295,50 @@ func (c *Client) discover(ctx context.Context, d string, how discoverMode) *Resu
 		return c.fetchFailed(d, old, err)
 	}
 	c.backoff.Remove(d)
-	now = c.now()
-	res := &Result{Domain: d, Policy: p, ID: rec.ID, Source: SourceFetch, Fetched: now, Expires: now.Add(p.MaxAge)}
 	c.log.Debug("mtasts: policy fetched", "domain", d, "policy_id", rec.ID, "mode", p.Mode, "max_age", p.MaxAge)
+	return c.keep(ctx, d, rec.ID, p, oldEntry != nil)
+}
+
+// keep caches a policy fetched now under id and returns the Result of the
+// fetch. replaces says a cached entry exists that a max_age of 0 must
+// remove.
+func (c *Client) keep(ctx context.Context, d, id string, p *Policy, replaces bool) *Result {
+	now := c.now()
+	res := &Result{Domain: d, Policy: p, ID: id, Source: SourceFetch, Fetched: now, Expires: now.Add(p.MaxAge)}
 	if p.MaxAge == 0 {
 		// A max_age of 0 applies to this attempt only: nothing is kept,
 		// and the policy it replaces is gone.
-		if oldEntry != nil {
+		if replaces {
 			if err := c.store.Delete(ctx, d); err != nil {
 				c.log.Warn("mtasts: cache delete failed", "domain", d, "err", err)
 			}
 		}
 		return res
 	}
-	e := &cache.Entry{Domain: d, ID: rec.ID, Policy: p.Raw, Fetched: now, Expires: res.Expires}
-	st := c.put(ctx, e, &Result{Domain: d, Policy: p, ID: rec.ID, Source: SourceCache, Fetched: now, Expires: res.Expires})
+	e := &cache.Entry{Domain: d, ID: id, Policy: p.Raw, Fetched: now, Expires: res.Expires}
+	st := c.put(ctx, e, &Result{Domain: d, Policy: p, ID: id, Source: SourceCache, Fetched: now, Expires: res.Expires})
 	c.tracked.Add(d, st)
 	return res
+}
+
+// Preload caches a policy obtained some other way (a test, a migration
+// from another cache) as if it had just been fetched under the record id.
+// The body must parse; errors wrap ErrPolicyInvalid, ErrInvalidDomain or
+// ErrRecordSyntax (for an id that is not 1 to 32 letters and digits).
+func (c *Client) Preload(ctx context.Context, domainName, id string, body []byte) (*Result, error) {
+	c.init()
+	d, err := domain.Normalize(domainName)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidDomain, err)
+	}
+	if !validRecordID(id) {
+		return nil, fmt.Errorf("%w: id %.40q", ErrRecordSyntax, id)
+	}
+	p, err := ParsePolicy(body)
+	if err != nil {
+		return nil, err
+	}
+	return c.keep(ctx, d, id, p, true), nil
 }
 
 // put stores e with its memo: the Result later hits return.

@@ -1,0 +1,106 @@
+package mtasts_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/strictmx/strictmx/cache/redisstore"
+	"github.com/strictmx/strictmx/internal/redistest"
+	"github.com/strictmx/strictmx/mtasts"
+	"github.com/strictmx/strictmx/mtasts/mtaststest"
+)
+
+// benchLookup measures cache hits with no re-check due, serially and in
+// parallel.
+func benchLookup(b *testing.B, c *mtasts.Client) {
+	ctx := context.Background()
+	if r, err := c.Lookup(ctx, domainName); err != nil || r.Policy == nil {
+		b.Fatalf("warm-up lookup: %+v, %v", r, err)
+	}
+	c.RecheckInterval = time.Hour
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := c.Lookup(ctx, domainName); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := c.Lookup(ctx, domainName); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
+
+func benchServer(b *testing.B) *mtasts.Client {
+	s := mtaststest.NewServer(b)
+	s.Domain(domainName).Record("id1").Policy(mtasts.ModeEnforce, 86400, "mx1.example.test")
+	return s.Client()
+}
+
+func BenchmarkLookupCached(b *testing.B) {
+	benchLookup(b, benchServer(b))
+}
+
+func BenchmarkLookupCachedRedis(b *testing.B) {
+	addr := redistest.Start(b)
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	b.Cleanup(func() { rdb.Close() })
+	c := benchServer(b)
+	c.Store = &redisstore.Store{Client: rdb}
+	benchLookup(b, c)
+}
+
+// TestMemoryPerPolicy reports what one cached policy costs in the default
+// store, parsed form included, over 100,000 domains.
+func TestMemoryPerPolicy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: caches 100,000 policies")
+	}
+	const n = 100_000
+	s := mtaststest.NewServer(t)
+	c := s.Client()
+	measure := func() uint64 {
+		runtime.GC()
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	// Fill the cache through the public path, from a policy host that
+	// serves every domain (one fetch each would take minutes; Preload is
+	// the same code path a fetch ends in).
+	names := make([]string, n)
+	bodies := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("domain-%06d.example", i)
+		bodies[i] = fmt.Sprintf("version: STSv1\nmode: enforce\nmx: mx%06d.example.net\nmx: *.mx%06d.example.net\nmax_age: 86400\n", i, i)
+	}
+	before := measure()
+	for i := range names {
+		if _, err := c.Preload(context.Background(), names[i], "20260301T000000", []byte(bodies[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := measure()
+	per := float64(after-before) / n
+	t.Logf("%d cached policies: %.0f bytes each (heap %d -> %d)", n, per, before, after)
+	if per > 1024 {
+		t.Errorf("one cached policy costs %.0f bytes; the budget is 1 KiB", per)
+	}
+	runtime.KeepAlive(c)
+	runtime.KeepAlive(names)
+	runtime.KeepAlive(bodies)
+}

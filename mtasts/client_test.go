@@ -1,0 +1,485 @@
+package mtasts_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/strictmx/strictmx/cache"
+	"github.com/strictmx/strictmx/mtasts"
+	"github.com/strictmx/strictmx/mtasts/mtaststest"
+)
+
+// clock is a settable time source for Client.Now.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+const domainName = "example.test"
+
+// setup starts a harness with one enforce domain and a client on a fake
+// clock.
+func setup(t *testing.T) (*mtaststest.Server, *mtaststest.Domain, *mtasts.Client, *clock) {
+	t.Helper()
+	s := mtaststest.NewServer(t)
+	d := s.Domain(domainName).Record("id1").
+		Policy(mtasts.ModeEnforce, 86400, "mx1.example.test", "*.mx.example.test").
+		MX(10, "mx1.example.test")
+	c := s.Client()
+	clk := newClock()
+	c.Now = clk.Now
+	c.FetchTimeout = 5 * time.Second
+	return s, d, c, clk
+}
+
+func lookup(t *testing.T, c *mtasts.Client) *mtasts.Result {
+	t.Helper()
+	r, err := c.Lookup(context.Background(), domainName)
+	if err != nil {
+		t.Fatalf("Lookup: %v", err)
+	}
+	return r
+}
+
+func checkID(t *testing.T, c *mtasts.Client) *mtasts.Result {
+	t.Helper()
+	r, err := c.CheckID(context.Background(), domainName)
+	if err != nil {
+		t.Fatalf("CheckID: %v", err)
+	}
+	return r
+}
+
+func TestLookupFetchThenCache(t *testing.T) {
+	_, d, c, clk := setup(t)
+	r := lookup(t, c)
+	if r.Source != mtasts.SourceFetch || r.ID != "id1" || r.Mode() != mtasts.ModeEnforce || r.Err != nil {
+		t.Fatalf("first lookup %+v", r)
+	}
+	if want := clk.Now().Add(86400 * time.Second); !r.Expires.Equal(want) {
+		t.Fatalf("Expires %v; want %v", r.Expires, want)
+	}
+	for range 3 {
+		if r := lookup(t, c); r.Source != mtasts.SourceCache || r.Policy == nil {
+			t.Fatalf("cached lookup %+v", r)
+		}
+	}
+	if d.Fetches() != 1 || d.RecordQueries() != 1 {
+		t.Fatalf("fetches %d, TXT queries %d; want 1 and 1", d.Fetches(), d.RecordQueries())
+	}
+}
+
+// RFC 8461, Section 3.3 and our spec section 2: the fetch.
+func TestFetchRules(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(*mtaststest.Domain, *mtasts.Client)
+		want  mtasts.ResultType // "" means the fetch succeeds
+		err   error
+	}{
+		{"64 KiB accepted", func(d *mtaststest.Domain, _ *mtasts.Client) { d.PolicySize(65536) }, "", nil},
+		{"64 KiB + 1 refused", func(d *mtaststest.Domain, _ *mtasts.Client) { d.PolicySize(65537) }, mtasts.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
+		{"endless body refused", func(d *mtaststest.Domain, _ *mtasts.Client) { d.PolicySize(1 << 40) }, mtasts.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
+		{"redirect refused", func(d *mtaststest.Domain, _ *mtasts.Client) { d.Redirect("https://mta-sts.example.test/other") }, mtasts.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
+		{"404", func(d *mtaststest.Domain, _ *mtasts.Client) { d.Status(404) }, mtasts.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
+		{"500", func(d *mtaststest.Domain, _ *mtasts.Client) { d.Status(500) }, mtasts.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
+		{"204", func(d *mtaststest.Domain, _ *mtasts.Client) { d.Status(204) }, mtasts.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
+		{"TEXT/PLAIN with charset", func(d *mtaststest.Domain, _ *mtasts.Client) { d.ContentType("TEXT/PLAIN; charset=utf-8") }, "", nil},
+		{"text/html refused", func(d *mtaststest.Domain, _ *mtasts.Client) { d.ContentType("text/html") }, mtasts.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
+		{"text/plainx refused", func(d *mtaststest.Domain, _ *mtasts.Client) { d.ContentType("text/plainx") }, mtasts.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
+		{"missing Content-Type refused", func(d *mtaststest.Domain, _ *mtasts.Client) { d.ContentType("") }, mtasts.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
+		{"missing Content-Type allowed", func(d *mtaststest.Domain, c *mtasts.Client) {
+			d.ContentType("")
+			c.AllowMissingContentType = true
+		}, "", nil},
+		{"expired certificate", func(d *mtaststest.Domain, _ *mtasts.Client) { d.Certificate(mtaststest.CertExpired) }, mtasts.ResultSTSWebPKIInvalid, mtasts.ErrWebPKI},
+		{"wrong-name certificate", func(d *mtaststest.Domain, _ *mtasts.Client) { d.Certificate(mtaststest.CertWrongName) }, mtasts.ResultSTSWebPKIInvalid, mtasts.ErrWebPKI},
+		{"self-signed certificate", func(d *mtaststest.Domain, _ *mtasts.Client) { d.Certificate(mtaststest.CertSelfSigned) }, mtasts.ResultSTSWebPKIInvalid, mtasts.ErrWebPKI},
+		{"TLS 1.1 only", func(d *mtaststest.Domain, _ *mtasts.Client) { d.TLS11Only() }, mtasts.ResultSTSWebPKIInvalid, mtasts.ErrWebPKI},
+		{"10,000 headers", func(d *mtaststest.Domain, _ *mtasts.Client) { d.ExtraHeaders(10000) }, mtasts.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
+		{"trickling body times out", func(d *mtaststest.Domain, c *mtasts.Client) {
+			d.Trickle(50 * time.Millisecond)
+			c.FetchTimeout = 300 * time.Millisecond
+		}, mtasts.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
+		{"invalid policy", func(d *mtaststest.Domain, _ *mtasts.Client) { d.PolicyText("version: STSv1\nmode: enforce\nmax_age: 1\n") }, mtasts.ResultSTSPolicyInvalid, mtasts.ErrPolicyInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, d, c, _ := setup(t)
+			tt.setup(d, c)
+			r := lookup(t, c)
+			if tt.want == "" {
+				if r.Policy == nil || r.Err != nil || r.Failure != "" {
+					t.Fatalf("fetch failed: %+v", r)
+				}
+				return
+			}
+			if r.Policy != nil || r.Failure != tt.want || !errors.Is(r.Err, tt.err) {
+				t.Fatalf("result %+v (err %v); want failure %s wrapping %v", r, r.Err, tt.want, tt.err)
+			}
+		})
+	}
+}
+
+func TestDialGuard(t *testing.T) {
+	_, d, c, _ := setup(t)
+	c.AllowPrivate = false // the harness is on loopback
+	r := lookup(t, c)
+	if r.Policy != nil || !errors.Is(r.Err, mtasts.ErrDialGuard) || r.Failure != mtasts.ResultSTSPolicyFetchError {
+		t.Fatalf("result %+v (err %v); want the dial guard to refuse loopback", r, r.Err)
+	}
+	if d.Fetches() != 0 {
+		t.Fatalf("the policy host got %d requests", d.Fetches())
+	}
+}
+
+// Spec section 4: a cached policy survives a record that goes away, breaks
+// or multiplies, and a new id whose fetch fails.
+func TestCachedPolicyKept(t *testing.T) {
+	tests := []struct {
+		name    string
+		break_  func(*mtaststest.Server, *mtaststest.Domain)
+		failure mtasts.ResultType
+	}{
+		{"TXT gone", func(s *mtaststest.Server, d *mtaststest.Domain) { s.Delete(d.RecordName()) }, ""},
+		{"TXT two records", func(_ *mtaststest.Server, d *mtaststest.Domain) {
+			d.RecordTXT("v=STSv1; id=id2", "v=STSv1; id=id3")
+		}, ""},
+		{"TXT syntax error", func(_ *mtaststest.Server, d *mtaststest.Domain) { d.RecordTXT("v=STSv1; id=bad-id") }, ""},
+		{"SERVFAIL", func(_ *mtaststest.Server, d *mtaststest.Domain) { d.DNSFault(mtaststest.DNSServFail) }, ""},
+		{"new id, fetch fails", func(_ *mtaststest.Server, d *mtaststest.Domain) { d.Record("id2").Status(500) }, mtasts.ResultSTSPolicyFetchError},
+		{"new id, invalid policy", func(_ *mtaststest.Server, d *mtaststest.Domain) {
+			d.Record("id2").PolicyText("version: STSv1\nmode: bogus\nmax_age: 1\n")
+		}, mtasts.ResultSTSPolicyInvalid},
+		{"new id, bad certificate", func(_ *mtaststest.Server, d *mtaststest.Domain) {
+			d.Record("id2").Certificate(mtaststest.CertExpired)
+		}, mtasts.ResultSTSWebPKIInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, d, c, clk := setup(t)
+			lookup(t, c)
+			tt.break_(s, d)
+			clk.Add(time.Hour)
+			r := checkID(t, c)
+			if r.Policy == nil || r.ID != "id1" || r.Mode() != mtasts.ModeEnforce || r.Failure != tt.failure {
+				t.Fatalf("after the break: %+v (err %v)", r, r.Err)
+			}
+			if tt.failure != "" && r.Source != mtasts.SourceCacheAfterFailure {
+				t.Fatalf("Source %v; want cache-after-failure", r.Source)
+			}
+			if r := lookup(t, c); r.Policy == nil || r.ID != "id1" {
+				t.Fatalf("later lookup lost the policy: %+v", r)
+			}
+		})
+	}
+}
+
+func TestNewIDFetchesNewPolicy(t *testing.T) {
+	_, d, c, clk := setup(t)
+	lookup(t, c)
+	d.Record("id2").Policy(mtasts.ModeTesting, 3600, "mx2.example.test")
+	// Within the re-check interval the id is not looked at.
+	if r := checkID(t, c); r.ID != "id2" || r.Mode() != mtasts.ModeTesting || r.Source != mtasts.SourceFetch {
+		t.Fatalf("CheckID after a new id: %+v", r)
+	}
+	clk.Add(time.Second)
+	if r := lookup(t, c); r.ID != "id2" || r.Source != mtasts.SourceCache {
+		t.Fatalf("Lookup after the new policy: %+v", r)
+	}
+	if d.Fetches() != 2 {
+		t.Fatalf("%d fetches; want 2", d.Fetches())
+	}
+}
+
+// Spec section 4: a fresh mode none policy replaces the cached one at once.
+func TestModeNoneReplaces(t *testing.T) {
+	_, d, c, _ := setup(t)
+	lookup(t, c)
+	d.Record("id2").Policy(mtasts.ModeNone, 86400)
+	if r := checkID(t, c); r.Mode() != mtasts.ModeNone || r.Policy == nil {
+		t.Fatalf("CheckID: %+v", r)
+	}
+	if r := lookup(t, c); r.Mode() != mtasts.ModeNone || r.ID != "id2" {
+		t.Fatalf("Lookup after mode none: %+v", r)
+	}
+}
+
+// The id re-check: at most once per interval, and a hit never waits for it.
+func TestRecheckInterval(t *testing.T) {
+	_, d, c, clk := setup(t)
+	lookup(t, c)
+	clk.Add(30 * time.Second)
+	lookup(t, c)
+	if q := d.RecordQueries(); q != 1 {
+		t.Fatalf("%d TXT queries within the interval; want 1", q)
+	}
+	// Due: the hit returns the cached policy at once, the check runs
+	// behind it. A DNS server that never answers proves the hit did not
+	// wait for it.
+	d.DNSFault(mtaststest.DNSTimeout)
+	clk.Add(time.Minute)
+	start := time.Now()
+	r := lookup(t, c)
+	if r.Source != mtasts.SourceCache || time.Since(start) > time.Second/2 {
+		t.Fatalf("due re-check made the caller wait %v: %+v", time.Since(start), r)
+	}
+	d.DNSFault(mtaststest.DNSNormal)
+	waitFor(t, func() bool { return d.RecordQueries() >= 2 })
+}
+
+// waitFor polls cond, for background work that has no other signal; it
+// gives up after ten seconds.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// RFC 8461, Section 3.3: no refetch of a failed (domain, id) for five
+// minutes.
+func TestFetchBackoff(t *testing.T) {
+	_, d, c, clk := setup(t)
+	d.Status(500)
+	if r := lookup(t, c); r.Failure != mtasts.ResultSTSPolicyFetchError {
+		t.Fatalf("first lookup %+v", r)
+	}
+	d.Status(0)
+	clk.Add(4*time.Minute + 59*time.Second)
+	r := lookup(t, c)
+	if r.Policy != nil || !errors.Is(r.Err, mtasts.ErrFetchBackoff) || r.Failure != mtasts.ResultSTSPolicyFetchError {
+		t.Fatalf("lookup within the back-off: %+v (err %v)", r, r.Err)
+	}
+	if d.Fetches() != 1 {
+		t.Fatalf("%d fetches within five minutes; want 1", d.Fetches())
+	}
+	// A new id is a new policy: no back-off.
+	d.Record("id2")
+	if r := lookup(t, c); r.Policy == nil || r.ID != "id2" {
+		t.Fatalf("new id during the back-off: %+v", r)
+	}
+	// Refresh forces a fetch whatever the back-off.
+	d.Status(500)
+	c.Refresh(context.Background(), domainName)
+	d.Status(0)
+	if r, _ := c.Refresh(context.Background(), domainName); r.Source != mtasts.SourceFetch {
+		t.Fatalf("Refresh during back-off: %+v", r)
+	}
+}
+
+func TestBackoffExpires(t *testing.T) {
+	_, d, c, clk := setup(t)
+	d.Status(500)
+	lookup(t, c)
+	d.Status(0)
+	clk.Add(5*time.Minute + time.Second)
+	if r := lookup(t, c); r.Policy == nil || d.Fetches() != 2 {
+		t.Fatalf("after the back-off: %+v, %d fetches", r, d.Fetches())
+	}
+}
+
+// Spec section 4: expired and no fresh policy means no policy.
+func TestExpiredAndUnreachable(t *testing.T) {
+	_, d, c, clk := setup(t)
+	d.Policy(mtasts.ModeEnforce, 600, "mx1.example.test")
+	lookup(t, c)
+	d.Status(500)
+	clk.Add(601 * time.Second)
+	r := lookup(t, c)
+	if r.Policy != nil || r.Failure != mtasts.ResultSTSPolicyFetchError {
+		t.Fatalf("expired policy with the host down: %+v", r)
+	}
+}
+
+func TestMaxAgeZeroNotKept(t *testing.T) {
+	_, d, c, _ := setup(t)
+	d.Policy(mtasts.ModeEnforce, 0, "mx1.example.test")
+	for i := range 2 {
+		if r := lookup(t, c); r.Policy == nil || r.Source != mtasts.SourceFetch {
+			t.Fatalf("lookup %d: %+v", i, r)
+		}
+	}
+	if d.Fetches() != 2 {
+		t.Fatalf("%d fetches; want 2 (max_age 0 is not cached)", d.Fetches())
+	}
+}
+
+func TestMaxAgeCapped(t *testing.T) {
+	_, d, c, clk := setup(t)
+	d.Policy(mtasts.ModeEnforce, 99999999999%10000000000, "mx1.example.test")
+	r := lookup(t, c)
+	if want := clk.Now().Add(mtasts.MaxMaxAge); !r.Expires.Equal(want) {
+		t.Fatalf("Expires %v; want %v", r.Expires, want)
+	}
+}
+
+// Spec section 4: "no record" is cached for NegativeTTL.
+func TestNegativeCache(t *testing.T) {
+	s, _, c, clk := setup(t)
+	none := s.Domain("none.test")
+	for range 3 {
+		r, err := c.Lookup(context.Background(), "none.test")
+		if err != nil || r.Policy != nil || !errors.Is(r.Err, mtasts.ErrNoRecord) {
+			t.Fatalf("lookup of a domain without MTA-STS: %+v, %v", r, err)
+		}
+	}
+	if q := none.RecordQueries(); q != 1 {
+		t.Fatalf("%d TXT queries; want 1", q)
+	}
+	clk.Add(mtasts.DefaultNegativeTTL + time.Second)
+	c.Lookup(context.Background(), "none.test")
+	if q := none.RecordQueries(); q != 2 {
+		t.Fatalf("%d TXT queries after the negative TTL; want 2", q)
+	}
+}
+
+func TestTemporaryDNSFailure(t *testing.T) {
+	_, d, c, _ := setup(t)
+	d.DNSFault(mtaststest.DNSServFail)
+	r := lookup(t, c)
+	if r.Policy != nil || !errors.Is(r.Err, mtasts.ErrDNSTemporary) || r.Failure != "" {
+		t.Fatalf("SERVFAIL: %+v", r)
+	}
+	d.DNSFault(mtaststest.DNSNormal)
+	if r := lookup(t, c); r.Policy == nil {
+		t.Fatalf("temporary failure was cached: %+v", r)
+	}
+}
+
+func TestInvalidDomain(t *testing.T) {
+	c := &mtasts.Client{}
+	for _, d := range []string{"", "a..b", "192.0.2.1", "[::1]", strings.Repeat("a", 64) + ".test", "ex ample.test"} {
+		if _, err := c.Lookup(context.Background(), d); !errors.Is(err, mtasts.ErrInvalidDomain) {
+			t.Errorf("Lookup(%q): %v; want ErrInvalidDomain", d, err)
+		}
+	}
+}
+
+func TestPurge(t *testing.T) {
+	_, d, c, _ := setup(t)
+	lookup(t, c)
+	if err := c.Purge(context.Background(), domainName); err != nil {
+		t.Fatal(err)
+	}
+	if r := lookup(t, c); r.Source != mtasts.SourceFetch || d.Fetches() != 2 {
+		t.Fatalf("after Purge: %+v, %d fetches", r, d.Fetches())
+	}
+}
+
+// Spec section 4: a persistent store keeps policies across a restart.
+func TestRestartWithDirectoryStore(t *testing.T) {
+	s, d, c, clk := setup(t)
+	dir := t.TempDir()
+	store, err := cache.NewDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Store = store
+	lookup(t, c)
+
+	// The "restarted" sender: a new client and a new store on the same
+	// directory, with the policy host down.
+	d.Status(500)
+	store2, err := cache.NewDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2 := s.Client()
+	c2.Store, c2.Now = store2, clk.Now
+	r := lookup(t, c2)
+	if r.Source != mtasts.SourceCache || r.ID != "id1" || r.Mode() != mtasts.ModeEnforce {
+		t.Fatalf("after restart: %+v", r)
+	}
+	if d.Fetches() != 1 {
+		t.Fatalf("%d fetches; want 1", d.Fetches())
+	}
+}
+
+// 10,000 concurrent lookups of a cold domain share one TXT query and one
+// fetch, and a caller that gives up does not fail the others.
+func TestConcurrentColdLookups(t *testing.T) {
+	_, d, c, _ := setup(t)
+	d.Trickle(time.Millisecond) // keep the fetch in flight while callers pile up
+	const n = 10000
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := c.Lookup(cancelled, domainName); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled caller: %v", err)
+	}
+	for range n {
+		wg.Go(func() {
+			r, err := c.Lookup(context.Background(), domainName)
+			if err != nil || r.Policy == nil {
+				failed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Fatalf("%d of %d lookups failed", failed.Load(), n)
+	}
+	if d.RecordQueries() != 1 || d.Fetches() != 1 {
+		t.Fatalf("%d TXT queries and %d fetches; want 1 and 1", d.RecordQueries(), d.Fetches())
+	}
+}
+
+func TestHooks(t *testing.T) {
+	_, _, c, _ := setup(t)
+	var hits, misses, fetches, checks atomic.Int64
+	c.Hooks = mtasts.Hooks{
+		CacheHit:      func(string) { hits.Add(1) },
+		CacheMiss:     func(string) { misses.Add(1) },
+		Fetched:       func(_ string, _ time.Duration, err error) { fetches.Add(1) },
+		RecordChecked: func(_ string, _ time.Duration, err error) { checks.Add(1) },
+	}
+	lookup(t, c)
+	lookup(t, c)
+	if hits.Load() != 1 || misses.Load() != 1 || fetches.Load() != 1 || checks.Load() != 1 {
+		t.Fatalf("hits %d misses %d fetches %d checks %d", hits.Load(), misses.Load(), fetches.Load(), checks.Load())
+	}
+}
+
+// Run refreshes a policy before it expires.
+func TestRunRefreshesBeforeExpiry(t *testing.T) {
+	_, d, c, clk := setup(t)
+	d.Policy(mtasts.ModeEnforce, 7200, "mx1.example.test")
+	lookup(t, c)
+	clk.Add(7200*time.Second - 10*time.Minute) // inside RefreshLead
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	waitFor(t, func() bool { return d.Fetches() == 2 })
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run returned %v", err)
+	}
+	if r := lookup(t, c); r.Source != mtasts.SourceCache || !r.Expires.Equal(clk.Now().Add(7200*time.Second)) {
+		t.Fatalf("after the refresh: %+v", r)
+	}
+}
