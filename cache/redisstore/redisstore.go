@@ -108,7 +108,27 @@ type held struct {
 	// be served without a re-read: the earlier of LocalTTL after it was
 	// read or written, and e.Expires.
 	freshUntil atomic.Int64
-	refreshing atomic.Bool // a re-read is in flight
+	refreshing atomic.Bool  // a re-read is in flight
+	promoted   atomic.Int64 // clock reading of the last LRU promotion
+}
+
+// promoteEvery bounds how often a hit updates the memory tier's LRU order.
+// An update takes the LRU's write lock; doing it at most once a second per
+// entry keeps hot entries from contending on it, and the order stays
+// right to within a second.
+const promoteEvery = int64(time.Second)
+
+// lookupMem finds domain in the memory tier, promoting it in the LRU order
+// at most once per promoteEvery.
+func (s *Store) lookupMem(domain string, now int64) (*held, bool) {
+	h, ok := s.mem.Peek(domain)
+	if !ok {
+		return nil, false
+	}
+	if last := h.promoted.Load(); now-last >= promoteEvery && h.promoted.CompareAndSwap(last, now) {
+		s.mem.Get(domain)
+	}
+	return h, true
 }
 
 func (s *Store) newHeld(e *cache.Entry, c int64) *held {
@@ -221,7 +241,7 @@ func (s *Store) fresh(h *held, c int64) bool { return c < h.freshUntil.Load() }
 func (s *Store) Get(ctx context.Context, domain string) (*cache.Entry, error) {
 	s.init()
 	now := s.clock()
-	if h, ok := s.mem.Get(domain); ok {
+	if h, ok := s.lookupMem(domain, now); ok {
 		if s.fresh(h, now) || !h.refreshing.CompareAndSwap(false, true) {
 			return h.e, nil
 		}
