@@ -120,7 +120,9 @@ func TestFetchRules(t *testing.T) {
 			d.Trickle(50 * time.Millisecond)
 			c.FetchTimeout = 300 * time.Millisecond
 		}, mtasts.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
-		{"invalid policy", func(d *mtaststest.Domain, _ *mtasts.Client) { d.PolicyText("version: STSv1\nmode: enforce\nmax_age: 1\n") }, mtasts.ResultSTSPolicyInvalid, mtasts.ErrPolicyInvalid},
+		{"invalid policy", func(d *mtaststest.Domain, _ *mtasts.Client) {
+			d.PolicyText("version: STSv1\nmode: enforce\nmax_age: 1\n")
+		}, mtasts.ResultSTSPolicyInvalid, mtasts.ErrPolicyInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -390,6 +390,11 @@ func dnsExchangeError(ctx context.Context, err error, server string) *net.DNSErr
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
+		// The connection deadline comes from ctx's deadline when that is
+		// sooner, and can fire a moment before ctx reports it.
+		if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+			return dnsCtxError(context.DeadlineExceeded, server)
+		}
 		return &net.DNSError{Err: errTextTimeout, UnwrapErr: err, Server: server, IsTimeout: true, IsTemporary: true}
 	}
 	var de *dns.Error

@@ -3,6 +3,7 @@ package mtasts
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -12,9 +13,11 @@ import (
 	"net/http/httptrace"
 	"net/netip"
 	"strconv"
-	"sync/atomic"
+	"sync"
 	"syscall"
 	"time"
+
+	"github.com/strictmx/strictmx/internal/domain"
 )
 
 // maxResponseHeaderBytes bounds the headers of a policy response, so that a
@@ -104,24 +107,90 @@ func guardConn(dial func(context.Context, string, string) (net.Conn, error)) fun
 	}
 }
 
-// fetchPolicy fetches and parses the policy of a normalised domain
-// (RFC 8461, Section 3.3). Errors wrap ErrPolicyFetch, ErrWebPKI or
-// ErrPolicyInvalid.
-func (c *Client) fetchPolicy(ctx context.Context, domain string) (*Policy, error) {
+// Fetch is what one policy fetch saw: for diagnostics such as a checker,
+// and for logs.
+type Fetch struct {
+	// URL is the policy URL.
+	URL string
+	// Status is the HTTP status code, 0 when no response came.
+	Status int
+	// ContentType is the Content-Type header as sent.
+	ContentType string
+	// Size is the number of body bytes read (at most MaxPolicySize+1).
+	Size int
+	// TLSVersion is the negotiated TLS version, 0 when no handshake
+	// completed.
+	TLSVersion uint16
+	// Certificates is the chain the policy host presented, verified or
+	// not.
+	Certificates []*x509.Certificate
+	// Duration is how long the fetch took.
+	Duration time.Duration
+	// Policy is the parsed policy, nil on failure.
+	Policy *Policy
+	// Err is the failure, wrapping ErrPolicyFetch, ErrWebPKI or
+	// ErrPolicyInvalid.
+	Err error
+}
+
+// FetchPolicy fetches and parses domain's policy now, bypassing the cache
+// and the back-off, and reports what it saw. It does not look the
+// `_mta-sts` record up and does not change the cache. The error is only
+// for an invalid domain; a failed fetch is in Fetch.Err.
+func (c *Client) FetchPolicy(ctx context.Context, domainName string) (*Fetch, error) {
+	c.init()
+	d, err := domain.Normalize(domainName)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidDomain, err)
+	}
+	return c.fetch(ctx, d), nil
+}
+
+// fetch fetches and parses the policy of a normalised domain
+// (RFC 8461, Section 3.3).
+func (c *Client) fetch(ctx context.Context, domain string) *Fetch {
+	start := time.Now()
+	f := &Fetch{URL: PolicyURL(domain)}
+	f.Policy, f.Err = c.get(ctx, f)
+	f.Duration = time.Since(start)
+	if f.Err != nil {
+		f.Policy = nil
+	}
+	return f
+}
+
+func (c *Client) get(ctx context.Context, f *Fetch) (*Policy, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.fetchTimeout())
 	defer cancel()
-	url := PolicyURL(domain)
+	url := f.URL
 
 	// The handshake may run on the transport's dialing goroutine, which can
 	// outlive Do when ctx ends.
-	var handshakeFailed atomic.Bool
+	var (
+		mu        sync.Mutex
+		hsFailed  bool
+		hsVersion uint16
+		hsCerts   []*x509.Certificate
+	)
 	trace := &httptrace.ClientTrace{
-		TLSHandshakeDone: func(_ tls.ConnectionState, err error) {
-			if err != nil {
-				handshakeFailed.Store(true)
+		TLSHandshakeDone: func(cs tls.ConnectionState, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			hsFailed = err != nil
+			if err == nil {
+				hsVersion, hsCerts = cs.Version, cs.PeerCertificates
+			}
+			var verr *tls.CertificateVerificationError
+			if errors.As(err, &verr) {
+				hsCerts = verr.UnverifiedCertificates
 			}
 		},
 	}
+	defer func() {
+		mu.Lock()
+		f.TLSVersion, f.Certificates = hsVersion, hsCerts
+		mu.Unlock()
+	}()
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, url, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrPolicyFetch, url, err)
@@ -130,7 +199,10 @@ func (c *Client) fetchPolicy(ctx context.Context, domain string) (*Policy, error
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
 		var certErr *tls.CertificateVerificationError
-		if handshakeFailed.Load() || errors.As(err, &certErr) {
+		mu.Lock()
+		failed := hsFailed
+		mu.Unlock()
+		if failed || errors.As(err, &certErr) {
 			// RFC 8461, Section 3.3: the policy host must present a valid
 			// certificate over TLS 1.2 or newer.
 			return nil, fmt.Errorf("%w: %s: %w", ErrWebPKI, url, err)
@@ -138,6 +210,8 @@ func (c *Client) fetchPolicy(ctx context.Context, domain string) (*Policy, error
 		return nil, fmt.Errorf("%w: %s: %w", ErrPolicyFetch, url, err)
 	}
 	defer resp.Body.Close()
+	f.Status = resp.StatusCode
+	f.ContentType = resp.Header.Get("Content-Type")
 	if resp.StatusCode != http.StatusOK {
 		// Spec note: RFC 8461, Section 3.3 requires 200 and forbids
 		// following redirects; every other status is a fetch error.
@@ -150,6 +224,7 @@ func (c *Client) fetchPolicy(ctx context.Context, domain string) (*Policy, error
 		return nil, fmt.Errorf("%w: %s: body of %d bytes is over %d", ErrPolicyFetch, url, resp.ContentLength, MaxPolicySize)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxPolicySize+1))
+	f.Size = len(body)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: reading body: %w", ErrPolicyFetch, url, err)
 	}

@@ -285,10 +285,10 @@ func (c *Client) discover(ctx context.Context, d string, how discoverMode) *Resu
 	if b, ok := c.backoff.Get(d); ok && b.id == rec.ID && now.Before(b.until) && how != discoverForce {
 		return c.fetchFailed(d, old, fmt.Errorf("%w: %w", ErrFetchBackoff, b.err))
 	}
-	start := time.Now()
-	p, err := c.fetchPolicy(ctx, d)
+	f := c.fetch(ctx, d)
+	p, err := f.Policy, f.Err
 	if h := c.Hooks.Fetched; h != nil {
-		h(d, time.Since(start), err)
+		h(d, f.Duration, err)
 	}
 	if err != nil {
 		c.backoff.Add(d, backoff{id: rec.ID, until: now.Add(FetchBackoff), err: err})
