@@ -1,0 +1,69 @@
+package tlsrpt_test
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/strictmx/strictmx/mtasts"
+	"github.com/strictmx/strictmx/tlsrpt"
+)
+
+func TestRecordSTS(t *testing.T) {
+	p, err := mtasts.ParsePolicy([]byte("version: STSv1\r\nmode: testing\r\nmx: mx1.example.test\r\nmax_age: 86400\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 3, 1, 23, 59, 59, 0, time.UTC)
+	withPolicy := &mtasts.Result{Domain: "example.test", Policy: p, ID: "1", Source: mtasts.SourceCache}
+	plan := withPolicy.Plan([]*net.MX{{Host: "mx1.example.test."}, {Host: "evil.example.org."}}, mtasts.PlanOptions{})
+	var c tlsrpt.Collector
+	// A success, a testing-mode mismatch, and an opportunistic session
+	// that belongs in no report.
+	if err := c.RecordSTS(withPolicy, plan.Hosts[0].Done(nil), start); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RecordSTS(withPolicy, plan.Hosts[1].Done(nil), start); err != nil {
+		t.Fatal(err)
+	}
+	none := &mtasts.Result{Domain: "none.test"}
+	if err := c.RecordSTS(none, none.Plan([]*net.MX{{Host: "mx.none.test"}}, mtasts.PlanOptions{}).Hosts[0].Done(nil), start); err != nil {
+		t.Fatal(err)
+	}
+	// A fetch failure with no cached policy fails the session.
+	failed := &mtasts.Result{Domain: "broken.test", Failure: mtasts.ResultSTSPolicyFetchError}
+	if err := c.RecordSTS(failed, failed.Plan([]*net.MX{{Host: "mx.broken.test"}}, mtasts.PlanOptions{}).Hosts[0].Done(nil), start); err != nil {
+		t.Fatal(err)
+	}
+	aggs := c.Snapshot()
+	if len(aggs) != 2 {
+		t.Fatalf("%d aggregates; want 2 (example.test and broken.test)", len(aggs))
+	}
+	for _, a := range aggs {
+		if len(a.Policies) != 1 {
+			t.Fatalf("%s: %d policies", a.Key, len(a.Policies))
+		}
+		pr := a.Policies[0]
+		switch a.Key.Domain {
+		case "example.test":
+			if pr.Policy.Type != tlsrpt.PolicySTS || pr.Summary.TotalSuccessfulSessionCount != 1 || pr.Summary.TotalFailureSessionCount != 1 {
+				t.Fatalf("example.test: %+v", pr)
+			}
+			if fd := pr.FailureDetails; len(fd) != 1 || fd[0].ResultType != tlsrpt.ResultValidationFailure || fd[0].FailureReasonCode != tlsrpt.ReasonMXMismatch {
+				t.Fatalf("example.test details: %+v", fd)
+			}
+			if len(pr.Policy.String) != 4 || pr.Policy.MXHost[0] != "mx1.example.test" {
+				t.Fatalf("policy %+v", pr.Policy)
+			}
+		case "broken.test":
+			if pr.Policy.Type != tlsrpt.PolicyNoPolicyFound || pr.Summary.TotalFailureSessionCount != 1 {
+				t.Fatalf("broken.test: %+v", pr)
+			}
+		default:
+			t.Fatalf("unexpected aggregate %s", a.Key)
+		}
+		if a.Key.Day.String() != "2026-03-01" {
+			t.Fatalf("day %s", a.Key.Day)
+		}
+	}
+}
