@@ -1,0 +1,414 @@
+// Command sender delivers one message the way an MTA-STS compliant MTA
+// does, and prints what happened at each MX host.
+//
+//	go run ./examples/sender -from me@example.org -to you@example.com < message.eml
+//
+// For the recipient domain it looks up the MTA-STS policy (mtasts.Client),
+// the MX hosts in preference order (the domain itself when there are none,
+// RFC 8461, Section 4.1), and makes a delivery plan. It then tries each host
+// the plan allows: connect to port 25, EHLO, STARTTLS with the plan's TLS
+// configuration (SNI and, under enforce or testing, full certificate
+// validation for the MX host), and asks the plan whether to go on. A host
+// that fails under enforce is skipped; when none is left the policy id is
+// checked again, and a new policy is tried at once; otherwise the message
+// is left for later: exit status 75 (EX_TEMPFAIL), never a bounce.
+//
+// With -results FILE every session is appended to FILE as a JSON line in
+// the format examples/tlsrpt-reporter reads, so that the reporter can send
+// the daily TLS-RPT reports (RFC 8460).
+//
+// Exit status: 0 delivered, 75 temporary failure, 2 usage error, 1 other
+// errors (a permanent failure such as a null MX).
+//
+// Flags:
+//
+//	-from ADDR      envelope sender (required)
+//	-to ADDR[,ADDR] recipients, all in one domain (required)
+//	-port N         SMTP port of the MX hosts (default 25)
+//	-helo NAME      name sent in EHLO (default: this host's name)
+//	-dns HOST:PORT  DNS server (default: /etc/resolv.conf)
+//	-ca FILE        extra trusted roots (PEM) for MX and policy hosts
+//	-timeout D      bound for the whole delivery (default 5m)
+//	-results FILE   append session results as JSON lines
+//	-report         the message is a TLS-RPT report (RFC 8460, Section 5.3.1)
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"net/smtp"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/strictmx/strictmx/mtasts"
+	"github.com/strictmx/strictmx/tlsrpt"
+)
+
+// Exit statuses (sysexits.h).
+const (
+	exitOK       = 0
+	exitError    = 1
+	exitUsage    = 2
+	exitTempFail = 75
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, nil))
+}
+
+// env is what a delivery talks to. main builds it from the flags; tests
+// point it at an mtaststest world.
+type env struct {
+	client *mtasts.Client
+	mx     mtasts.MXResolver
+	dial   func(ctx context.Context, network, addr string) (net.Conn, error)
+	tls    *tls.Config // base for STARTTLS: roots, client certificate
+	port   string
+	helo   string
+	report bool
+	out    io.Writer
+	record func(tlsrpt.Result) error // nil: results are not kept
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, testEnv *env) int {
+	fs := flag.NewFlagSet("sender", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	from := fs.String("from", "", "envelope sender")
+	to := fs.String("to", "", "recipients, comma-separated, all in one domain")
+	port := fs.Int("port", 25, "SMTP port of the MX hosts")
+	helo := fs.String("helo", "", "EHLO name (default: host name)")
+	dnsServer := fs.String("dns", "", "DNS server HOST:PORT (default: /etc/resolv.conf)")
+	caFile := fs.String("ca", "", "extra trusted roots, PEM")
+	timeout := fs.Duration("timeout", 5*time.Minute, "bound for the whole delivery")
+	results := fs.String("results", "", "append session results to this file as JSON lines")
+	report := fs.Bool("report", false, "the message is a TLS-RPT report")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	rcpts := splitList(*to)
+	if *from == "" || len(rcpts) == 0 || fs.NArg() != 0 || *port <= 0 || *port > 65535 {
+		fmt.Fprintln(stderr, "usage: sender -from ADDR -to ADDR[,ADDR...] [flags] < message")
+		return exitUsage
+	}
+	domain := domainOf(rcpts[0])
+	for _, r := range rcpts[1:] {
+		if !strings.EqualFold(domainOf(r), domain) {
+			fmt.Fprintln(stderr, "sender: all recipients must be in one domain")
+			return exitUsage
+		}
+	}
+	if domain == "" {
+		fmt.Fprintf(stderr, "sender: %q has no domain\n", rcpts[0])
+		return exitUsage
+	}
+
+	e := testEnv
+	if e == nil {
+		var err error
+		if e, err = newEnv(*dnsServer, *caFile); err != nil {
+			fmt.Fprintln(stderr, "sender:", err)
+			return exitUsage
+		}
+	}
+	e.port = strconv.Itoa(*port)
+	e.helo = *helo
+	if e.helo == "" {
+		e.helo, _ = os.Hostname()
+	}
+	e.report = *report
+	e.out = stdout
+	if *results != "" {
+		f, err := os.OpenFile(*results, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			fmt.Fprintln(stderr, "sender:", err)
+			return exitError
+		}
+		defer f.Close()
+		e.record = resultWriter(f)
+	}
+
+	msg, err := io.ReadAll(io.LimitReader(stdin, 64<<20))
+	if err != nil {
+		fmt.Fprintln(stderr, "sender: reading the message:", err)
+		return exitError
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	err = e.deliver(ctx, *from, rcpts, domain, msg)
+	var derr *mtasts.DeliveryError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &derr), errors.Is(err, errTemporary):
+		fmt.Fprintln(stdout, "temporary failure, try again later:", err)
+		return exitTempFail
+	default:
+		fmt.Fprintln(stdout, "failed:", err)
+		return exitError
+	}
+}
+
+func newEnv(dnsServer, caFile string) (*env, error) {
+	res := &mtasts.DNSResolver{}
+	if dnsServer != "" {
+		res.Servers = []string{dnsServer}
+	}
+	var roots *x509.CertPool
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, err
+		}
+		if roots, err = x509.SystemCertPool(); err != nil {
+			roots = x509.NewCertPool()
+		}
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("no certificates in %s", caFile)
+		}
+	}
+	d := &net.Dialer{Timeout: 30 * time.Second}
+	return &env{
+		client: &mtasts.Client{Resolver: res, RootCAs: roots},
+		mx:     res,
+		dial:   d.DialContext,
+		tls:    &tls.Config{RootCAs: roots},
+	}, nil
+}
+
+// resultWriter keeps session results as JSON lines, checked by a
+// tlsrpt.Collector first so that only valid results reach the reporter.
+func resultWriter(w io.Writer) func(tlsrpt.Result) error {
+	var check tlsrpt.Collector
+	enc := json.NewEncoder(w)
+	return func(r tlsrpt.Result) error {
+		if err := check.Record(r); err != nil {
+			return err
+		}
+		return enc.Encode(r)
+	}
+}
+
+var errTemporary = errors.New("temporary failure")
+
+// deliver is the delivery loop of a compliant sender.
+func (e *env) deliver(ctx context.Context, from string, to []string, domain string, msg []byte) error {
+	res, err := e.client.Lookup(ctx, domain)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.out, "policy for %s: %s (source %s", res.Domain, res.Mode(), res.Source)
+	if res.ID != "" {
+		fmt.Fprintf(e.out, ", id %s", res.ID)
+	}
+	if res.Err != nil {
+		fmt.Fprintf(e.out, "; %v", res.Err)
+	}
+	fmt.Fprintln(e.out, ")")
+
+	mxs, err := e.lookupMX(ctx, res.Domain)
+	if err != nil {
+		return err
+	}
+	plan := res.Plan(mxs, mtasts.PlanOptions{Report: e.report})
+	// At most one new plan: a policy that changes again while we deliver
+	// waits for the next attempt.
+	for range 2 {
+		for i := range plan.Hosts {
+			h := &plan.Hosts[i]
+			if e.try(ctx, plan.Result, h, from, to, msg) {
+				return nil
+			}
+		}
+		next, err := e.client.Exhausted(ctx, plan)
+		if err != nil {
+			return err // a *mtasts.DeliveryError: temporary, never a bounce
+		}
+		if next == nil {
+			return fmt.Errorf("%w: no MX host of %s took the message", errTemporary, domain)
+		}
+		fmt.Fprintf(e.out, "policy changed (id %s): trying again\n", next.Result.ID)
+		plan = next
+	}
+	return fmt.Errorf("%w: the policy of %s changed during delivery", errTemporary, domain)
+}
+
+// lookupMX returns the MX hosts in preference order, or the implicit MX.
+func (e *env) lookupMX(ctx context.Context, domain string) ([]*net.MX, error) {
+	mxs, err := e.mx.LookupMX(ctx, domain)
+	var dnsErr *net.DNSError
+	switch {
+	case err == nil && len(mxs) == 1 && mxs[0].Host == ".":
+		return nil, fmt.Errorf("%s accepts no mail (null MX, RFC 7505)", domain)
+	case err == nil && len(mxs) > 0:
+		return mxs, nil
+	case err == nil, errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		// RFC 5321, Section 5.1: the implicit MX; RFC 8461, Section 4.1:
+		// it must match the policy like any other.
+		return []*net.MX{{Host: domain, Pref: 0}}, nil
+	default:
+		return nil, fmt.Errorf("%w: MX lookup: %w", errTemporary, err)
+	}
+}
+
+// try makes one attempt at host h and reports whether the message was
+// accepted.
+func (e *env) try(ctx context.Context, res *mtasts.Result, h *mtasts.HostPlan, from string, to []string, msg []byte) bool {
+	start := time.Now()
+	if !h.Try {
+		e.done(res, h.Skipped(), start, nil, "skipped")
+		return false
+	}
+	c, conn, err := e.connect(ctx, h.Host)
+	if err != nil {
+		// Not a TLS failure: nothing to report, just the next host.
+		fmt.Fprintf(e.out, "  %-30s pref %-3d connect failed: %v\n", h.Host, h.Preference, err)
+		return false
+	}
+	defer c.Close()
+	var d mtasts.Decision
+	tlsUp := false
+	if ok, _ := c.Extension("STARTTLS"); !ok {
+		d = h.Done(mtasts.ErrSTARTTLSNotSupported)
+	} else {
+		err := c.StartTLS(h.TLSConfig(e.tls))
+		tlsUp = err == nil
+		d = h.Done(err)
+	}
+	if !d.Deliver {
+		e.done(res, d, start, conn, "skipped")
+		return false
+	}
+	if !tlsUp {
+		// testing mode or opportunistic: a failed handshake leaves the
+		// session unusable, so deliver on a new connection without TLS.
+		c.Close()
+		if c, conn, err = e.connect(ctx, h.Host); err != nil {
+			fmt.Fprintf(e.out, "  %-30s pref %-3d reconnect failed: %v\n", h.Host, h.Preference, err)
+			return false
+		}
+		defer c.Close()
+	}
+	if err := send(c, from, to, msg); err != nil {
+		e.done(res, d, start, conn, "not accepted: "+err.Error())
+		return false
+	}
+	how := "delivered"
+	if tlsUp {
+		cs, _ := c.TLSConnectionState()
+		how += " over " + tls.VersionName(cs.Version)
+	} else {
+		how += " without TLS"
+	}
+	e.done(res, d, start, conn, how)
+	return true
+}
+
+// connect dials host and says EHLO, with the context's deadline on the
+// connection.
+func (e *env) connect(ctx context.Context, host string) (*smtp.Client, net.Conn, error) {
+	conn, err := e.dial(ctx, "tcp", net.JoinHostPort(host, e.port))
+	if err != nil {
+		return nil, nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	c, err := smtp.NewClient(conn, host)
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	if err := c.Hello(e.helo); err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	return c, conn, nil
+}
+
+func send(c *smtp.Client, from string, to []string, msg []byte) error {
+	if err := c.Mail(from); err != nil {
+		return err
+	}
+	for _, r := range to {
+		if err := c.Rcpt(r); err != nil {
+			return err
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(msg); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return c.Quit()
+}
+
+// done prints the outcome at one host and records its session.
+func (e *env) done(res *mtasts.Result, d mtasts.Decision, start time.Time, conn net.Conn, what string) {
+	line := fmt.Sprintf("  %-30s %s", d.Host, what)
+	if d.ResultType != "" {
+		line += " [" + string(d.ResultType)
+		if d.Reason != "" {
+			line += " " + d.Reason
+		}
+		line += "]"
+	}
+	if d.Err != nil && !d.Deliver {
+		line += ": " + d.Err.Error()
+	}
+	fmt.Fprintln(e.out, line)
+	if e.record == nil {
+		return
+	}
+	r, ok := tlsrpt.STSResult(res, d, start)
+	if !ok {
+		return
+	}
+	if conn != nil {
+		r.SendingIP = addrOf(conn.LocalAddr())
+		r.ReceivingIP = addrOf(conn.RemoteAddr())
+	}
+	if err := e.record(r); err != nil {
+		fmt.Fprintln(e.out, "  (session not recorded:", err, ")")
+	}
+}
+
+func addrOf(a net.Addr) netip.Addr {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func domainOf(addr string) string {
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 {
+		return ""
+	}
+	return strings.TrimSuffix(addr[at+1:], ">")
+}
