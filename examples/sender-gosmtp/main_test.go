@@ -1,0 +1,42 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"strings"
+	"testing"
+
+	"github.com/strictmx/strictmx/mtasts"
+	"github.com/strictmx/strictmx/mtasts/mtaststest"
+)
+
+func TestGoSMTPSender(t *testing.T) {
+	s := mtaststest.NewServer(t)
+	s.Domain("example.test").Record("1").
+		Policy(mtasts.ModeEnforce, 86400, "mx1.example.test", "mx2.example.test").
+		MXHost(10, "mx1.example.test", mtaststest.MXConfig{Certificate: mtaststest.CertWrongName}).
+		MXHost(20, "mx2.example.test", mtaststest.MXConfig{})
+	w := &world{client: s.Client(), mx: s.Resolver(), dial: s.DialContext, tls: &tls.Config{RootCAs: s.RootCAs()}}
+	var out bytes.Buffer
+	code := run(context.Background(), []string{"-from", "a@sender.test", "-to", "b@example.test"},
+		strings.NewReader("Subject: hi\r\n\r\nhello\r\n"), &out, w)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out.String())
+	}
+	if !strings.Contains(out.String(), "mx1.example.test: skipped: certificate-host-mismatch") {
+		t.Fatalf("output:\n%s", out.String())
+	}
+	m := s.LookupMXHost("mx2.example.test").Messages()
+	if len(m) != 1 || !m[0].TLS || m[0].ServerName != "mx2.example.test" {
+		t.Fatalf("mx2 got %+v", m)
+	}
+
+	// With every host bad, the failure is temporary.
+	s.LookupMXHost("mx2.example.test").Configure(mtaststest.MXConfig{NoSTARTTLS: true})
+	out.Reset()
+	if code := run(context.Background(), []string{"-from", "a@sender.test", "-to", "b@example.test"},
+		strings.NewReader("x"), &out, w); code != 75 {
+		t.Fatalf("exit %d; want 75:\n%s", code, out.String())
+	}
+}
