@@ -3,6 +3,7 @@ package mtasts_test
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -484,4 +485,50 @@ func TestRunRefreshesBeforeExpiry(t *testing.T) {
 	if r := lookup(t, c); r.Source != mtasts.SourceCache || !r.Expires.Equal(clk.Now().Add(7200*time.Second)) {
 		t.Fatalf("after the refresh: %+v", r)
 	}
+}
+
+// RFC 8461, Section 5.1: when every host of an enforce plan fails, the id is
+// re-checked; the same policy gives a temporary DeliveryError, a new one a
+// new plan.
+func TestExhausted(t *testing.T) {
+	_, d, c, clk := setup(t)
+	r := lookup(t, c)
+	mx := []*net.MX{{Host: "mx9.example.test", Pref: 10}}
+	plan := r.Plan(mx, mtasts.PlanOptions{})
+	if plan.Hosts[0].Try {
+		t.Fatal("host outside the policy may be tried")
+	}
+	next, err := c.Exhausted(context.Background(), plan)
+	var derr *mtasts.DeliveryError
+	if next != nil || !errors.As(err, &derr) || !derr.Temporary() || !errors.Is(err, mtasts.ErrNoAcceptableMX) {
+		t.Fatalf("Exhausted = %v, %v; want a temporary DeliveryError", next, err)
+	}
+	if len(derr.Hosts) != 1 || derr.Hosts[0].ResultType != mtasts.ResultValidationFailure {
+		t.Fatalf("decisions %+v", derr.Hosts)
+	}
+	if q := d.RecordQueries(); q != 2 {
+		t.Fatalf("%d TXT queries; Exhausted must re-check the id", q)
+	}
+
+	d.Record("id2").Policy(mtasts.ModeEnforce, 86400, "mx9.example.test")
+	clk.Add(time.Second)
+	next, err = c.Exhausted(context.Background(), plan)
+	if err != nil || next == nil || next.Result.ID != "id2" || !next.Hosts[0].Try {
+		t.Fatalf("Exhausted after a new id = %+v, %v; want a new plan", next, err)
+	}
+
+	// Testing and no-policy plans never fail for MTA-STS reasons.
+	tp := &mtasts.Result{Domain: domainName, Policy: mustParse(t, "version: STSv1\nmode: testing\nmx: a.test\nmax_age: 1\n")}
+	if next, err := c.Exhausted(context.Background(), tp.Plan(mx, mtasts.PlanOptions{})); next != nil || err != nil {
+		t.Fatalf("testing plan: %v, %v", next, err)
+	}
+}
+
+func mustParse(t *testing.T, s string) *mtasts.Policy {
+	t.Helper()
+	p, err := mtasts.ParsePolicy([]byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
