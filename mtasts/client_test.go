@@ -532,3 +532,22 @@ func mustParse(t *testing.T, s string) *mtasts.Policy {
 	}
 	return p
 }
+
+// Spec section 4: "no record" is cached for the DNS negative TTL when that
+// is shorter than NegativeTTL.
+func TestNegativeCacheDNSTTL(t *testing.T) {
+	s, _, c, clk := setup(t)
+	s.NegativeTTL(time.Minute)
+	none := s.Domain("none.test")
+	c.Lookup(context.Background(), "none.test")
+	clk.Add(59 * time.Second)
+	c.Lookup(context.Background(), "none.test")
+	if q := none.RecordQueries(); q != 1 {
+		t.Fatalf("%d TXT queries within the DNS TTL; want 1", q)
+	}
+	clk.Add(2 * time.Second)
+	c.Lookup(context.Background(), "none.test")
+	if q := none.RecordQueries(); q != 2 {
+		t.Fatalf("%d TXT queries after the DNS TTL; want 2", q)
+	}
+}

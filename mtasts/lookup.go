@@ -261,7 +261,7 @@ func (c *Client) discover(ctx context.Context, d string, how discoverMode) *Resu
 		}
 	}
 
-	rec, err := c.lookupRecord(ctx, d)
+	rec, ttl, err := c.lookupRecord(ctx, d)
 	if err != nil {
 		if old != nil {
 			// RFC 8461, Section 5.1: a record that disappears or breaks does
@@ -270,8 +270,13 @@ func (c *Client) discover(ctx context.Context, d string, how discoverMode) *Resu
 			return old.result
 		}
 		res := &Result{Domain: d, Err: err}
-		if !errors.Is(err, ErrDNSTemporary) && c.negativeTTL() > 0 {
-			c.put(ctx, &cache.Entry{Domain: d, Fetched: now, Expires: now.Add(c.negativeTTL())}, res)
+		if neg := c.negativeTTL(); !errors.Is(err, ErrDNSTemporary) && neg > 0 {
+			// Spec section 4: "no record" is kept for NegativeTTL, or for the
+			// DNS's own negative-caching time when that is shorter.
+			if ttl > 0 && ttl < neg {
+				neg = ttl
+			}
+			c.put(ctx, &cache.Entry{Domain: d, Fetched: now, Expires: now.Add(neg)}, res)
 		}
 		c.log.Debug("mtasts: no policy", "domain", d, "err", err)
 		return res
@@ -366,10 +371,29 @@ func (c *Client) fetchFailed(d string, old *state, err error) *Result {
 	return &r
 }
 
-// lookupRecord finds and parses the `_mta-sts` record of d.
-func (c *Client) lookupRecord(ctx context.Context, d string) (*Record, error) {
+// TTLResolver is a Resolver that also says how long an answer may be
+// cached (*DNSResolver is one). The Client uses the TTL of a "no record"
+// answer (RFC 2308 negative caching) when it is shorter than NegativeTTL.
+type TTLResolver interface {
+	Resolver
+	LookupTXTWithTTL(ctx context.Context, name string) ([]string, time.Duration, error)
+}
+
+// lookupRecord finds and parses the `_mta-sts` record of d, with the TTL of
+// the answer when the resolver tells it (0 otherwise).
+func (c *Client) lookupRecord(ctx context.Context, d string) (*Record, time.Duration, error) {
 	start := time.Now()
-	txts, err := c.resolver().LookupTXT(ctx, "_mta-sts."+d)
+	name := "_mta-sts." + d
+	var (
+		txts []string
+		ttl  time.Duration
+		err  error
+	)
+	if tr, ok := c.resolver().(TTLResolver); ok {
+		txts, ttl, err = tr.LookupTXTWithTTL(ctx, name)
+	} else {
+		txts, err = c.resolver().LookupTXT(ctx, name)
+	}
 	var rec *Record
 	if err == nil {
 		rec, err = SelectRecord(txts)
@@ -384,5 +408,5 @@ func (c *Client) lookupRecord(ctx context.Context, d string) (*Record, error) {
 	if h := c.Hooks.RecordChecked; h != nil {
 		h(d, time.Since(start), err)
 	}
-	return rec, err
+	return rec, ttl, err
 }
