@@ -4,52 +4,105 @@
 // It is built as a pipeline of small parts, each usable and testable alone:
 //
 //   - [SelectRecord] and [ParseRecord] read the `_mta-sts` TXT record
-//     (RFC 8461, Section 3.1);
+//     (RFC 8461, Section 3.1), strictly;
 //   - [ParsePolicy] reads the policy file (RFC 8461, Section 3.2), strict
-//     where the RFC is strict and lenient in a documented, listed way, each
-//     leniency reported in [Policy.Warnings];
-//   - [Policy.Match] matches an MX host against the policy's mx patterns
-//     (RFC 8461, Section 4.1), without allocating;
-//   - a [Client] discovers, fetches over hardened HTTPS, caches and refreshes
-//     policies (RFC 8461, Sections 3.3 and 5.1).
+//     where the RFC is strict and lenient in a listed way, each leniency
+//     reported in [Policy.Warnings];
+//   - [Policy.Match] matches an MX host against the mx patterns (RFC 8461,
+//     Section 4.1) without allocating;
+//   - a [Client] discovers, fetches over hardened HTTPS, caches and
+//     refreshes policies (RFC 8461, Sections 3.3 and 5.1): [Client.Lookup];
+//   - [Result.Plan] makes the per-MX delivery plan, [HostPlan.TLSConfig]
+//     verifies the MX host in the STARTTLS handshake, [HostPlan.Done]
+//     decides, and [Client.Exhausted] turns "no host was acceptable" into a
+//     temporary failure, after checking the policy id again.
 //
-// The parsing and matching functions do no I/O. The mode is never folded
-// into matching: under a testing policy a mismatch is still seen, so that
-// it can be reported with TLS-RPT (package tlsrpt).
+// The parsing, matching and planning functions do no I/O. The mode is never
+// folded into matching: under a testing policy a mismatch is still seen and
+// reported (package tlsrpt records decisions with Collector.RecordSTS).
 //
-// What mtasts deliberately does not do: it does not send mail and has no
-// SMTP client of its own (the caller's client applies the decision), it
-// does not implement DANE (a caller that has DANE for a host keeps it; MTA-STS
-// never relaxes it), and it never uses a parent domain's policy for a
-// recipient domain (RFC 8461, Section 3.4).
+// What mtasts deliberately does not do: it has no SMTP client of its own
+// (the caller's client applies the decision; see examples/sender), it does
+// not implement DANE (a host the caller validates with DANE keeps that
+// validation, and MTA-STS never relaxes it: RFC 8461, Section 2), and it
+// never uses a parent domain's policy (RFC 8461, Section 3.4): the policy
+// domain is the recipient domain, or the smart host's domain when relaying.
 //
 // # Usage
 //
-//	p, err := mtasts.ParsePolicy(body)
-//	if err != nil {
-//		// errors.Is(err, mtasts.ErrPolicyInvalid): report sts-policy-invalid
+// The delivery loop of a sender:
+//
+//	res, err := client.Lookup(ctx, recipientDomain) // err: caller problems only
+//	plan := res.Plan(mxHosts, mtasts.PlanOptions{}) // in preference order
+//	for i := range plan.Hosts {
+//		h := &plan.Hosts[i]
+//		if !h.Try {
+//			collector.RecordSTS(res, h.Skipped(), time.Now())
+//			continue
+//		}
+//		c := dialAndEHLO(h.Host)
+//		var d mtasts.Decision
+//		if !c.OffersSTARTTLS() {
+//			d = h.Done(mtasts.ErrSTARTTLSNotSupported)
+//		} else {
+//			d = h.Done(c.StartTLS(h.TLSConfig(baseTLS)))
+//		}
+//		collector.RecordSTS(res, d, time.Now())
+//		if d.Deliver {
+//			return c.Send(msg)
+//		}
 //	}
-//	for _, w := range p.Warnings {
-//		log.Printf("policy problem: %s", w)
-//	}
-//	if !p.Match(mxHost) && p.Mode == mtasts.ModeEnforce {
-//		// skip this MX host
-//	}
+//	newPlan, err := client.Exhausted(ctx, plan) // a new policy, or a temporary error
+//
+// # Decisions where the RFC is loose
+//
+// Spec note: each of these is a documented choice; the tests pin them.
+//
+//   - The policy parser accepts without a warning LF, CRLF or mixed line
+//     ends, no final newline, white space after the colon and at line end,
+//     any field order, unknown fields, repeated non-mx fields (the first
+//     counts), max_age 0 and leading zeros; with a warning a byte order mark,
+//     blank lines, lines that are not "name: value" (ignored), invalid mx
+//     values (dropped), a trailing dot on an mx (removed) and max_age above
+//     31,557,600 (capped). It refuses CR-only line ends.
+//   - A cached policy is kept when the record disappears, breaks, multiplies
+//     or fails temporarily, and when a new id's policy cannot be fetched; the
+//     Result then says SourceCacheAfterFailure and carries the failure.
+//   - The id of a cached policy is checked at most once per
+//     Client.RecheckInterval (a minute), in the background, and always by
+//     Exhausted before an enforce failure is final.
+//   - "No record" is cached for Client.NegativeTTL (five minutes) or the DNS
+//     negative TTL if shorter; temporary DNS failures are not cached.
+//   - The policy fetch refuses redirects, statuses other than 200, media
+//     types other than text/plain (parameters allowed), a missing
+//     Content-Type (unless Client.AllowMissingContentType), and bodies over
+//     64 KiB (65,536 bytes pass). A failed fetch of one (domain, id) is not
+//     retried for five minutes.
+//   - Under testing, a host whose certificate fails is still used and the
+//     failure reported; a TLS version below 1.2 is refused in the verifier,
+//     not by crypto/tls, so that it is classified (validation-failure,
+//     reason tls-version).
 //
 // # Security
 //
 // Every parser accepts any byte string and returns a value or an error
 // wrapping one of the package's sentinel errors, in time linear in the input
 // and with allocations bounded by a small multiple of it; nothing panics.
-// Names are compared as lower-case A-labels (see internal/domain), so a
-// Unicode spelling cannot slip past a pattern. IP literals never match.
+// Names are compared as lower-case A-labels, so a Unicode spelling cannot
+// slip past a pattern; IP literals never match. The policy fetch uses TLS
+// 1.2 or newer with full certificate validation, no proxy unless configured,
+// bounded headers and body, and a dial guard that refuses loopback, private,
+// link-local, multicast and unspecified addresses (Client.AllowPrivate turns
+// it off), so a hostile DNS answer cannot aim the fetch at the sender's own
+// network. DNS answers are bounded in size, records and CNAME depth.
 //
 // # Testing
 //
 // Package mtaststest starts a complete MTA-STS world on loopback (DNS,
-// HTTPS policy host with a test CA, SMTP MX hosts) for tests of code that
-// uses this package. The parsers have native fuzz tests (FuzzParseRecord,
-// FuzzParsePolicy, FuzzMatch).
+// HTTPS policy hosts with a test CA, SMTP MX hosts) for tests of code that
+// uses this package, with switches for every failure. The parsers have
+// native fuzz tests (FuzzParseRecord, FuzzParsePolicy, FuzzMatch,
+// FuzzTXTAnswer).
 //
 // # Stability
 //
