@@ -25,7 +25,7 @@ var pki = sync.OnceValues(func() (*testWorld, error) {
 	for name, opts := range map[string]testpki.LeafOptions{
 		"valid":    {DNSNames: []string{"mx1.example.test"}},
 		"wildcard": {DNSNames: []string{"*.example.test"}},
-		"expired":  {DNSNames: []string{"mx1.example.test"}, NotBefore: testpki.ExpiredNotBefore, NotAfter: testpki.ExpiredNotAfter},
+		"expired":  expiredLeaf("mx1.example.test"),
 		"wrong":    {DNSNames: []string{"other.example.org"}},
 		"domain":   {DNSNames: []string{"example.test"}},
 		"self":     {DNSNames: []string{"mx1.example.test"}, SelfSigned: true},
@@ -39,6 +39,11 @@ var pki = sync.OnceValues(func() (*testWorld, error) {
 	}
 	return w, nil
 })
+
+func expiredLeaf(name string) testpki.LeafOptions {
+	nb, na := testpki.ExpiredValidity()
+	return testpki.LeafOptions{DNSNames: []string{name}, NotBefore: nb, NotAfter: na}
+}
 
 type testWorld struct {
 	ca    *testpki.CA
@@ -87,10 +92,9 @@ func pipe(t testing.TB) (client, server net.Conn) {
 // handshake runs a TLS handshake over loopback between a server with cert
 // and a client with cfg, returning the client's error and the SNI the server
 // saw.
-func handshake(t testing.TB, cert tls.Certificate, maxVersion uint16, cfg *tls.Config) (error, string) {
+func handshake(t testing.TB, cert tls.Certificate, maxVersion uint16, cfg *tls.Config) (sni string, err error) {
 	t.Helper()
 	c, s := pipe(t)
-	var sni string
 	srv := tls.Server(s, &tls.Config{
 		Certificates: []tls.Certificate{cert},
 		MaxVersion:   maxVersion,
@@ -107,10 +111,10 @@ func handshake(t testing.TB, cert tls.Certificate, maxVersion uint16, cfg *tls.C
 		s.Close()
 	}()
 	cli := tls.Client(c, cfg)
-	err := cli.Handshake()
+	err = cli.Handshake()
 	c.Close()
 	<-done
-	return err, sni
+	return sni, err
 }
 
 func planFor(t testing.TB, policy string, hosts ...string) *Plan {
@@ -161,7 +165,7 @@ func TestVerifyHandshakes(t *testing.T) {
 				if !h.Try || !h.Verify || h.RequireTLS != (mode == ModeEnforce) {
 					t.Fatalf("host plan %+v", h)
 				}
-				err, sni := handshake(t, w.certs[tt.cert], tt.maxVersion, h.TLSConfig(&tls.Config{RootCAs: w.ca.Pool()}))
+				sni, err := handshake(t, w.certs[tt.cert], tt.maxVersion, h.TLSConfig(&tls.Config{RootCAs: w.ca.Pool()}))
 				if sni != "mx1.example.test" {
 					t.Errorf("server saw SNI %q", sni)
 				}
@@ -327,7 +331,7 @@ func BenchmarkHandshakeVerified(b *testing.B) {
 	b.Run("crypto-tls", func(b *testing.B) {
 		cfg := &tls.Config{RootCAs: w.ca.Pool(), ServerName: "mx1.example.test", MinVersion: tls.VersionTLS12}
 		for b.Loop() {
-			if err, _ := handshake(b, cert, 0, cfg); err != nil {
+			if _, err := handshake(b, cert, 0, cfg); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -336,7 +340,7 @@ func BenchmarkHandshakeVerified(b *testing.B) {
 		plan := planFor(b, enforcePolicy, "mx1.example.test")
 		base := &tls.Config{RootCAs: w.ca.Pool()}
 		for b.Loop() {
-			if err, _ := handshake(b, cert, 0, plan.Hosts[0].TLSConfig(base)); err != nil {
+			if _, err := handshake(b, cert, 0, plan.Hosts[0].TLSConfig(base)); err != nil {
 				b.Fatal(err)
 			}
 		}

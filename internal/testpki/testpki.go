@@ -23,15 +23,6 @@ func DefaultValidity() (notBefore, notAfter time.Time) {
 	return time.Date(1999, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)
 }
 
-// The validity windows as variables, kept for code written against them.
-//
-// Deprecated: use DefaultValidity and ExpiredValidity; package variables
-// can be changed by any test, for all the others.
-var (
-	DefaultNotBefore, DefaultNotAfter = DefaultValidity()
-	ExpiredNotBefore, ExpiredNotAfter = ExpiredValidity()
-)
-
 // ExpiredValidity returns a validity window that ended, for the real clock
 // and for testing/synctest's, on 1999-01-01 UTC.
 func ExpiredValidity() (notBefore, notAfter time.Time) {
