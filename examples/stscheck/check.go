@@ -1,0 +1,422 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/smtp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/strictmx/strictmx/mtasts"
+	"github.com/strictmx/strictmx/tlsrpt"
+)
+
+// Verdicts and decisions as printed and in JSON.
+const (
+	verdictDeliver      = "deliver"
+	verdictTempFail     = "temporary-failure"
+	verdictOpportunisic = "opportunistic"
+
+	decisionDeliver = "deliver"
+	decisionSkip    = "skip"
+)
+
+// helloName is the name stscheck gives in EHLO.
+const helloName = "localhost"
+
+// resolver is the DNS a check needs; *mtasts.DNSResolver satisfies it.
+type resolver interface {
+	LookupTXT(ctx context.Context, name string) ([]string, error)
+	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
+}
+
+// checker checks domains as a sender would. It is made once per run and
+// used by several goroutines; it is not changed after it is made.
+type checker struct {
+	resolver resolver
+	client   *mtasts.Client
+	// roots verifies MX certificates; nil means the system roots.
+	roots *x509.CertPool
+	// dial connects to MX hosts.
+	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
+	smtpPort string
+	timeout  time.Duration
+	noSMTP   bool
+	now      func() time.Time
+}
+
+// report is what the check of one domain found. Its exported fields are
+// the JSON document; see the package documentation.
+type report struct {
+	Domain  string       `json:"domain"`
+	Record  recordReport `json:"record"`
+	Policy  policyReport `json:"policy"`
+	MX      []mxReport   `json:"mx"`
+	TLSRPT  tlsrptReport `json:"tlsrpt"`
+	Verdict string       `json:"verdict"`
+
+	mode       mtasts.Mode // of the plan: ModeNone without a policy
+	implicitMX bool        // the domain has no MX records
+	mxErr      error       // the MX lookup failed
+	problems   []string
+}
+
+type recordReport struct {
+	Found bool   `json:"found"`
+	ID    string `json:"id"`
+	Error string `json:"error"`
+
+	txts   []string // the TXT RRs at _mta-sts.<domain>
+	absent bool     // no candidate record at all: not a problem
+}
+
+type policyReport struct {
+	Found      bool     `json:"found"`
+	Mode       string   `json:"mode"`
+	MX         []string `json:"mx"`
+	MaxAge     int64    `json:"max_age"`
+	Warnings   []string `json:"warnings"`
+	Error      string   `json:"error"`
+	ResultType string   `json:"result_type"`
+
+	fetch *mtasts.Fetch // nil when no fetch was made
+}
+
+type mxReport struct {
+	Host          string `json:"host"`
+	Preference    uint16 `json:"preference"`
+	MatchesPolicy bool   `json:"matches_policy"`
+	STARTTLS      bool   `json:"starttls"`
+	TLSVersion    string `json:"tls_version"`
+	CertValid     bool   `json:"cert_valid"`
+	Decision      string `json:"decision"`
+	ResultType    string `json:"result_type"`
+	Reason        string `json:"reason"`
+
+	note     string // the plan's reason for a mismatch or a null MX
+	tried    bool   // the plan allowed a connection
+	probed   bool   // an SMTP session reached EHLO
+	probeErr error  // the host could not be probed
+	err      error  // the decision's failure
+	certs    []*x509.Certificate
+	certErr  error // why cert_valid is false, when a certificate was seen
+}
+
+type tlsrptReport struct {
+	Found bool     `json:"found"`
+	RUA   []string `json:"rua"`
+
+	ignored []string
+	err     error
+}
+
+// check runs every step for one domain, normalised already.
+func (c *checker) check(ctx context.Context, domain string) *report {
+	r := &report{Domain: domain, MX: []mxReport{}}
+	r.Policy.MX, r.Policy.Warnings, r.TLSRPT.RUA = []string{}, []string{}, []string{}
+
+	rec := c.checkRecord(ctx, r)
+	var pol *mtasts.Policy
+	if rec != nil {
+		pol = c.checkPolicy(ctx, r)
+	}
+	res := &mtasts.Result{Domain: domain, Policy: pol}
+	if rec != nil {
+		res.ID = rec.ID
+	}
+	c.checkMX(ctx, r, res)
+	c.checkTLSRPT(ctx, r)
+	r.Verdict = r.verdict(c.noSMTP)
+	r.problems = r.findProblems()
+	return r
+}
+
+// checkRecord looks up and selects the `_mta-sts` record
+// (RFC 8461, Section 3.1).
+func (c *checker) checkRecord(ctx context.Context, r *report) *mtasts.Record {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	name := "_mta-sts." + r.Domain
+	txts, err := c.resolver.LookupTXT(ctx, name)
+	var rec *mtasts.Record
+	var dnsErr *net.DNSError
+	switch {
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		err = fmt.Errorf("%w: %s: %w", mtasts.ErrNoRecord, name, err)
+		r.Record.absent = true
+	case err != nil:
+		err = fmt.Errorf("%w: %s: %w", mtasts.ErrDNSTemporary, name, err)
+	default:
+		r.Record.txts = txts
+		rec, err = mtasts.SelectRecord(txts)
+		// SelectRecord returns ErrNoRecord itself only when no RR is a
+		// candidate; a syntax error is a problem to show.
+		r.Record.absent = err == mtasts.ErrNoRecord
+	}
+	if err != nil {
+		r.Record.Error = err.Error()
+		return nil
+	}
+	r.Record.Found, r.Record.ID = true, rec.ID
+	return rec
+}
+
+// checkPolicy fetches and parses the policy (RFC 8461, Section 3.3).
+func (c *checker) checkPolicy(ctx context.Context, r *report) *mtasts.Policy {
+	f, err := c.client.FetchPolicy(ctx, r.Domain)
+	if err != nil { // only for an invalid domain, checked before
+		r.Policy.Error = err.Error()
+		return nil
+	}
+	r.Policy.fetch = f
+	if f.Err != nil {
+		r.Policy.Error = f.Err.Error()
+		rt, _ := mtasts.ResultTypeOf(f.Err)
+		r.Policy.ResultType = string(rt)
+		return nil
+	}
+	p := f.Policy
+	r.Policy.Found = true
+	r.Policy.Mode = string(p.Mode)
+	r.Policy.MX = append(r.Policy.MX, p.MX...)
+	r.Policy.MaxAge = int64(p.MaxAge / time.Second)
+	r.Policy.Warnings = append(r.Policy.Warnings, p.Warnings...)
+	return p
+}
+
+// checkMX looks up the MX hosts and probes each one the plan allows
+// (RFC 8461, Section 4).
+func (c *checker) checkMX(ctx context.Context, r *report, res *mtasts.Result) {
+	lctx, cancel := context.WithTimeout(ctx, c.timeout)
+	mxs, err := c.resolver.LookupMX(lctx, r.Domain)
+	cancel()
+	var dnsErr *net.DNSError
+	switch {
+	case err == nil:
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound && dnsErr.Err != "no such host":
+		// NODATA: the implicit MX is the domain itself, and it must match
+		// the policy too (RFC 8461, Section 4.1).
+		mxs = []*net.MX{{Host: r.Domain + ".", Pref: 0}}
+		r.implicitMX = true
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		r.mxErr = fmt.Errorf("stscheck: %s does not exist: %w", r.Domain, err)
+	default:
+		r.mxErr = fmt.Errorf("stscheck: MX lookup for %s failed: %w", r.Domain, err)
+	}
+	plan := res.Plan(mxs, mtasts.PlanOptions{})
+	r.mode = plan.Mode
+	for i := range plan.Hosts {
+		h := &plan.Hosts[i]
+		m := mxReport{Host: h.Host, Preference: h.Preference, MatchesPolicy: h.Matches, note: h.Reason, tried: h.Try}
+		switch {
+		case !h.Try:
+			m.setDecision(h.Skipped())
+		case c.noSMTP:
+			// Not probed: no decision.
+		default:
+			c.probe(ctx, h, &m)
+		}
+		r.MX = append(r.MX, m)
+	}
+}
+
+func (m *mxReport) setDecision(d mtasts.Decision) {
+	m.Decision = decisionSkip
+	if d.Deliver {
+		m.Decision = decisionDeliver
+	}
+	m.ResultType, m.Reason, m.err = string(d.ResultType), d.Reason, d.Err
+}
+
+// probe connects to one MX host as a sender would: EHLO, STARTTLS with
+// the plan's TLS configuration, QUIT.
+func (c *checker) probe(ctx context.Context, h *mtasts.HostPlan, m *mxReport) {
+	fail := func(err error) {
+		m.probeErr = err
+		m.Decision, m.Reason = decisionSkip, err.Error()
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	conn, err := c.dial(ctx, "tcp", net.JoinHostPort(h.Host, c.smtpPort))
+	if err != nil {
+		fail(fmt.Errorf("stscheck: connect: %w", err))
+		return
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+
+	sc, err := smtp.NewClient(conn, h.Host)
+	if err != nil {
+		fail(fmt.Errorf("stscheck: smtp greeting: %w", err))
+		return
+	}
+	defer sc.Close()
+	if err := sc.Hello(helloName); err != nil {
+		fail(fmt.Errorf("stscheck: smtp ehlo: %w", err))
+		return
+	}
+	m.probed = true
+	if ok, _ := sc.Extension("STARTTLS"); !ok {
+		m.setDecision(h.Done(mtasts.ErrSTARTTLSNotSupported))
+		sc.Quit()
+		return
+	}
+	m.STARTTLS = true
+
+	// Record what the handshake saw, even when the plan's verification
+	// aborts it, to show the certificate.
+	var (
+		mu   sync.Mutex
+		seen tls.ConnectionState
+		saw  bool
+	)
+	cfg := h.TLSConfig(&tls.Config{RootCAs: c.roots})
+	inner := cfg.VerifyConnection
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		mu.Lock()
+		seen, saw = cs, true
+		mu.Unlock()
+		if inner != nil {
+			return inner(cs)
+		}
+		return nil
+	}
+	tlsErr := sc.StartTLS(cfg)
+	m.setDecision(h.Done(tlsErr))
+	mu.Lock()
+	if saw {
+		m.TLSVersion = tls.VersionName(seen.Version)
+		m.certs = seen.PeerCertificates
+		m.certErr = verifyCert(seen.PeerCertificates, h.Host, c.roots, c.now())
+		m.CertValid = m.certErr == nil
+	}
+	mu.Unlock()
+	if tlsErr == nil {
+		sc.Quit()
+	}
+}
+
+// verifyCert is the PKIX check of RFC 8461, Section 4.2 made for display,
+// whatever the policy says: the plan's own check only runs under a policy.
+func verifyCert(chain []*x509.Certificate, host string, roots *x509.CertPool, now time.Time) error {
+	if len(chain) == 0 {
+		return errors.New("stscheck: no certificate")
+	}
+	opts := x509.VerifyOptions{
+		DNSName:     host,
+		Roots:       roots,
+		CurrentTime: now,
+		KeyUsages:   []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	if len(chain) > 1 {
+		opts.Intermediates = x509.NewCertPool()
+		for _, ic := range chain[1:] {
+			opts.Intermediates.AddCert(ic)
+		}
+	}
+	_, err := chain[0].Verify(opts)
+	return err
+}
+
+// checkTLSRPT looks up the `_smtp._tls` record (RFC 8460, Section 3).
+func (c *checker) checkTLSRPT(ctx context.Context, r *report) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	rec, err := tlsrpt.Lookup(ctx, c.resolver, r.Domain)
+	if err != nil {
+		r.TLSRPT.err = err
+		return
+	}
+	r.TLSRPT.Found = true
+	r.TLSRPT.RUA = append(r.TLSRPT.RUA, rec.RUA...)
+	r.TLSRPT.ignored = rec.Ignored
+}
+
+// verdict is what a sender would do with a message now.
+func (r *report) verdict(noSMTP bool) string {
+	if r.mode != mtasts.ModeEnforce && r.mode != mtasts.ModeTesting {
+		return verdictOpportunisic
+	}
+	for _, m := range r.MX {
+		if m.Decision == decisionDeliver || noSMTP && m.tried && m.Host != "" {
+			return verdictDeliver
+		}
+	}
+	return verdictTempFail
+}
+
+// findProblems lists what the domain's owner should fix. A missing
+// `_mta-sts` or `_smtp._tls` record is not one: publishing them is a choice.
+func (r *report) findProblems() []string {
+	var p []string
+	if r.Record.Error != "" && !r.Record.absent {
+		p = append(p, "record: "+r.Record.Error)
+	}
+	if r.Policy.Error != "" {
+		p = append(p, "policy: "+r.Policy.Error)
+	}
+	for _, w := range r.Policy.Warnings {
+		p = append(p, "policy: warning: "+w)
+	}
+	if r.mxErr != nil {
+		p = append(p, r.mxErr.Error())
+	}
+	for _, m := range r.MX {
+		name := m.Host
+		if name == "" {
+			name = "null MX"
+		}
+		switch {
+		case m.probeErr != nil:
+			p = append(p, name+": not reachable: "+m.probeErr.Error())
+		case m.ResultType != "":
+			s := name + ": " + m.ResultType
+			if m.Reason != "" {
+				s += " (" + m.Reason + ")"
+			}
+			p = append(p, s)
+		case m.probed && !m.STARTTLS:
+			p = append(p, name+": STARTTLS not offered: mail to it travels in clear text")
+		}
+	}
+	if r.TLSRPT.err != nil && !errors.Is(r.TLSRPT.err, tlsrpt.ErrNoRecord) {
+		p = append(p, "tlsrpt: "+r.TLSRPT.err.Error())
+	}
+	if r.Verdict == verdictTempFail {
+		p = append(p, "no MX host is acceptable under the "+string(r.mode)+" policy: senders queue the mail and retry")
+	}
+	return p
+}
+
+// portString validates an --smtp-port value.
+func portString(n int) (string, error) {
+	if n < 1 || n > 65535 {
+		return "", fmt.Errorf("stscheck: --smtp-port %d out of range 1-65535", n)
+	}
+	return strconv.Itoa(n), nil
+}
+
+// dnsServer adds the default port to a --dns value and checks it.
+func dnsServer(s string) (string, error) {
+	if _, _, err := net.SplitHostPort(s); err == nil {
+		return s, nil
+	}
+	if strings.Contains(s, ":") && !strings.Contains(s, "]") && strings.Count(s, ":") == 1 {
+		return "", fmt.Errorf("stscheck: --dns %q: not HOST:PORT", s)
+	}
+	hp := net.JoinHostPort(strings.Trim(s, "[]"), "53")
+	if _, _, err := net.SplitHostPort(hp); err != nil || s == "" {
+		return "", fmt.Errorf("stscheck: --dns %q: not HOST:PORT", s)
+	}
+	return hp, nil
+}

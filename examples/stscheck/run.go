@@ -1,0 +1,264 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/strictmx/strictmx/internal/domain"
+	"github.com/strictmx/strictmx/mtasts"
+)
+
+// Limits of one run.
+const (
+	// maxParallel is how many domains are checked at once.
+	maxParallel = 8
+	// defaultTimeout bounds each network step.
+	defaultTimeout = 30 * time.Second
+)
+
+// Exit statuses.
+const (
+	exitOK       = 0
+	exitProblems = 1
+	exitUsage    = 2
+)
+
+type options struct {
+	json         bool
+	dns          string
+	ca           string
+	caOnly       bool
+	smtpPort     int
+	timeout      time.Duration
+	noSMTP       bool
+	allowPrivate bool
+	demo         bool
+	domains      []string
+}
+
+// errUsage marks errors that are the caller's.
+var errUsage = errors.New("stscheck: usage")
+
+func parseArgs(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("stscheck", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.BoolVar(&o.json, "json", false, "print one JSON document per domain")
+	fs.StringVar(&o.dns, "dns", "", "DNS server `HOST:PORT` to ask (default: /etc/resolv.conf)")
+	fs.StringVar(&o.ca, "ca", "", "PEM `FILE` of extra trusted roots, added to the system roots")
+	fs.BoolVar(&o.caOnly, "ca-only", false, "trust only the roots of --ca")
+	fs.IntVar(&o.smtpPort, "smtp-port", 25, "`port` of the MX hosts")
+	fs.DurationVar(&o.timeout, "timeout", defaultTimeout, "limit of each network step (DNS exchange, policy fetch, probe of one MX host)")
+	fs.BoolVar(&o.noSMTP, "no-smtp", false, "do not connect to the MX hosts")
+	fs.BoolVar(&o.allowPrivate, "allow-private", false, "let the policy fetch connect to loopback and private addresses")
+	fs.BoolVar(&o.demo, "demo", false, "check the domains of a built-in offline world (no network needed)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: stscheck [flags] DOMAIN...\n       stscheck --demo [flags] [DOMAIN...]\n\n"+
+			"Checks MTA-STS (RFC 8461) and TLS-RPT (RFC 8460) as a sending MTA sees them.\n"+
+			"Exit status: 0 no problems, 1 problems found, 2 usage error.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	// Flags may follow the domains.
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		o.domains = append(o.domains, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+	switch {
+	case len(o.domains) == 0 && !o.demo:
+		return nil, fmt.Errorf("%w: no domain given (try --demo)", errUsage)
+	case o.demo && (o.dns != "" || o.ca != "" || o.caOnly || o.smtpPort != 25):
+		return nil, fmt.Errorf("%w: --demo has its own DNS and roots: drop --dns, --ca, --ca-only and --smtp-port", errUsage)
+	case o.caOnly && o.ca == "":
+		return nil, fmt.Errorf("%w: --ca-only needs --ca", errUsage)
+	case o.timeout <= 0:
+		return nil, fmt.Errorf("%w: --timeout must be positive", errUsage)
+	}
+	if _, err := portString(o.smtpPort); err != nil {
+		return nil, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if o.dns != "" {
+		if _, err := dnsServer(o.dns); err != nil {
+			return nil, fmt.Errorf("%w: %w", errUsage, err)
+		}
+	}
+	for i, d := range o.domains {
+		n, err := domain.Normalize(d)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errUsage, err)
+		}
+		o.domains[i] = n
+	}
+	return o, nil
+}
+
+// run is the whole program; main only adds the signals and the exit.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, err := parseArgs(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		// The flag package has printed its own message and the usage.
+		if errors.Is(err, errUsage) {
+			fmt.Fprintln(stderr, err)
+		}
+		return exitUsage
+	}
+
+	var c *checker
+	if o.demo {
+		d := newDemo()
+		defer d.close()
+		c = d.checker(o)
+		if len(o.domains) == 0 {
+			o.domains = d.domains
+		}
+	} else {
+		c, err = newChecker(o)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitUsage
+		}
+	}
+
+	term := newTerminal(stdout, stderr)
+	prog := term.startProgress(len(o.domains))
+	code := exitOK
+	var emitErr error
+	c.checkAll(ctx, o.domains, prog.step, func(r *report) {
+		if len(r.problems) > 0 || r.Verdict == verdictTempFail {
+			code = exitProblems
+		}
+		if emitErr != nil {
+			return
+		}
+		prog.clear()
+		if o.json {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			emitErr = enc.Encode(r)
+		} else {
+			emitErr = term.print(stdout, r)
+		}
+		prog.redraw()
+	})
+	prog.stop()
+	if emitErr != nil {
+		fmt.Fprintln(stderr, "stscheck: writing output:", emitErr)
+		return exitProblems
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintln(stderr, "stscheck: interrupted")
+		return exitProblems
+	}
+	return code
+}
+
+// newChecker makes the checker for real domains.
+func newChecker(o *options) (*checker, error) {
+	var roots *x509.CertPool // nil: the system roots
+	if o.ca != "" {
+		pem, err := os.ReadFile(o.ca)
+		if err != nil {
+			return nil, fmt.Errorf("stscheck: --ca: %w", err)
+		}
+		if o.caOnly {
+			roots = x509.NewCertPool()
+		} else if roots, err = x509.SystemCertPool(); err != nil {
+			roots = x509.NewCertPool()
+		}
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("stscheck: --ca %s: no PEM certificate found", o.ca)
+		}
+	}
+	port, _ := portString(o.smtpPort)
+	res := &mtasts.DNSResolver{Timeout: o.timeout}
+	dialer := &net.Dialer{Timeout: o.timeout}
+	if o.dns != "" {
+		server, _ := dnsServer(o.dns)
+		res.Servers = []string{server}
+		// The policy host and the MX hosts are resolved by the same
+		// server, so that a test or a split-horizon setup sees one world.
+		var d net.Dialer
+		dialer.Resolver = &net.Resolver{
+			PreferGo: true,
+			Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return d.DialContext(ctx, network, server)
+			},
+		}
+	}
+	client := &mtasts.Client{
+		Resolver:     res,
+		RootCAs:      roots,
+		AllowPrivate: o.allowPrivate,
+		FetchTimeout: o.timeout,
+	}
+	if o.dns != "" {
+		// The Client keeps its dial guard on a caller's dialer: it checks
+		// the peer address before a byte is sent.
+		client.DialContext = dialer.DialContext
+	}
+	return &checker{
+		resolver: res,
+		client:   client,
+		roots:    roots,
+		dial:     dialer.DialContext,
+		smtpPort: port,
+		timeout:  o.timeout,
+		noSMTP:   o.noSMTP,
+		now:      time.Now,
+	}, nil
+}
+
+// checkAll checks the domains, maxParallel at a time, and calls emit with
+// each report in the order of domains, from the calling goroutine. step is
+// called (from any goroutine) as each check ends.
+func (c *checker) checkAll(ctx context.Context, domains []string, step func(), emit func(*report)) {
+	n := len(domains)
+	jobs := make(chan int, n)
+	for i := range n {
+		jobs <- i
+	}
+	close(jobs)
+	done := make([]chan *report, n)
+	for i := range done {
+		done[i] = make(chan *report, 1)
+	}
+	var wg sync.WaitGroup
+	for range min(maxParallel, n) {
+		wg.Go(func() {
+			for i := range jobs {
+				done[i] <- c.check(ctx, domains[i])
+				step()
+			}
+		})
+	}
+	for i := range n {
+		emit(<-done[i])
+	}
+	wg.Wait()
+}
+
+// joinOr returns the strings joined by ", ", or alt when there are none.
+func joinOr(s []string, alt string) string {
+	if len(s) == 0 {
+		return alt
+	}
+	return strings.Join(s, ", ")
+}
