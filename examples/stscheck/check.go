@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/smtp"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/strictmx/strictmx/internal/domain"
 	"github.com/strictmx/strictmx/mtasts"
 	"github.com/strictmx/strictmx/tlsrpt"
 )
@@ -406,17 +408,22 @@ func portString(n int) (string, error) {
 	return strconv.Itoa(n), nil
 }
 
-// dnsServer adds the default port to a --dns value and checks it.
+// dnsServer checks a --dns value, HOST:PORT or HOST alone, and adds the
+// default port 53.
 func dnsServer(s string) (string, error) {
-	if _, _, err := net.SplitHostPort(s); err == nil {
-		return s, nil
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		// No port: an IPv4 address, a name, or an IPv6 address.
+		host, port = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"), "53"
 	}
-	if strings.Contains(s, ":") && !strings.Contains(s, "]") && strings.Count(s, ":") == 1 {
-		return "", fmt.Errorf("stscheck: --dns %q: not HOST:PORT", s)
+	bad := fmt.Errorf("stscheck: --dns %q: want HOST:PORT", s)
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return "", bad
 	}
-	hp := net.JoinHostPort(strings.Trim(s, "[]"), "53")
-	if _, _, err := net.SplitHostPort(hp); err != nil || s == "" {
-		return "", fmt.Errorf("stscheck: --dns %q: not HOST:PORT", s)
+	if _, err := netip.ParseAddr(host); err != nil {
+		if _, err := domain.Normalize(host); err != nil {
+			return "", bad
+		}
 	}
-	return hp, nil
+	return net.JoinHostPort(host, port), nil
 }

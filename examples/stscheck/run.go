@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/strictmx/strictmx/internal/domain"
@@ -196,6 +198,12 @@ func newChecker(o *options) (*checker, error) {
 		// The policy host and the MX hosts are resolved by the same
 		// server, so that a test or a split-horizon setup sees one world.
 		var d net.Dialer
+		if !o.allowPrivate {
+			// The Client checks the peer of a caller's dialer only once
+			// connected; refuse non-public addresses before connecting,
+			// as its own dialer does.
+			dialer.Control = guardControl
+		}
 		dialer.Resolver = &net.Resolver{
 			PreferGo: true,
 			Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
@@ -209,16 +217,18 @@ func newChecker(o *options) (*checker, error) {
 		AllowPrivate: o.allowPrivate,
 		FetchTimeout: o.timeout,
 	}
+	// MX hosts are probed wherever they are, as an MTA delivers to them:
+	// the guard is for the policy fetch only.
+	mxDialer := *dialer
+	mxDialer.Control = nil
 	if o.dns != "" {
-		// The Client keeps its dial guard on a caller's dialer: it checks
-		// the peer address before a byte is sent.
 		client.DialContext = dialer.DialContext
 	}
 	return &checker{
 		resolver: res,
 		client:   client,
 		roots:    roots,
-		dial:     dialer.DialContext,
+		dial:     mxDialer.DialContext,
 		smtpPort: port,
 		timeout:  o.timeout,
 		noSMTP:   o.noSMTP,
@@ -261,4 +271,16 @@ func joinOr(s []string, alt string) string {
 		return alt
 	}
 	return strings.Join(s, ", ")
+}
+
+// guardControl refuses to connect the policy fetch to an address that is
+// not public, like the dial guard of package mtasts (which it uses only
+// for a dialer it makes itself, resolving with the system resolver).
+func guardControl(network, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	a := ap.Addr().Unmap()
+	if err != nil || !a.IsGlobalUnicast() || a.IsPrivate() {
+		return fmt.Errorf("%w: %s", mtasts.ErrDialGuard, address)
+	}
+	return nil
 }
