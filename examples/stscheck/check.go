@@ -32,6 +32,9 @@ const (
 // helloName is the name stscheck gives in EHLO.
 const helloName = "localhost"
 
+// maxProbesPerDomain bounds the MX hosts of one domain probed at once.
+const maxProbesPerDomain = 4
+
 // resolver is the DNS a check needs; *mtasts.DNSResolver satisfies it.
 type resolver interface {
 	LookupTXT(ctx context.Context, name string) ([]string, error)
@@ -213,19 +216,29 @@ func (c *checker) checkMX(ctx context.Context, r *report, res *mtasts.Result) {
 	}
 	plan := res.Plan(mxs, mtasts.PlanOptions{})
 	r.mode = plan.Mode
+	r.MX = make([]mxReport, len(plan.Hosts))
+	// A sender tries the hosts one after the other; the checker probes
+	// them at once (each HostPlan records only its own outcome), so that
+	// unreachable hosts cost one timeout, not one each.
+	sem := make(chan struct{}, maxProbesPerDomain)
+	var wg sync.WaitGroup
 	for i := range plan.Hosts {
-		h := &plan.Hosts[i]
-		m := mxReport{Host: h.Host, Preference: h.Preference, MatchesPolicy: h.Matches, note: h.Reason, tried: h.Try}
+		h, m := &plan.Hosts[i], &r.MX[i]
+		*m = mxReport{Host: h.Host, Preference: h.Preference, MatchesPolicy: h.Matches, note: h.Reason, tried: h.Try}
 		switch {
 		case !h.Try:
 			m.setDecision(h.Skipped())
 		case c.noSMTP:
 			// Not probed: no decision.
 		default:
-			c.probe(ctx, h, &m)
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				c.probe(ctx, h, m)
+			})
 		}
-		r.MX = append(r.MX, m)
 	}
+	wg.Wait()
 }
 
 func (m *mxReport) setDecision(d mtasts.Decision) {

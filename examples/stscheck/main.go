@@ -43,7 +43,9 @@
 //	--demo           check domains of a built-in offline world (see below)
 //
 // Flags may come before or after the domains. Up to 8 domains are checked
-// at once; results are printed in the order of the arguments.
+// at once, and up to 4 MX hosts of each; results are printed in the order
+// of the arguments. The probe of an MX host is EHLO, STARTTLS and QUIT: no
+// mail is sent.
 //
 // The dial guard applies to the policy fetch only, as in package mtasts.
 // MX hosts are probed wherever the MX records point, private addresses
@@ -85,7 +87,8 @@
 //	  preference        the MX preference
 //	  matches_policy    whether the host matches an mx pattern (true when
 //	                    there is no policy)
-//	  starttls          whether the host offered STARTTLS
+//	  starttls          whether the host offered STARTTLS (false when it was
+//	                    not probed)
 //	  tls_version       the TLS version negotiated ("TLS 1.3"), "" if none
 //	  cert_valid        whether the certificate presented chains to the
 //	                    trusted roots, is in its validity period and names

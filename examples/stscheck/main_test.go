@@ -544,3 +544,36 @@ func TestDNSServerFlag(t *testing.T) {
 		}
 	}
 }
+
+// DNS outcomes other than records: a null MX (RFC 7505) is never tried
+// and is not a problem; a failing MX lookup is.
+func TestMXLookupOutcomes(t *testing.T) {
+	s := mtaststest.NewServer(t)
+	s.MX("nullmx.test", 0, ".")
+	s.A("servfail.test", "127.0.0.1").DNSFault("servfail.test", mtaststest.DNSServFail)
+	base := []string{"--json", "--dns", s.DNSAddr(), "--timeout", "5s"}
+
+	out, _, code := stscheck(t, append(slices.Clone(base), "nullmx.test")...)
+	docs := decodeAll(t, out)
+	if len(docs) != 1 {
+		t.Fatalf("%d documents", len(docs))
+	}
+	mx := docs[0]["mx"].([]any)
+	if len(mx) != 1 {
+		t.Fatalf("mx = %v, want the null MX", mx)
+	}
+	if m := mx[0].(map[string]any); m["host"] != "" || m["decision"] != decisionSkip || m["result_type"] != "" {
+		t.Errorf("null MX = %v", m)
+	}
+	if code != exitOK {
+		t.Errorf("null MX without MTA-STS: exit status %d, want 0", code)
+	}
+
+	human, _, code := stscheck(t, "--dns", s.DNSAddr(), "--timeout", "5s", "servfail.test")
+	if code != exitProblems {
+		t.Errorf("SERVFAIL on MX: exit status %d, want %d", code, exitProblems)
+	}
+	if !strings.Contains(human, "MX lookup for servfail.test failed") {
+		t.Errorf("output does not report the failed MX lookup:\n%s", human)
+	}
+}
