@@ -577,3 +577,25 @@ func TestMXLookupOutcomes(t *testing.T) {
 		t.Errorf("output does not report the failed MX lookup:\n%s", human)
 	}
 }
+
+// FuzzDNSServer: any --dns value is refused or gives a HOST:PORT that
+// splits cleanly, with a port in range.
+func FuzzDNSServer(f *testing.F) {
+	f.Add("127.0.0.1:53")      // address and port
+	f.Add("::1")               // bare IPv6, default port
+	f.Add("[::1]:5353")        // bracketed IPv6
+	f.Add("resolver.example")  // a name
+	f.Add("127.0.0.1:x:y")     // too many colons
+	f.Add("[127.0.0.1]:99999") // port out of range
+	f.Add("\xff:53")           // not UTF-8
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := dnsServer(s)
+		if err != nil {
+			return
+		}
+		_, port, serr := net.SplitHostPort(got)
+		if serr != nil || port == "0" || port == "" {
+			t.Fatalf("dnsServer(%q) = %q, which does not split: %v", s, got, serr)
+		}
+	})
+}
