@@ -56,6 +56,19 @@ var (
 	ErrCNAMEChainTooLong = errors.New("mtasts: cname chain too long")
 )
 
+// Absence, as DNSResolver reports it: inside a *net.DNSError with
+// IsNotFound set, so that a caller can tell a name that does not exist from
+// one without records of the type asked for (errors.Is finds them). Other
+// resolvers, such as *net.Resolver, set only IsNotFound.
+var (
+	// ErrNXDOMAIN means the name does not exist.
+	ErrNXDOMAIN = errors.New("mtasts: no such domain")
+	// ErrNODATA means the name exists but has no records of the type.
+	// For MX that makes the domain its own implicit MX (RFC 5321,
+	// Section 5.1).
+	ErrNODATA = errors.New("mtasts: no records of this type")
+)
+
 // errDNSNoUsableMX means an MX answer had records but none with a usable
 // host name.
 var errDNSNoUsableMX = errors.New("mtasts: no usable mx host in dns answer")
@@ -429,7 +442,7 @@ func readDNSAnswer(m *dns.Msg, qname string, qtype uint16, chain []string) (rrs 
 	switch m.Rcode {
 	case dns.RcodeSuccess:
 	case dns.RcodeNameError:
-		return nil, "", nil, &net.DNSError{Err: errTextNXDOMAIN, IsNotFound: true}
+		return nil, "", nil, &net.DNSError{Err: errTextNXDOMAIN, UnwrapErr: ErrNXDOMAIN, IsNotFound: true}
 	case dns.RcodeServerFailure:
 		return nil, "", nil, &net.DNSError{Err: errTextSERVFAIL, IsTemporary: true}
 	case dns.RcodeRefused:
@@ -462,7 +475,7 @@ func readDNSAnswer(m *dns.Msg, qname string, qtype uint16, chain []string) (rrs 
 		}
 		if target == "" {
 			if name == qname {
-				return nil, "", nil, &net.DNSError{Err: errTextNODATA, IsNotFound: true}
+				return nil, "", nil, &net.DNSError{Err: errTextNODATA, UnwrapErr: ErrNODATA, IsNotFound: true}
 			}
 			// The chain goes on outside this answer: ask for its end.
 			return nil, name, chain, nil

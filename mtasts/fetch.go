@@ -48,7 +48,7 @@ func (c *Client) newHTTPClient() *http.Client {
 	if dial == nil {
 		d := &net.Dialer{Timeout: 30 * time.Second}
 		if !c.AllowPrivate {
-			d.Control = guardControl
+			d.Control = DialGuard
 		}
 		dial = d.DialContext
 	} else if !c.AllowPrivate {
@@ -72,16 +72,20 @@ func (c *Client) newHTTPClient() *http.Client {
 	}
 }
 
-// publicAddr reports whether the dial guard lets a fetch connect to a.
+// publicAddr reports whether the dial guard lets a fetch connect to a:
+// global unicast and not private. That leaves out loopback, link-local,
+// multicast, broadcast and unspecified addresses too.
 func publicAddr(a netip.Addr) bool {
 	a = a.Unmap()
-	return a.IsValid() && !(a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() ||
-		a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast() || a.IsMulticast() ||
-		a.IsUnspecified())
+	return a.IsGlobalUnicast() && !a.IsPrivate()
 }
 
-// guardControl refuses, before connecting, addresses that are not public.
-func guardControl(network, address string, _ syscall.RawConn) error {
+// DialGuard is a net.Dialer.Control function that refuses, before
+// connecting, every address that is not public: loopback, private,
+// link-local, multicast and unspecified addresses. The Client's built-in
+// HTTP client uses it unless AllowPrivate is set; use it in a dialer of
+// your own to apply the same rule. Errors wrap ErrDialGuard.
+func DialGuard(network, address string, _ syscall.RawConn) error {
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil || !publicAddr(ap.Addr()) {
 		return fmt.Errorf("%w: %s", ErrDialGuard, address)
@@ -233,7 +237,7 @@ func (c *Client) get(ctx context.Context, f *Fetch) (*Policy, error) {
 	}
 	p, err := ParsePolicy(body)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", url, err)
+		return nil, fmt.Errorf("%w (%s)", err, url)
 	}
 	return p, nil
 }

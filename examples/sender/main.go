@@ -251,6 +251,8 @@ func (e *env) lookupMX(ctx context.Context, domain string) ([]*net.MX, error) {
 		return nil, fmt.Errorf("%s accepts no mail (null MX, RFC 7505)", domain)
 	case err == nil && len(mxs) > 0:
 		return mxs, nil
+	case errors.Is(err, mtasts.ErrNXDOMAIN):
+		return nil, fmt.Errorf("%s does not exist", domain)
 	case err == nil, errors.As(err, &dnsErr) && dnsErr.IsNotFound:
 		// RFC 5321, Section 5.1: the implicit MX; RFC 8461, Section 4.1:
 		// it must match the policy like any other.

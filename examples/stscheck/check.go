@@ -204,7 +204,7 @@ func (c *checker) checkMX(ctx context.Context, r *report, res *mtasts.Result) {
 	var dnsErr *net.DNSError
 	switch {
 	case err == nil:
-	case errors.As(err, &dnsErr) && dnsErr.IsNotFound && dnsErr.Err != "no such host":
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound && !errors.Is(err, mtasts.ErrNXDOMAIN):
 		// NODATA: the implicit MX is the domain itself, and it must match
 		// the policy too (RFC 8461, Section 4.1).
 		mxs = []*net.MX{{Host: r.Domain + ".", Pref: 0}}

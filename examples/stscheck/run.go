@@ -9,11 +9,9 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/strictmx/strictmx/internal/domain"
@@ -202,7 +200,7 @@ func newChecker(o *options) (*checker, error) {
 			// The Client checks the peer of a caller's dialer only once
 			// connected; refuse non-public addresses before connecting,
 			// as its own dialer does.
-			dialer.Control = guardControl
+			dialer.Control = mtasts.DialGuard
 		}
 		dialer.Resolver = &net.Resolver{
 			PreferGo: true,
@@ -273,14 +271,3 @@ func joinOr(s []string, alt string) string {
 	return strings.Join(s, ", ")
 }
 
-// guardControl refuses to connect the policy fetch to an address that is
-// not public, like the dial guard of package mtasts (which it uses only
-// for a dialer it makes itself, resolving with the system resolver).
-func guardControl(network, address string, _ syscall.RawConn) error {
-	ap, err := netip.ParseAddrPort(address)
-	a := ap.Addr().Unmap()
-	if err != nil || !a.IsGlobalUnicast() || a.IsPrivate() {
-		return fmt.Errorf("%w: %s", mtasts.ErrDialGuard, address)
-	}
-	return nil
-}
