@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -567,4 +568,52 @@ func TestNegativeCacheDNSTTL(t *testing.T) {
 	if q := none.RecordQueries(); q != 2 {
 		t.Fatalf("%d TXT queries after the DNS TTL; want 2", q)
 	}
+}
+
+// Hostile DNS answers and policy hosts all end in a typed outcome, and
+// leave no goroutines behind.
+func TestHostileInputsBounded(t *testing.T) {
+	s, _, c, _ := setup(t)
+	c.FetchTimeout = 500 * time.Millisecond
+	hostile := map[string]func(*mtaststest.Domain){
+		"trickle.test": func(d *mtaststest.Domain) {
+			d.Record("1").Policy(mtasts.ModeEnforce, 1, "mx.trickle.test").Trickle(100 * time.Millisecond)
+		},
+		"endless.test": func(d *mtaststest.Domain) {
+			d.Record("1").Policy(mtasts.ModeEnforce, 1, "mx.endless.test").PolicySize(1 << 40)
+		},
+		"headers.test": func(d *mtaststest.Domain) {
+			d.Record("1").Policy(mtasts.ModeEnforce, 1, "mx.headers.test").ExtraHeaders(10000)
+		},
+		"dnstimeout.test": func(d *mtaststest.Domain) { d.Record("1").DNSFault(mtaststest.DNSTimeout) },
+		"hugetxt.test":    func(d *mtaststest.Domain) { d.RecordTXT("v=STSv1; id=1; x=" + strings.Repeat("a", 60000)) },
+		"manytxt.test": func(d *mtaststest.Domain) {
+			v := make([]string, 3000)
+			for i := range v {
+				v[i] = "v=STSv1; id=" + strings.Repeat("b", 1+i%30)
+			}
+			d.RecordTXT(v...)
+		},
+		"loop.test": func(d *mtaststest.Domain) {
+			d.Server().CNAME(d.RecordName(), "_mta-sts.loop2.test").CNAME("_mta-sts.loop2.test", d.RecordName())
+		},
+	}
+	for name, set := range hostile {
+		set(s.Domain(name))
+	}
+	lookupAll := func() {
+		for name := range hostile {
+			r, err := c.Lookup(context.Background(), name)
+			if err != nil || r.Policy != nil || r.Err == nil {
+				t.Errorf("%s: %+v, %v; want no policy and a typed failure", name, r, err)
+			}
+		}
+	}
+	lookupAll() // warm up: pools, timers, the harness's own goroutines
+	before := runtime.NumGoroutine()
+	for name := range hostile {
+		c.Purge(context.Background(), name)
+	}
+	lookupAll()
+	waitFor(t, func() bool { return runtime.NumGoroutine() <= before+2 })
 }

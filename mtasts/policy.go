@@ -91,6 +91,9 @@ func parsePolicy(raw string) (*Policy, error) {
 	}
 	// A final line feed ends the last line; it does not start a blank one.
 	s, endsLF := strings.CutSuffix(s, "\n")
+	if n := strings.Count(s, "\nmx:"); n > 1 {
+		p.MX = make([]string, 0, n+1) // one allocation, however many patterns
+	}
 	var seenVersion, seenMode, seenMaxAge bool
 	seenExt := func(name string) bool {
 		for _, e := range p.Extensions {
@@ -175,16 +178,20 @@ func (p *Policy) parseLine(n int, line string, seenVersion, seenMode, seenMaxAge
 	case "mx":
 		pat, why := normalizePattern(value)
 		if why != "" {
-			p.warn(n, "mx "+strconv.Quote(value)+" "+why+"; dropped")
+			if p.warnRoom() {
+				p.warn(n, "mx "+strconv.Quote(value)+" "+why+"; dropped")
+			}
 			return nil
 		}
-		if strings.HasSuffix(value, ".") {
+		if strings.HasSuffix(value, ".") && p.warnRoom() {
 			p.warn(n, "mx "+strconv.Quote(value)+" has a trailing dot; removed")
 		}
 		p.MX = append(p.MX, pat)
 	default:
 		if !validPolicyExtValue(value) {
-			p.warn(n, "field "+strconv.Quote(name)+" has an invalid value; ignored")
+			if p.warnRoom() {
+				p.warn(n, "field "+strconv.Quote(name)+" has an invalid value; ignored")
+			}
 			return nil
 		}
 		if !seenExt(name) {
@@ -193,6 +200,10 @@ func (p *Policy) parseLine(n int, line string, seenVersion, seenMode, seenMaxAge
 	}
 	return nil
 }
+
+// warnRoom reports whether another warning would still be kept, so that
+// callers build warning text only then.
+func (p *Policy) warnRoom() bool { return len(p.Warnings) <= maxWarnings }
 
 func (p *Policy) warn(n int, msg string) {
 	switch {
@@ -234,6 +245,9 @@ func normalizePattern(v string) (pattern, why string) {
 	name, wild := strings.CutPrefix(v, "*.")
 	if strings.IndexByte(name, '*') >= 0 {
 		return "", "has a wildcard other than one leading \"*.\""
+	}
+	if !domain.ValidASCII(strings.TrimSuffix(name, ".")) {
+		return "", "is not a valid host name or pattern" // without allocating an error
 	}
 	n, err := domain.Normalize(name)
 	if err != nil {

@@ -3,6 +3,7 @@ package mtasts
 import (
 	"errors"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -219,6 +220,29 @@ func BenchmarkParsePolicy(b *testing.B) {
 	for b.Loop() {
 		if _, err := ParsePolicy(data); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// Any input costs allocations of a small multiple of its size: the worst
+// cases are many mx patterns (one string header each) and many junk lines
+// (warnings are capped).
+func TestParsePolicyAllocationBounded(t *testing.T) {
+	head := "version: STSv1\nmode: enforce\nmax_age: 1\n"
+	for name, line := range map[string]string{
+		"mx":    "mx: a.bc\n",
+		"junk":  "x\n",
+		"blank": "\n",
+		"ext":   "e: v\n",
+		"badmx": "mx: *\n",
+	} {
+		input := []byte(head + strings.Repeat(line, (1<<20)/len(line)))
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, _ = ParsePolicy(input)
+		runtime.ReadMemStats(&after)
+		if got := after.TotalAlloc - before.TotalAlloc; got > 8*uint64(len(input)) {
+			t.Errorf("%s: %d bytes allocated for %d bytes of input", name, got, len(input))
 		}
 	}
 }
