@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/strictmx/strictmx/internal/domain"
+	"github.com/strictmx/strictmx/mtasts"
 )
 
 // MaxReportSize bounds the JSON of one report, when encoding and decoding
@@ -40,22 +41,22 @@ func (t PolicyType) Valid() bool {
 type ResultType string
 
 // The 11 registered result types (RFC 8460, Section 6.6). Nothing else is
-// ever reported.
+// ever reported. The values are package mtasts's, which produces them.
 const (
 	// Negotiation failures.
-	ResultSTARTTLSNotSupported    ResultType = "starttls-not-supported"
-	ResultCertificateHostMismatch ResultType = "certificate-host-mismatch"
-	ResultCertificateExpired      ResultType = "certificate-expired"
-	ResultCertificateNotTrusted   ResultType = "certificate-not-trusted"
-	ResultValidationFailure       ResultType = "validation-failure"
+	ResultSTARTTLSNotSupported    = ResultType(mtasts.ResultSTARTTLSNotSupported)
+	ResultCertificateHostMismatch = ResultType(mtasts.ResultCertificateHostMismatch)
+	ResultCertificateExpired      = ResultType(mtasts.ResultCertificateExpired)
+	ResultCertificateNotTrusted   = ResultType(mtasts.ResultCertificateNotTrusted)
+	ResultValidationFailure       = ResultType(mtasts.ResultValidationFailure)
 	// DANE failures.
-	ResultTLSAInvalid   ResultType = "tlsa-invalid"
-	ResultDNSSECInvalid ResultType = "dnssec-invalid"
-	ResultDANERequired  ResultType = "dane-required"
+	ResultTLSAInvalid   = ResultType(mtasts.ResultTLSAInvalid)
+	ResultDNSSECInvalid = ResultType(mtasts.ResultDNSSECInvalid)
+	ResultDANERequired  = ResultType(mtasts.ResultDANERequired)
 	// MTA-STS failures.
-	ResultSTSPolicyFetchError ResultType = "sts-policy-fetch-error"
-	ResultSTSPolicyInvalid    ResultType = "sts-policy-invalid"
-	ResultSTSWebPKIInvalid    ResultType = "sts-webpki-invalid"
+	ResultSTSPolicyFetchError = ResultType(mtasts.ResultSTSPolicyFetchError)
+	ResultSTSPolicyInvalid    = ResultType(mtasts.ResultSTSPolicyInvalid)
+	ResultSTSWebPKIInvalid    = ResultType(mtasts.ResultSTSWebPKIInvalid)
 )
 
 var resultTypes = []ResultType{

@@ -67,3 +67,18 @@ func TestRecordSTS(t *testing.T) {
 		}
 	}
 }
+
+// Every result type mtasts can produce is a registered one here.
+func TestMTASTSResultTypesRegistered(t *testing.T) {
+	for _, rt := range []mtasts.ResultType{
+		mtasts.ResultSTARTTLSNotSupported, mtasts.ResultCertificateHostMismatch,
+		mtasts.ResultCertificateExpired, mtasts.ResultCertificateNotTrusted,
+		mtasts.ResultValidationFailure, mtasts.ResultTLSAInvalid, mtasts.ResultDNSSECInvalid,
+		mtasts.ResultDANERequired, mtasts.ResultSTSPolicyFetchError,
+		mtasts.ResultSTSPolicyInvalid, mtasts.ResultSTSWebPKIInvalid,
+	} {
+		if !tlsrpt.ResultType(rt).Valid() {
+			t.Errorf("%q is not a registered result type", rt)
+		}
+	}
+}
