@@ -17,6 +17,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/strictmx/strictmx/internal/domain"
+	"github.com/strictmx/strictmx/mtasts"
 )
 
 // Mailer submits one report message. from is the envelope sender, to the
@@ -162,7 +163,8 @@ type MXResolver interface {
 // Section 5.3 asks, so that reports about broken TLS still arrive. A
 // failed TLS handshake is retried in plain text on that host.
 type DirectMailer struct {
-	// Resolver for MX lookups; nil means net.DefaultResolver.
+	// Resolver for MX lookups; nil means a *mtasts.DNSResolver reading
+	// /etc/resolv.conf.
 	Resolver MXResolver
 	// HelloName is the EHLO name; empty means "localhost", which many
 	// receivers refuse: set it to the sending host's name.
@@ -187,7 +189,7 @@ func (m *DirectMailer) Send(ctx context.Context, from, to string, msg []byte) er
 	}
 	ctx, cancel := context.WithTimeout(ctx, DefaultSMTPTimeout)
 	defer cancel()
-	var r MXResolver = net.DefaultResolver
+	var r MXResolver = &mtasts.DNSResolver{}
 	if m.Resolver != nil {
 		r = m.Resolver
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/strictmx/strictmx/internal/domain"
+	"github.com/strictmx/strictmx/mtasts"
 )
 
 // Resolver is the DNS interface Lookup needs. It is satisfied by
@@ -53,14 +54,15 @@ func RecordName(policyDomain string) (string, error) {
 //
 // A missing name or record, or TXT records none of which is a TLSRPTv1
 // record, gives ErrNoRecord; a lookup failure for any other reason gives
-// ErrDNSTemporary (retry later). r nil means net.DefaultResolver.
+// ErrDNSTemporary (retry later). r nil means a *mtasts.DNSResolver
+// reading /etc/resolv.conf, as for MTA-STS lookups.
 func Lookup(ctx context.Context, r Resolver, policyDomain string) (*Record, error) {
 	name, err := RecordName(policyDomain)
 	if err != nil {
 		return nil, err
 	}
 	if r == nil {
-		r = net.DefaultResolver
+		r = &mtasts.DNSResolver{}
 	}
 	txts, err := r.LookupTXT(ctx, name)
 	if err != nil {

@@ -104,8 +104,8 @@ type Scheduler struct {
 	// HTTPClient posts to https: rua URIs; nil means
 	// NoRedirectClient().
 	HTTPClient *http.Client
-	// Resolver looks up `_smtp._tls` records; nil means
-	// net.DefaultResolver.
+	// Resolver looks up `_smtp._tls` records; nil means a
+	// *mtasts.DNSResolver reading /etc/resolv.conf.
 	Resolver Resolver
 	// MaxDelay bounds the random delay after the end of a day; zero
 	// means DefaultMaxDelay, negative means no delay.

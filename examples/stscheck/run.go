@@ -270,4 +270,3 @@ func joinOr(s []string, alt string) string {
 	}
 	return strings.Join(s, ", ")
 }
-

@@ -92,7 +92,7 @@ func parseFlags(args []string, getenv func(string) string) (*options, error) {
 // deps are what tests replace.
 type deps struct {
 	input    io.Reader        // stdin, when no -socket
-	resolver tlsrpt.Resolver  // nil: net.DefaultResolver
+	resolver tlsrpt.Resolver  // nil: a *mtasts.DNSResolver
 	now      func() time.Time // nil: time.Now
 	hooks    tlsrpt.Hooks     // extra hooks, called after logging
 	ready    func()           // called once the input is open
