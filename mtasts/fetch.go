@@ -16,8 +16,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/strictmx/strictmx/internal/domain"
 )
 
 // maxResponseHeaderBytes bounds the headers of a policy response, so that a
@@ -142,10 +140,9 @@ type Fetch struct {
 // `_mta-sts` record up and does not change the cache. The error is only
 // for an invalid domain; a failed fetch is in Fetch.Err.
 func (c *Client) FetchPolicy(ctx context.Context, domainName string) (*Fetch, error) {
-	c.init()
-	d, err := domain.Normalize(domainName)
+	d, err := c.start(domainName)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidDomain, err)
+		return nil, err
 	}
 	return c.fetch(ctx, d), nil
 }

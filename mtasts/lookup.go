@@ -105,10 +105,9 @@ type backoff struct {
 // is for the caller's problems: an invalid domain (ErrInvalidDomain) or the
 // end of ctx.
 func (c *Client) Lookup(ctx context.Context, domainName string) (*Result, error) {
-	c.init()
-	d, err := domain.Normalize(domainName)
+	d, err := c.start(domainName)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidDomain, err)
+		return nil, err
 	}
 	now := c.nowUnix()
 	e, err := c.store.Get(ctx, d)
@@ -136,15 +135,25 @@ func (c *Client) Lookup(ctx context.Context, domainName string) (*Result, error)
 	})
 }
 
+// start readies the Client and normalises the domain a public method was
+// given; an invalid one is the caller's error.
+func (c *Client) start(domainName string) (string, error) {
+	c.init()
+	d, err := domain.Normalize(domainName)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrInvalidDomain, err)
+	}
+	return d, nil
+}
+
 // CheckID re-checks domain's `_mta-sts` id now, whatever the re-check
 // interval, and fetches the policy if the id changed. Call it before
 // treating the failure of every MX under an enforce policy as final
 // (RFC 8461, Section 5.1): a new id means a new policy and a new plan.
 func (c *Client) CheckID(ctx context.Context, domainName string) (*Result, error) {
-	c.init()
-	d, err := domain.Normalize(domainName)
+	d, err := c.start(domainName)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidDomain, err)
+		return nil, err
 	}
 	return c.shared(ctx, "lookup "+d, func(ctx context.Context) *Result {
 		return c.discover(ctx, d, discoverIfNew)
@@ -155,10 +164,9 @@ func (c *Client) CheckID(ctx context.Context, domainName string) (*Result, error
 // the cached policy is fresh and its id unchanged (a publisher may change a
 // policy without changing the id). On failure the cached policy is kept.
 func (c *Client) Refresh(ctx context.Context, domainName string) (*Result, error) {
-	c.init()
-	d, err := domain.Normalize(domainName)
+	d, err := c.start(domainName)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidDomain, err)
+		return nil, err
 	}
 	return c.refresh(ctx, d, discoverForce)
 }
@@ -172,10 +180,9 @@ func (c *Client) refresh(ctx context.Context, d string, how discoverMode) (*Resu
 // Purge forgets everything cached about domain: the policy, "no record",
 // and a fetch failure's back-off.
 func (c *Client) Purge(ctx context.Context, domainName string) error {
-	c.init()
-	d, err := domain.Normalize(domainName)
+	d, err := c.start(domainName)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidDomain, err)
+		return err
 	}
 	c.backoff.Remove(d)
 	c.tracked.Remove(d)
@@ -331,10 +338,9 @@ func (c *Client) keep(ctx context.Context, d, id string, p *Policy, replaces boo
 // The body must parse; errors wrap ErrPolicyInvalid, ErrInvalidDomain or
 // ErrRecordSyntax (for an id that is not 1 to 32 letters and digits).
 func (c *Client) Preload(ctx context.Context, domainName, id string, body []byte) (*Result, error) {
-	c.init()
-	d, err := domain.Normalize(domainName)
+	d, err := c.start(domainName)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidDomain, err)
+		return nil, err
 	}
 	if !validRecordID(id) {
 		return nil, fmt.Errorf("%w: id %.40q", ErrRecordSyntax, id)
