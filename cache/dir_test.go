@@ -322,29 +322,5 @@ func BenchmarkDirGetMemoryTier(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	doms := benchDomains(b, d) // runs once: the sub-benchmarks below repeat
-	ctx := context.Background()
-	b.Run("Serial", func(b *testing.B) {
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			if _, err := d.Get(ctx, doms[i%len(doms)]); err != nil {
-				b.Fatal(err)
-			}
-			i++
-		}
-	})
-	b.Run("Parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			i := 0
-			for pb.Next() {
-				if _, err := d.Get(ctx, doms[i%len(doms)]); err != nil {
-					b.Error(err)
-					return
-				}
-				i++
-			}
-		})
-	})
+	cachetest.Bench(b, d)
 }

@@ -69,49 +69,7 @@ func TestLRUGetAllocs(t *testing.T) {
 	}
 }
 
-func BenchmarkLRUGet(b *testing.B) {
-	l := cache.NewLRU(0)
-	ctx := context.Background()
-	doms := benchDomains(b, l)
-	b.Run("Serial", func(b *testing.B) {
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			if _, err := l.Get(ctx, doms[i%len(doms)]); err != nil {
-				b.Fatal(err)
-			}
-			i++
-		}
-	})
-	b.Run("Parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			i := 0
-			for pb.Next() {
-				if _, err := l.Get(ctx, doms[i%len(doms)]); err != nil {
-					b.Error(err)
-					return
-				}
-				i++
-			}
-		})
-	})
-}
-
-// benchDomains fills s with 1,000 entries and returns their domains.
-func benchDomains(b *testing.B, s cache.Store) []string {
-	b.Helper()
-	doms := make([]string, 1000)
-	for i := range doms {
-		doms[i] = "mx" + strconv.Itoa(i) + ".example.com"
-		e := &cache.Entry{Domain: doms[i], ID: "20260101", Policy: gmailPolicy,
-			Fetched: time.Now(), Expires: time.Now().Add(24 * time.Hour)}
-		if err := s.Put(context.Background(), e); err != nil {
-			b.Fatal(err)
-		}
-	}
-	return doms
-}
+func BenchmarkLRUGet(b *testing.B) { cachetest.Bench(b, cache.NewLRU(0)) }
 
 // gmailPolicy is the shape of the policy gmail.com serves (seen in the
 // wild, 2025): one of the larger common policies.

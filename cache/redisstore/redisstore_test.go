@@ -309,45 +309,9 @@ func TestMemoryTierAllocs(t *testing.T) {
 	}
 }
 
-// gmailPolicy is the shape of the policy gmail.com serves (seen in the
-// wild, 2025).
-const gmailPolicy = "version: STSv1\r\nmode: enforce\r\nmx: gmail-smtp-in.l.google.com\r\nmx: *.gmail-smtp-in.l.google.com\r\nmax_age: 86400\r\n"
 
 func BenchmarkRedisGetMemoryTier(b *testing.B) {
-	s := &redisstore.Store{Client: newClient(b), Prefix: uniquePrefix()}
-	ctx := context.Background()
-	doms := make([]string, 1000)
-	for i := range doms {
-		doms[i] = "mx" + strconv.Itoa(i) + ".example.com"
-		e := &cache.Entry{Domain: doms[i], ID: "20260101", Policy: gmailPolicy,
-			Fetched: time.Now(), Expires: time.Now().Add(24 * time.Hour)}
-		if err := s.Put(ctx, e); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.Run("Serial", func(b *testing.B) {
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			if _, err := s.Get(ctx, doms[i%len(doms)]); err != nil {
-				b.Fatal(err)
-			}
-			i++
-		}
-	})
-	b.Run("Parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			i := 0
-			for pb.Next() {
-				if _, err := s.Get(ctx, doms[i%len(doms)]); err != nil {
-					b.Error(err)
-					return
-				}
-				i++
-			}
-		})
-	})
+	cachetest.Bench(b, &redisstore.Store{Client: newClient(b), Prefix: uniquePrefix()})
 }
 
 // A caller waiting behind a slow Redis round trip for the same domain
