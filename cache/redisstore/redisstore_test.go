@@ -309,7 +309,6 @@ func TestMemoryTierAllocs(t *testing.T) {
 	}
 }
 
-
 func BenchmarkRedisGetMemoryTier(b *testing.B) {
 	cachetest.Bench(b, &redisstore.Store{Client: newClient(b), Prefix: uniquePrefix()})
 }
