@@ -26,7 +26,13 @@
 //   - A Scheduler sends each day after it ends, retries for 24 hours with
 //     the same bytes, and keeps its progress in the Store.
 //
-// A sender calls Record once per connection attempt, with the policy it
+// A sender using package mtasts records each attempt in one line, straight
+// from the decision (STSResult builds the Result, for callers that add the
+// IP addresses and the EHLO name):
+//
+//	c.RecordSTS(lookupResult, hostPlan.Done(err), attemptStart)
+//
+// Others call Record once per connection attempt, with the policy they
 // enforced (keep a PolicyHandle per policy for the allocation-free path):
 //
 //	var c tlsrpt.Collector
