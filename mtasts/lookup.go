@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"strconv"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/strictmx/strictmx/cache"
 	"github.com/strictmx/strictmx/internal/domain"
@@ -122,7 +125,7 @@ func (c *Client) Lookup(ctx context.Context, domainName string) (*Result, error)
 				h(d)
 			}
 			if !e.Negative() && c.claimRecheck(st, now) {
-				c.recheckAsync(d)
+				c.discoverShared(ctx, d, discoverIfNew) // in the background
 			}
 			return st.result, nil
 		}
@@ -130,9 +133,7 @@ func (c *Client) Lookup(ctx context.Context, domainName string) (*Result, error)
 	if h := c.Hooks.CacheMiss; h != nil {
 		h(d)
 	}
-	return c.shared(ctx, "lookup "+d, func(ctx context.Context) *Result {
-		return c.discover(ctx, d, discoverIfNew)
-	})
+	return wait(ctx, c.discoverShared(ctx, d, discoverIfNew))
 }
 
 // start readies the Client and normalises the domain a public method was
@@ -155,9 +156,7 @@ func (c *Client) CheckID(ctx context.Context, domainName string) (*Result, error
 	if err != nil {
 		return nil, err
 	}
-	return c.shared(ctx, "lookup "+d, func(ctx context.Context) *Result {
-		return c.discover(ctx, d, discoverIfNew)
-	})
+	return wait(ctx, c.discoverShared(ctx, d, discoverIfNew))
 }
 
 // Refresh looks domain's record up and fetches its policy now, even when
@@ -168,13 +167,7 @@ func (c *Client) Refresh(ctx context.Context, domainName string) (*Result, error
 	if err != nil {
 		return nil, err
 	}
-	return c.refresh(ctx, d, discoverForce)
-}
-
-func (c *Client) refresh(ctx context.Context, d string, how discoverMode) (*Result, error) {
-	return c.shared(ctx, "refresh "+d, func(ctx context.Context) *Result {
-		return c.discover(ctx, d, how)
-	})
+	return wait(ctx, c.discoverShared(ctx, d, discoverForce))
 }
 
 // Purge forgets everything cached about domain: the policy, "no record",
@@ -189,15 +182,19 @@ func (c *Client) Purge(ctx context.Context, domainName string) error {
 	return c.store.Delete(ctx, d)
 }
 
-// shared runs work once for all concurrent callers with the same key. The
-// work is detached from each caller's cancellation and bounded by the fetch
-// timeout; each caller waits only as long as its own ctx allows.
-func (c *Client) shared(ctx context.Context, key string, work func(context.Context) *Result) (*Result, error) {
-	ch := c.flight.DoChan(key, func() (any, error) {
+// discoverShared runs discover for d in mode how once for all concurrent
+// callers asking the same. The work is detached from the cancellation of
+// the ctx that started it and bounded by the fetch timeout.
+func (c *Client) discoverShared(ctx context.Context, d string, how discoverMode) <-chan singleflight.Result {
+	return c.flight.DoChan(strconv.Itoa(int(how))+" "+d, func() (any, error) {
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.fetchTimeout())
 		defer cancel()
-		return work(wctx), nil
+		return c.discover(wctx, d, how), nil
 	})
+}
+
+// wait returns the result of shared work, or gives up when ctx ends.
+func wait(ctx context.Context, ch <-chan singleflight.Result) (*Result, error) {
 	select {
 	case r := <-ch:
 		return r.Val.(*Result), nil
@@ -214,14 +211,6 @@ func (c *Client) claimRecheck(st *state, now int64) bool {
 		return false
 	}
 	return st.lastCheck.CompareAndSwap(last, now)
-}
-
-func (c *Client) recheckAsync(d string) {
-	c.flight.DoChan("lookup "+d, func() (any, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), c.fetchTimeout())
-		defer cancel()
-		return c.discover(ctx, d, discoverIfNew), nil
-	})
 }
 
 // stateOf returns the entry's memo, building it (parsing the policy) for an
@@ -328,7 +317,9 @@ func (c *Client) keep(ctx context.Context, d, id string, p *Policy, replaces boo
 		return res
 	}
 	e := &cache.Entry{Domain: d, ID: id, Policy: p.Raw, Fetched: now, Expires: res.Expires}
-	st := c.put(ctx, e, &Result{Domain: d, Policy: p, ID: id, Source: SourceCache, Fetched: now, Expires: res.Expires})
+	hit := *res
+	hit.Source = SourceCache
+	st := c.put(ctx, e, &hit)
 	c.tracked.Add(d, st)
 	return res
 }

@@ -82,7 +82,7 @@ func (c *Client) refreshDue(ctx context.Context) {
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			r, err := c.refresh(ctx, it.domain, discoverRenew)
+			r, err := wait(ctx, c.discoverShared(ctx, it.domain, discoverRenew))
 			if err == nil && r.Err != nil {
 				c.log.Debug("mtasts: proactive refresh failed", "domain", it.domain, "err", r.Err)
 			}
