@@ -12,35 +12,20 @@ import (
 	"time"
 
 	"github.com/strictmx/strictmx/cache"
+	"github.com/strictmx/strictmx/internal/testclock"
 	"github.com/strictmx/strictmx/mtasts"
 	"github.com/strictmx/strictmx/mtasts/mtaststest"
 )
 
-// clock is a settable time source for Client.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+func newClock() *testclock.Clock {
+	return testclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 }
 
 const domainName = "example.test"
 
 // setup starts a harness with one enforce domain and a client on a fake
 // clock.
-func setup(t *testing.T) (*mtaststest.Server, *mtaststest.Domain, *mtasts.Client, *clock) {
+func setup(t *testing.T) (*mtaststest.Server, *mtaststest.Domain, *mtasts.Client, *testclock.Clock) {
 	t.Helper()
 	s := mtaststest.NewServer(t)
 	d := s.Domain(domainName).Record("id1").
@@ -183,7 +168,7 @@ func TestCachedPolicyKept(t *testing.T) {
 			s, d, c, clk := setup(t)
 			lookup(t, c)
 			tt.break_(s, d)
-			clk.Add(time.Hour)
+			clk.Advance(time.Hour)
 			r := checkID(t, c)
 			if r.Policy == nil || r.ID != "id1" || r.Mode() != mtasts.ModeEnforce || r.Failure != tt.failure {
 				t.Fatalf("after the break: %+v (err %v)", r, r.Err)
@@ -206,7 +191,7 @@ func TestNewIDFetchesNewPolicy(t *testing.T) {
 	if r := checkID(t, c); r.ID != "id2" || r.Mode() != mtasts.ModeTesting || r.Source != mtasts.SourceFetch {
 		t.Fatalf("CheckID after a new id: %+v", r)
 	}
-	clk.Add(time.Second)
+	clk.Advance(time.Second)
 	if r := lookup(t, c); r.ID != "id2" || r.Source != mtasts.SourceCache {
 		t.Fatalf("Lookup after the new policy: %+v", r)
 	}
@@ -235,7 +220,7 @@ func TestRecheckInterval(t *testing.T) {
 	// use: the Client keeps what it finds then).
 	c.Resolver = &mtasts.DNSResolver{Servers: []string{s.DNSAddr()}, Timeout: 30 * time.Second}
 	lookup(t, c)
-	clk.Add(30 * time.Second)
+	clk.Advance(30 * time.Second)
 	lookup(t, c)
 	if q := d.RecordQueries(); q != 1 {
 		t.Fatalf("%d TXT queries within the interval; want 1", q)
@@ -245,7 +230,7 @@ func TestRecheckInterval(t *testing.T) {
 	// waits 30 seconds for it, a hit that waited for the check could not
 	// come back within 10.
 	d.DNSFault(mtaststest.DNSTimeout)
-	clk.Add(time.Minute)
+	clk.Advance(time.Minute)
 	got := make(chan *mtasts.Result, 1)
 	go func() {
 		r, _ := c.Lookup(context.Background(), domainName)
@@ -284,7 +269,7 @@ func TestFetchBackoff(t *testing.T) {
 		t.Fatalf("first lookup %+v", r)
 	}
 	d.Status(0)
-	clk.Add(4*time.Minute + 59*time.Second)
+	clk.Advance(4*time.Minute + 59*time.Second)
 	r := lookup(t, c)
 	if r.Policy != nil || !errors.Is(r.Err, mtasts.ErrFetchBackoff) || r.Failure != mtasts.ResultSTSPolicyFetchError {
 		t.Fatalf("lookup within the back-off: %+v (err %v)", r, r.Err)
@@ -311,7 +296,7 @@ func TestBackoffExpires(t *testing.T) {
 	d.Status(500)
 	lookup(t, c)
 	d.Status(0)
-	clk.Add(5*time.Minute + time.Second)
+	clk.Advance(5*time.Minute + time.Second)
 	if r := lookup(t, c); r.Policy == nil || d.Fetches() != 2 {
 		t.Fatalf("after the back-off: %+v, %d fetches", r, d.Fetches())
 	}
@@ -323,7 +308,7 @@ func TestExpiredAndUnreachable(t *testing.T) {
 	d.Policy(mtasts.ModeEnforce, 600, "mx1.example.test")
 	lookup(t, c)
 	d.Status(500)
-	clk.Add(601 * time.Second)
+	clk.Advance(601 * time.Second)
 	r := lookup(t, c)
 	if r.Policy != nil || r.Failure != mtasts.ResultSTSPolicyFetchError {
 		t.Fatalf("expired policy with the host down: %+v", r)
@@ -365,7 +350,7 @@ func TestNegativeCache(t *testing.T) {
 	if q := none.RecordQueries(); q != 1 {
 		t.Fatalf("%d TXT queries; want 1", q)
 	}
-	clk.Add(mtasts.DefaultNegativeTTL + time.Second)
+	clk.Advance(mtasts.DefaultNegativeTTL + time.Second)
 	c.Lookup(context.Background(), "none.test")
 	if q := none.RecordQueries(); q != 2 {
 		t.Fatalf("%d TXT queries after the negative TTL; want 2", q)
@@ -485,7 +470,7 @@ func TestRunRefreshesBeforeExpiry(t *testing.T) {
 	_, d, c, clk := setup(t)
 	d.Policy(mtasts.ModeEnforce, 7200, "mx1.example.test")
 	lookup(t, c)
-	clk.Add(7200*time.Second - 10*time.Minute) // inside RefreshLead
+	clk.Advance(7200*time.Second - 10*time.Minute) // inside RefreshLead
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
@@ -529,7 +514,7 @@ func TestExhausted(t *testing.T) {
 	}
 
 	d.Record("id2").Policy(mtasts.ModeEnforce, 86400, "mx9.example.test")
-	clk.Add(time.Second)
+	clk.Advance(time.Second)
 	next, err = c.Exhausted(context.Background(), plan)
 	if err != nil || next == nil || next.Result.ID != "id2" || !next.Hosts[0].Try {
 		t.Fatalf("Exhausted after a new id = %+v, %v; want a new plan", next, err)
@@ -558,12 +543,12 @@ func TestNegativeCacheDNSTTL(t *testing.T) {
 	s.NegativeTTL(time.Minute)
 	none := s.Domain("none.test")
 	c.Lookup(context.Background(), "none.test")
-	clk.Add(59 * time.Second)
+	clk.Advance(59 * time.Second)
 	c.Lookup(context.Background(), "none.test")
 	if q := none.RecordQueries(); q != 1 {
 		t.Fatalf("%d TXT queries within the DNS TTL; want 1", q)
 	}
-	clk.Add(2 * time.Second)
+	clk.Advance(2 * time.Second)
 	c.Lookup(context.Background(), "none.test")
 	if q := none.RecordQueries(); q != 2 {
 		t.Fatalf("%d TXT queries after the DNS TTL; want 2", q)

@@ -13,6 +13,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/strictmx/strictmx/internal/testclock"
 	"github.com/strictmx/strictmx/tlsrpt"
 	"github.com/strictmx/strictmx/tlsrpt/tlsrpttest"
 )
@@ -63,7 +64,7 @@ func (r *recorder) hooks() tlsrpt.Hooks {
 
 type world struct {
 	t        *testing.T
-	clock    *fakeClock
+	clock    *testclock.Clock
 	store    *tlsrpt.MemoryStore
 	resolver *txtResolver
 	mailer   *tlsrpttest.Mailer
@@ -77,7 +78,7 @@ type world struct {
 func newWorld(t *testing.T) *world {
 	w := &world{
 		t:        t,
-		clock:    &fakeClock{t: day.Start().Add(10 * time.Hour)},
+		clock:    testclock.New(day.Start().Add(10 * time.Hour)),
 		resolver: &txtResolver{txt: map[string][]string{}, err: map[string]error{}},
 		mailer:   &tlsrpttest.Mailer{},
 		https:    tlsrpttest.NewHTTPSServer(t),
@@ -146,7 +147,7 @@ func TestSchedulerRetriesSameBytes(t *testing.T) {
 	s := w.scheduler()
 
 	// Not during the day, not even at its last millisecond.
-	w.clock.t = day.Start().Add(24*time.Hour - time.Millisecond)
+	w.clock.Set(day.Start().Add(24*time.Hour - time.Millisecond))
 	w.pass(s)
 	w.clock.Advance(time.Millisecond) // 00:00:00 the next day: scheduled, with a delay
 	w.pass(s)
@@ -210,7 +211,7 @@ func TestSchedulerMailAndAllRUAs(t *testing.T) {
 	}
 	w.record("example.net", 3, 0) // all success: the heartbeat is sent
 	s := w.scheduler()
-	w.clock.t = day.End().Add(2 * time.Hour)
+	w.clock.Set(day.End().Add(2 * time.Hour))
 	w.pass(s)
 	w.pass(s)
 	if len(w.https.Posts()) != 1 {
@@ -234,7 +235,7 @@ func TestSchedulerRecordAtSendTime(t *testing.T) {
 	w.record("flaky.example", 1, 1)
 	w.resolver.err["_smtp._tls.flaky.example"] = &net.DNSError{Err: "server misbehaving", Name: "x", IsTemporary: true}
 	s := w.scheduler()
-	w.clock.t = day.End().Add(2 * time.Hour)
+	w.clock.Set(day.End().Add(2 * time.Hour))
 	w.pass(s)
 	w.pass(s)
 	// NXDOMAIN: dropped.
@@ -265,7 +266,7 @@ func TestSchedulerGivesUp(t *testing.T) {
 	w.record("example.net", 0, 1)
 	s := w.scheduler()
 	s.MaxDelay = -1
-	w.clock.t = day.End().Add(time.Second)
+	w.clock.Set(day.End().Add(time.Second))
 	w.runUntil(s, 30*time.Hour, func() bool { return len(w.hooks.dropped) > 0 })
 	posts := w.https.Posts()
 	if len(w.hooks.dropped) != 1 || !errors.Is(w.hooks.dropped[0], tlsrpt.ErrGaveUp) {
@@ -292,7 +293,7 @@ func TestSchedulerHeartbeatOff(t *testing.T) {
 	w.record("example.net", 3, 0)
 	s := w.scheduler()
 	s.SkipAllSuccess = true
-	w.clock.t = day.End().Add(2 * time.Hour)
+	w.clock.Set(day.End().Add(2 * time.Hour))
 	w.pass(s)
 	w.pass(s)
 	if len(w.mailer.Messages()) != 0 || len(w.hooks.dropped) != 1 || !errors.Is(w.hooks.dropped[0], tlsrpt.ErrHeartbeatOff) {
@@ -312,7 +313,7 @@ func TestSchedulerRestart(t *testing.T) {
 		return nil
 	}
 	w.record("example.net", 2, 1)
-	w.clock.t = day.End().Add(2 * time.Hour)
+	w.clock.Set(day.End().Add(2 * time.Hour))
 	s1 := w.scheduler()
 	w.pass(s1)
 	w.pass(s1) // first attempt fails
@@ -342,7 +343,7 @@ func TestSchedulerFleet(t *testing.T) {
 	w := newWorld(t)
 	w.resolver.txt["_smtp._tls.example.net"] = []string{"v=TLSRPTv1; rua=mailto:r@example.net"}
 	w.record("example.net", 2, 1)
-	w.clock.t = day.End().Add(2 * time.Hour)
+	w.clock.Set(day.End().Add(2 * time.Hour))
 	var ss []*tlsrpt.Scheduler
 	for range 4 {
 		ss = append(ss, w.scheduler())
@@ -400,7 +401,7 @@ func TestSchedulerMaxRUAs(t *testing.T) {
 	}
 	w.resolver.txt["_smtp._tls.example.net"] = []string{"v=TLSRPTv1; rua=" + strings.Join(uris, ",")}
 	w.record("example.net", 1, 0)
-	w.clock.t = day.End().Add(2 * time.Hour)
+	w.clock.Set(day.End().Add(2 * time.Hour))
 	s := w.scheduler()
 	w.pass(s)
 	w.pass(s)
@@ -419,7 +420,7 @@ func TestSchedulerManyDomains(t *testing.T) {
 		w.resolver.txt["_smtp._tls."+d] = []string{"v=TLSRPTv1; rua=mailto:r@" + d}
 		w.record(d, 1, i%2)
 	}
-	w.clock.t = day.End().Add(2 * time.Hour)
+	w.clock.Set(day.End().Add(2 * time.Hour))
 	s := w.scheduler()
 	s.Concurrency = 4
 	w.pass(s) // schedules

@@ -2,37 +2,19 @@ package tlsrpt_test
 
 import (
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/strictmx/strictmx/internal/redistest"
+	"github.com/strictmx/strictmx/internal/testclock"
 	"github.com/strictmx/strictmx/tlsrpt"
 	"github.com/strictmx/strictmx/tlsrpt/tlsrpttest"
 )
 
-// fakeClock is a settable clock for lock expiry.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func TestMemoryStore(t *testing.T) {
 	tlsrpttest.TestStore(t, func(t *testing.T) (tlsrpt.Store, func(time.Duration)) {
-		c := &fakeClock{t: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
+		c := testclock.New(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))
 		return &tlsrpt.MemoryStore{Now: c.Now}, c.Advance
 	})
 }
@@ -44,7 +26,7 @@ func TestBoltStore(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		c := &fakeClock{t: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
+		c := testclock.New(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))
 		s.Now = c.Now
 		return s, c.Advance
 	})

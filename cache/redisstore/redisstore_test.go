@@ -19,6 +19,7 @@ import (
 	"github.com/strictmx/strictmx/cache/cachetest"
 	"github.com/strictmx/strictmx/cache/redisstore"
 	"github.com/strictmx/strictmx/internal/redistest"
+	"github.com/strictmx/strictmx/internal/testclock"
 )
 
 // newClient starts a redis-server (or skips, see internal/redistest) and
@@ -63,29 +64,20 @@ func TestConformance(t *testing.T) {
 	}
 }
 
-// clock is a fake clock for Store.Now.
-type clock struct{ t atomic.Pointer[time.Time] }
+func newClock() *testclock.Clock { return testclock.New(time.Now()) }
 
-func newClock() *clock {
-	c := new(clock)
-	c.set(time.Now())
-	return c
-}
-func (c *clock) now() time.Time      { return *c.t.Load() }
-func (c *clock) set(t time.Time)     { c.t.Store(&t) }
-func (c *clock) add(d time.Duration) { c.set(c.now().Add(d)) }
-func entry(dom, id string, clk *clock) *cache.Entry {
+func entry(dom, id string, clk *testclock.Clock) *cache.Entry {
 	return &cache.Entry{Domain: dom, ID: id, Policy: "version: STSv1\nmode: enforce\nmx: mx." + dom + "\nmax_age: 86400\n# " + id,
-		Fetched: clk.now(), Expires: clk.now().Add(24 * time.Hour)}
+		Fetched: clk.Now(), Expires: clk.Now().Add(24 * time.Hour)}
 }
 
 func TestDefaultPrefixAndExpiry(t *testing.T) {
 	client := newClient(t)
 	ctx := t.Context()
 	clk := newClock()
-	s := &redisstore.Store{Client: client, Now: clk.now}
+	s := &redisstore.Store{Client: client, Now: clk.Now}
 	e := entry("example.com", "1", clk)
-	e.Expires = clk.now().Add(time.Hour)
+	e.Expires = clk.Now().Add(time.Hour)
 	if err := s.Put(ctx, e); err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +111,7 @@ func TestDefaultPrefixAndExpiry(t *testing.T) {
 
 	// An entry that has already expired replaces by deleting.
 	old := entry("example.com", "2", clk)
-	old.Expires = clk.now().Add(-time.Second)
+	old.Expires = clk.Now().Add(-time.Second)
 	if err := s.Put(ctx, old); err != nil {
 		t.Fatal(err)
 	}
@@ -138,8 +130,8 @@ func TestFleetConverges(t *testing.T) {
 	ctx := t.Context()
 	clk := newClock()
 	prefix := uniquePrefix()
-	a := &redisstore.Store{Client: client, Prefix: prefix, Now: clk.now}
-	b := &redisstore.Store{Client: client, Prefix: prefix, Now: clk.now, LocalTTL: 10 * time.Second}
+	a := &redisstore.Store{Client: client, Prefix: prefix, Now: clk.Now}
+	b := &redisstore.Store{Client: client, Prefix: prefix, Now: clk.Now, LocalTTL: 10 * time.Second}
 	get := func(s *redisstore.Store) *cache.Entry {
 		t.Helper()
 		e, err := s.Get(ctx, "example.com")
@@ -162,7 +154,7 @@ func TestFleetConverges(t *testing.T) {
 	}
 	b1.SetMemo("parsed")
 
-	clk.add(11 * time.Second)
+	clk.Advance(11 * time.Second)
 	if got := get(b); got != b1 || got.Memo() != "parsed" {
 		t.Fatalf("re-read of an unchanged entry gave %p (memo %v), want %p with its memo", got, got.Memo(), b1)
 	}
@@ -174,11 +166,11 @@ func TestFleetConverges(t *testing.T) {
 	if got := get(a); got != e2 {
 		t.Fatalf("a.Get = %p, want the entry it was given %p", got, e2)
 	}
-	clk.add(9 * time.Second)
+	clk.Advance(9 * time.Second)
 	if got := get(b); got != b1 {
 		t.Fatalf("within LocalTTL, b gave id %s, want its memory copy of id 1", got.ID)
 	}
-	clk.add(2 * time.Second)
+	clk.Advance(2 * time.Second)
 	if got := get(b); got == nil || got.ID != "2" {
 		t.Fatalf("after LocalTTL, b gave %+v, want id 2", got)
 	}
@@ -189,7 +181,7 @@ func TestFleetConverges(t *testing.T) {
 	if get(b) == nil {
 		t.Fatal("b saw the Delete before LocalTTL passed")
 	}
-	clk.add(11 * time.Second)
+	clk.Advance(11 * time.Second)
 	if got := get(b); got != nil {
 		t.Fatalf("after LocalTTL, b still has %+v after a Delete", got)
 	}
@@ -200,9 +192,9 @@ func TestMemoryTierHonoursExpires(t *testing.T) {
 	client := newClient(t)
 	ctx := t.Context()
 	clk := newClock()
-	s := &redisstore.Store{Client: client, Prefix: uniquePrefix(), Now: clk.now, LocalTTL: time.Hour}
+	s := &redisstore.Store{Client: client, Prefix: uniquePrefix(), Now: clk.Now, LocalTTL: time.Hour}
 	e := entry("example.com", "1", clk)
-	e.Expires = clk.now().Add(time.Minute)
+	e.Expires = clk.Now().Add(time.Minute)
 	if err := s.Put(ctx, e); err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +205,7 @@ func TestMemoryTierHonoursExpires(t *testing.T) {
 	if got, err := s.Get(ctx, "example.com"); got != e || err != nil {
 		t.Fatalf("before expiry: %v, %v", got, err)
 	}
-	clk.add(time.Minute)
+	clk.Advance(time.Minute)
 	if got, err := s.Get(ctx, "example.com"); !errors.Is(err, cache.ErrCacheMiss) {
 		t.Fatalf("after Expires: %v, %v; want a miss", got, err)
 	}
@@ -261,7 +253,7 @@ func TestRedisDownServesMemory(t *testing.T) {
 	ctx := t.Context()
 	clk := newClock()
 	var logs bytes.Buffer
-	s := &redisstore.Store{Client: client, Prefix: uniquePrefix(), Now: clk.now,
+	s := &redisstore.Store{Client: client, Prefix: uniquePrefix(), Now: clk.Now,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 	e := entry("example.com", "1", clk)
 	if err := s.Put(ctx, e); err != nil {
@@ -270,7 +262,7 @@ func TestRedisDownServesMemory(t *testing.T) {
 	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: time.Second})
 	defer dead.Close()
 	s.Client = dead // Redis "goes away"; no Get is running concurrently
-	clk.add(redisstore.DefaultLocalTTL)
+	clk.Advance(redisstore.DefaultLocalTTL)
 	for range 3 {
 		if got, err := s.Get(ctx, "example.com"); got != e || err != nil {
 			t.Fatalf("Get with Redis down = %v, %v; want the held entry", got, err)
