@@ -194,6 +194,15 @@ type shard struct {
 	_  [40]byte // keep shards on separate cache lines
 }
 
+// link adds e to the chain of entries under k. The caller holds sh.mu.
+func (sh *shard) link(k aggKey, e *collected) {
+	if sh.m == nil {
+		sh.m = make(map[aggKey]*collected)
+	}
+	e.next = sh.m[k]
+	sh.m[k] = e
+}
+
 // aggKey locates a policy's counters: a hash of the policy and its day.
 // Different policies with equal hashes are chained in collected.next.
 type aggKey struct {
@@ -347,11 +356,7 @@ func (c *Collector) Record(r Result) error {
 			sh.mu.Unlock()
 			return err
 		}
-		if sh.m == nil {
-			sh.m = make(map[aggKey]*collected)
-		}
-		e.next = sh.m[k]
-		sh.m[k] = e
+		sh.link(k, e)
 	}
 	if r.ResultType == "" {
 		e.success++
@@ -448,11 +453,7 @@ func (c *Collector) Add(aggs ...*Aggregate) error {
 					sh.mu.Unlock()
 					return err
 				}
-				if sh.m == nil {
-					sh.m = make(map[aggKey]*collected)
-				}
-				e.next = sh.m[k]
-				sh.m[k] = e
+				sh.link(k, e)
 			}
 			e.success += p.Summary.TotalSuccessfulSessionCount
 			for _, d := range p.FailureDetails {
