@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/strictmx/strictmx/cache"
+	"github.com/strictmx/strictmx/mtasts/resolver"
 )
 
 // Timeouts and intervals. Each is the default for a Client field of the
@@ -42,13 +43,13 @@ const (
 // Errors follow the net package: a *net.DNSError with IsNotFound set means
 // the name or the record type does not exist (NXDOMAIN or NODATA); any other
 // error is temporary. *net.Resolver satisfies Resolver, and so does
-// *DNSResolver, the default.
+// *resolver.Stub, the default.
 type Resolver interface {
 	LookupTXT(ctx context.Context, name string) ([]string, error)
 }
 
 // MXResolver looks up the MX records of a domain, with the same error
-// convention as Resolver. *net.Resolver and *DNSResolver satisfy it.
+// convention as Resolver. *net.Resolver and *resolver.Stub satisfy it.
 type MXResolver interface {
 	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
 }
@@ -60,7 +61,7 @@ type MXResolver interface {
 // fetch from non-public addresses. A Client is safe for concurrent use; do not
 // change its fields after first use.
 type Client struct {
-	// Resolver looks up `_mta-sts` TXT records. Nil means a *DNSResolver
+	// Resolver looks up `_mta-sts` TXT records. Nil means a *resolver.Stub
 	// reading /etc/resolv.conf.
 	Resolver Resolver
 
@@ -148,7 +149,7 @@ func (c *Client) init() {
 		c.http = c.newHTTPClient()
 		c.res = c.Resolver
 		if c.res == nil {
-			c.res = &DNSResolver{}
+			c.res = &resolver.Stub{}
 		}
 		c.store = c.Store
 		if c.store == nil {

@@ -15,6 +15,8 @@ import (
 	"github.com/strictmx/strictmx/internal/testclock"
 	"github.com/strictmx/strictmx/mtasts"
 	"github.com/strictmx/strictmx/mtasts/mtaststest"
+	"github.com/strictmx/strictmx/mtasts/resolver"
+	"github.com/strictmx/strictmx/tlsrpt"
 )
 
 func newClock() *testclock.Clock {
@@ -80,36 +82,36 @@ func TestFetchRules(t *testing.T) {
 	tests := []struct {
 		name  string
 		setup func(*mtaststest.Domain, *mtasts.Client)
-		want  mtasts.ResultType // "" means the fetch succeeds
+		want  tlsrpt.ResultType // "" means the fetch succeeds
 		err   error
 	}{
 		{"64 KiB accepted", func(d *mtaststest.Domain, _ *mtasts.Client) { d.PolicySize(65536) }, "", nil},
-		{"64 KiB + 1 refused", func(d *mtaststest.Domain, _ *mtasts.Client) { d.PolicySize(65537) }, mtasts.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
-		{"endless body refused", func(d *mtaststest.Domain, _ *mtasts.Client) { d.PolicySize(1 << 40) }, mtasts.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
-		{"redirect refused", func(d *mtaststest.Domain, _ *mtasts.Client) { d.Redirect("https://mta-sts.example.test/other") }, mtasts.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
-		{"404", func(d *mtaststest.Domain, _ *mtasts.Client) { d.Status(404) }, mtasts.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
-		{"500", func(d *mtaststest.Domain, _ *mtasts.Client) { d.Status(500) }, mtasts.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
-		{"204", func(d *mtaststest.Domain, _ *mtasts.Client) { d.Status(204) }, mtasts.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
+		{"64 KiB + 1 refused", func(d *mtaststest.Domain, _ *mtasts.Client) { d.PolicySize(65537) }, tlsrpt.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
+		{"endless body refused", func(d *mtaststest.Domain, _ *mtasts.Client) { d.PolicySize(1 << 40) }, tlsrpt.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
+		{"redirect refused", func(d *mtaststest.Domain, _ *mtasts.Client) { d.Redirect("https://mta-sts.example.test/other") }, tlsrpt.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
+		{"404", func(d *mtaststest.Domain, _ *mtasts.Client) { d.Status(404) }, tlsrpt.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
+		{"500", func(d *mtaststest.Domain, _ *mtasts.Client) { d.Status(500) }, tlsrpt.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
+		{"204", func(d *mtaststest.Domain, _ *mtasts.Client) { d.Status(204) }, tlsrpt.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
 		{"TEXT/PLAIN with charset", func(d *mtaststest.Domain, _ *mtasts.Client) { d.ContentType("TEXT/PLAIN; charset=utf-8") }, "", nil},
-		{"text/html refused", func(d *mtaststest.Domain, _ *mtasts.Client) { d.ContentType("text/html") }, mtasts.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
-		{"text/plainx refused", func(d *mtaststest.Domain, _ *mtasts.Client) { d.ContentType("text/plainx") }, mtasts.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
-		{"missing Content-Type refused", func(d *mtaststest.Domain, _ *mtasts.Client) { d.ContentType("") }, mtasts.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
+		{"text/html refused", func(d *mtaststest.Domain, _ *mtasts.Client) { d.ContentType("text/html") }, tlsrpt.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
+		{"text/plainx refused", func(d *mtaststest.Domain, _ *mtasts.Client) { d.ContentType("text/plainx") }, tlsrpt.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
+		{"missing Content-Type refused", func(d *mtaststest.Domain, _ *mtasts.Client) { d.ContentType("") }, tlsrpt.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
 		{"missing Content-Type allowed", func(d *mtaststest.Domain, c *mtasts.Client) {
 			d.ContentType("")
 			c.AllowMissingContentType = true
 		}, "", nil},
-		{"expired certificate", func(d *mtaststest.Domain, _ *mtasts.Client) { d.Certificate(mtaststest.CertExpired) }, mtasts.ResultSTSWebPKIInvalid, mtasts.ErrWebPKI},
-		{"wrong-name certificate", func(d *mtaststest.Domain, _ *mtasts.Client) { d.Certificate(mtaststest.CertWrongName) }, mtasts.ResultSTSWebPKIInvalid, mtasts.ErrWebPKI},
-		{"self-signed certificate", func(d *mtaststest.Domain, _ *mtasts.Client) { d.Certificate(mtaststest.CertSelfSigned) }, mtasts.ResultSTSWebPKIInvalid, mtasts.ErrWebPKI},
-		{"TLS 1.1 only", func(d *mtaststest.Domain, _ *mtasts.Client) { d.TLS11Only() }, mtasts.ResultSTSWebPKIInvalid, mtasts.ErrWebPKI},
-		{"10,000 headers", func(d *mtaststest.Domain, _ *mtasts.Client) { d.ExtraHeaders(10000) }, mtasts.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
+		{"expired certificate", func(d *mtaststest.Domain, _ *mtasts.Client) { d.Certificate(mtaststest.CertExpired) }, tlsrpt.ResultSTSWebPKIInvalid, mtasts.ErrWebPKI},
+		{"wrong-name certificate", func(d *mtaststest.Domain, _ *mtasts.Client) { d.Certificate(mtaststest.CertWrongName) }, tlsrpt.ResultSTSWebPKIInvalid, mtasts.ErrWebPKI},
+		{"self-signed certificate", func(d *mtaststest.Domain, _ *mtasts.Client) { d.Certificate(mtaststest.CertSelfSigned) }, tlsrpt.ResultSTSWebPKIInvalid, mtasts.ErrWebPKI},
+		{"TLS 1.1 only", func(d *mtaststest.Domain, _ *mtasts.Client) { d.TLS11Only() }, tlsrpt.ResultSTSWebPKIInvalid, mtasts.ErrWebPKI},
+		{"10,000 headers", func(d *mtaststest.Domain, _ *mtasts.Client) { d.ExtraHeaders(10000) }, tlsrpt.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
 		{"trickling body times out", func(d *mtaststest.Domain, c *mtasts.Client) {
 			d.Trickle(50 * time.Millisecond)
 			c.FetchTimeout = 300 * time.Millisecond
-		}, mtasts.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
+		}, tlsrpt.ResultSTSPolicyFetchError, mtasts.ErrPolicyFetch},
 		{"invalid policy", func(d *mtaststest.Domain, _ *mtasts.Client) {
 			d.PolicyText("version: STSv1\nmode: enforce\nmax_age: 1\n")
-		}, mtasts.ResultSTSPolicyInvalid, mtasts.ErrPolicyInvalid},
+		}, tlsrpt.ResultSTSPolicyInvalid, mtasts.ErrPolicyInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -133,7 +135,7 @@ func TestDialGuard(t *testing.T) {
 	_, d, c, _ := setup(t)
 	c.AllowPrivate = false // the harness is on loopback
 	r := lookup(t, c)
-	if r.Policy != nil || !errors.Is(r.Err, mtasts.ErrDialGuard) || r.Failure != mtasts.ResultSTSPolicyFetchError {
+	if r.Policy != nil || !errors.Is(r.Err, mtasts.ErrDialGuard) || r.Failure != tlsrpt.ResultSTSPolicyFetchError {
 		t.Fatalf("result %+v (err %v); want the dial guard to refuse loopback", r, r.Err)
 	}
 	if d.Fetches() != 0 {
@@ -147,7 +149,7 @@ func TestCachedPolicyKept(t *testing.T) {
 	tests := []struct {
 		name    string
 		break_  func(*mtaststest.Server, *mtaststest.Domain)
-		failure mtasts.ResultType
+		failure tlsrpt.ResultType
 	}{
 		{"TXT gone", func(s *mtaststest.Server, d *mtaststest.Domain) { s.Delete(d.RecordName()) }, ""},
 		{"TXT two records", func(_ *mtaststest.Server, d *mtaststest.Domain) {
@@ -155,13 +157,13 @@ func TestCachedPolicyKept(t *testing.T) {
 		}, ""},
 		{"TXT syntax error", func(_ *mtaststest.Server, d *mtaststest.Domain) { d.RecordTXT("v=STSv1; id=bad-id") }, ""},
 		{"SERVFAIL", func(_ *mtaststest.Server, d *mtaststest.Domain) { d.DNSFault(mtaststest.DNSServFail) }, ""},
-		{"new id, fetch fails", func(_ *mtaststest.Server, d *mtaststest.Domain) { d.Record("id2").Status(500) }, mtasts.ResultSTSPolicyFetchError},
+		{"new id, fetch fails", func(_ *mtaststest.Server, d *mtaststest.Domain) { d.Record("id2").Status(500) }, tlsrpt.ResultSTSPolicyFetchError},
 		{"new id, invalid policy", func(_ *mtaststest.Server, d *mtaststest.Domain) {
 			d.Record("id2").PolicyText("version: STSv1\nmode: bogus\nmax_age: 1\n")
-		}, mtasts.ResultSTSPolicyInvalid},
+		}, tlsrpt.ResultSTSPolicyInvalid},
 		{"new id, bad certificate", func(_ *mtaststest.Server, d *mtaststest.Domain) {
 			d.Record("id2").Certificate(mtaststest.CertExpired)
-		}, mtasts.ResultSTSWebPKIInvalid},
+		}, tlsrpt.ResultSTSWebPKIInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -218,7 +220,7 @@ func TestRecheckInterval(t *testing.T) {
 	s, d, c, clk := setup(t)
 	// A resolver that waits 30 seconds for an answer (set before first
 	// use: the Client keeps what it finds then).
-	c.Resolver = &mtasts.DNSResolver{Servers: []string{s.DNSAddr()}, Timeout: 30 * time.Second}
+	c.Resolver = &resolver.Stub{Servers: []string{s.DNSAddr()}, Timeout: 30 * time.Second}
 	lookup(t, c)
 	clk.Advance(30 * time.Second)
 	lookup(t, c)
@@ -265,13 +267,13 @@ func waitFor(t *testing.T, cond func() bool) {
 func TestFetchBackoff(t *testing.T) {
 	_, d, c, clk := setup(t)
 	d.Status(500)
-	if r := lookup(t, c); r.Failure != mtasts.ResultSTSPolicyFetchError {
+	if r := lookup(t, c); r.Failure != tlsrpt.ResultSTSPolicyFetchError {
 		t.Fatalf("first lookup %+v", r)
 	}
 	d.Status(0)
 	clk.Advance(4*time.Minute + 59*time.Second)
 	r := lookup(t, c)
-	if r.Policy != nil || !errors.Is(r.Err, mtasts.ErrFetchBackoff) || r.Failure != mtasts.ResultSTSPolicyFetchError {
+	if r.Policy != nil || !errors.Is(r.Err, mtasts.ErrFetchBackoff) || r.Failure != tlsrpt.ResultSTSPolicyFetchError {
 		t.Fatalf("lookup within the back-off: %+v (err %v)", r, r.Err)
 	}
 	if d.Fetches() != 1 {
@@ -310,7 +312,7 @@ func TestExpiredAndUnreachable(t *testing.T) {
 	d.Status(500)
 	clk.Advance(601 * time.Second)
 	r := lookup(t, c)
-	if r.Policy != nil || r.Failure != mtasts.ResultSTSPolicyFetchError {
+	if r.Policy != nil || r.Failure != tlsrpt.ResultSTSPolicyFetchError {
 		t.Fatalf("expired policy with the host down: %+v", r)
 	}
 }
@@ -506,7 +508,7 @@ func TestExhausted(t *testing.T) {
 	if next != nil || !errors.As(err, &derr) || !derr.Temporary() || !errors.Is(err, mtasts.ErrNoAcceptableMX) {
 		t.Fatalf("Exhausted = %v, %v; want a temporary DeliveryError", next, err)
 	}
-	if len(derr.Hosts) != 1 || derr.Hosts[0].ResultType != mtasts.ResultValidationFailure {
+	if len(derr.Hosts) != 1 || derr.Hosts[0].ResultType != tlsrpt.ResultValidationFailure {
 		t.Fatalf("decisions %+v", derr.Hosts)
 	}
 	if q := d.RecordQueries(); q != 2 {

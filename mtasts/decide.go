@@ -7,6 +7,8 @@ import (
 	"net"
 	"strings"
 	"sync"
+
+	"github.com/strictmx/strictmx/tlsrpt"
 )
 
 // PlanOptions carries what the caller knows about a delivery that changes
@@ -66,8 +68,8 @@ type HostPlan struct {
 	// why.
 	Reason string
 
-	reported bool       // sessions with this host go into TLS-RPT reports
-	state    *hostState // made by TLSConfig or a decision
+	counted bool       // sessions with this host go into TLS-RPT reports
+	state   *hostState // made by TLSConfig or a decision
 }
 
 // hostState is the part of a HostPlan that attempts write. It is kept
@@ -134,7 +136,7 @@ func (r *Result) Plan(mx []*net.MX, opts PlanOptions) *Plan {
 		default:
 			h.Try = true
 		}
-		h.reported = (mode == ModeEnforce || mode == ModeTesting) && !opts.Report && !h.DANE
+		h.counted = (mode == ModeEnforce || mode == ModeTesting) && !opts.Report && !h.DANE
 	}
 	return &pl.plan
 }
@@ -155,13 +157,13 @@ type Decision struct {
 	Deliver bool
 	// ResultType is the TLS-RPT result type of a failure to report, or ""
 	// for a success (or nothing to report).
-	ResultType ResultType
+	ResultType tlsrpt.ResultType
 	// Reason is the failure reason code that goes with ResultType.
 	Reason string
-	// Reported says whether this session belongs in a TLS-RPT report: true
+	// Counted says whether this session belongs in a TLS-RPT report: true
 	// under an enforce or testing policy, false for opportunistic delivery
 	// and for report traffic.
-	Reported bool
+	Counted bool
 	// Err is the failure, wrapping ErrMXMismatch, ErrSTARTTLSNotSupported
 	// or ErrCertificate (errors.As to *CertificateError), or nil.
 	Err error
@@ -187,7 +189,7 @@ func (h *HostPlan) Done(err error) Decision {
 
 func (h *HostPlan) decide(tried bool, err error) Decision {
 	st := h.st()
-	d := Decision{Host: h.Host, Reported: h.reported}
+	d := Decision{Host: h.Host, Counted: h.counted}
 	switch {
 	case !tried || !h.Matches:
 		// A mismatch is the session's failure whatever TLS did.
@@ -210,7 +212,7 @@ func (h *HostPlan) decide(tried bool, err error) Decision {
 		// failed handshake that means a new connection without TLS.
 		d.Deliver = true
 	}
-	if d.Reported {
+	if d.Counted {
 		d.Err = err
 		d.ResultType, d.Reason = ResultTypeOf(err)
 	} else if !d.Deliver {
@@ -232,7 +234,7 @@ func classifyHandshake(host string, err error) error {
 	if rt, reason := certResultType(err, nil); rt != "" {
 		return &CertificateError{Host: host, ResultType: rt, Reason: reason, Err: err}
 	}
-	return &CertificateError{Host: host, ResultType: ResultValidationFailure, Reason: ReasonHandshake, Err: err}
+	return &CertificateError{Host: host, ResultType: tlsrpt.ResultValidationFailure, Reason: tlsrpt.ReasonHandshake, Err: err}
 }
 
 // DeliveryError is the temporary failure of a message under an enforce

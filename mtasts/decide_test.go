@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/strictmx/strictmx/internal/testpki"
+	"github.com/strictmx/strictmx/tlsrpt"
 )
 
 // pki is one test CA and the certificates the tests need, made once.
@@ -140,18 +141,18 @@ func TestVerifyHandshakes(t *testing.T) {
 	tests := []struct {
 		cert       string
 		maxVersion uint16
-		rt         ResultType
+		rt         tlsrpt.ResultType
 		reason     string
 	}{
 		{"valid", 0, "", ""},
 		{"wildcard", 0, "", ""},
-		{"expired", 0, ResultCertificateExpired, ""},
-		{"wrong", 0, ResultCertificateHostMismatch, ""},
+		{"expired", 0, tlsrpt.ResultCertificateExpired, ""},
+		{"wrong", 0, tlsrpt.ResultCertificateHostMismatch, ""},
 		// A certificate for the policy domain is not one for the MX host.
-		{"domain", 0, ResultCertificateHostMismatch, ""},
-		{"self", 0, ResultCertificateNotTrusted, ReasonSelfSigned},
-		{"unknown-ca", 0, ResultCertificateNotTrusted, ReasonUnknownCA},
-		{"valid", tls.VersionTLS11, ResultValidationFailure, ReasonTLSVersion},
+		{"domain", 0, tlsrpt.ResultCertificateHostMismatch, ""},
+		{"self", 0, tlsrpt.ResultCertificateNotTrusted, tlsrpt.ReasonSelfSigned},
+		{"unknown-ca", 0, tlsrpt.ResultCertificateNotTrusted, tlsrpt.ReasonUnknownCA},
+		{"valid", tls.VersionTLS11, tlsrpt.ResultValidationFailure, tlsrpt.ReasonTLSVersion},
 	}
 	for _, mode := range []Mode{ModeEnforce, ModeTesting} {
 		policy := enforcePolicy
@@ -176,7 +177,7 @@ func TestVerifyHandshakes(t *testing.T) {
 					t.Fatalf("enforce handshake error %v; want failure %q", err, tt.rt)
 				}
 				d := h.Done(err)
-				if d.ResultType != tt.rt || d.Reason != tt.reason || !d.Reported {
+				if d.ResultType != tt.rt || d.Reason != tt.reason || !d.Counted {
 					t.Fatalf("decision %+v; want %q/%q", d, tt.rt, tt.reason)
 				}
 				wantDeliver := tt.rt == "" || mode == ModeTesting
@@ -241,7 +242,7 @@ func TestPlan(t *testing.T) {
 		t.Fatalf("enforce plan %+v", p.Hosts)
 	}
 	d := p.Hosts[2].Skipped()
-	if d.Deliver || d.ResultType != ResultValidationFailure || d.Reason != ReasonMXMismatch || !errors.Is(d.Err, ErrMXMismatch) {
+	if d.Deliver || d.ResultType != tlsrpt.ResultValidationFailure || d.Reason != tlsrpt.ReasonMXMismatch || !errors.Is(d.Err, ErrMXMismatch) {
 		t.Fatalf("skipped decision %+v", d)
 	}
 	// Testing tries every host and reports the mismatch.
@@ -250,7 +251,7 @@ func TestPlan(t *testing.T) {
 	if !h.Try || h.Matches || h.RequireTLS {
 		t.Fatalf("testing plan %+v", h)
 	}
-	if d := h.Done(nil); !d.Deliver || d.ResultType != ResultValidationFailure || d.Reason != ReasonMXMismatch {
+	if d := h.Done(nil); !d.Deliver || d.ResultType != tlsrpt.ResultValidationFailure || d.Reason != tlsrpt.ReasonMXMismatch {
 		t.Fatalf("testing mismatch decision %+v", d)
 	}
 	// Mode none and no policy: opportunistic, nothing reported.
@@ -260,20 +261,20 @@ func TestPlan(t *testing.T) {
 		if !h.Try || h.RequireTLS || h.Verify {
 			t.Fatalf("opportunistic plan %+v", h)
 		}
-		if d := h.Done(ErrSTARTTLSNotSupported); !d.Deliver || d.Reported || d.ResultType != "" {
+		if d := h.Done(ErrSTARTTLSNotSupported); !d.Deliver || d.Counted || d.ResultType != "" {
 			t.Fatalf("opportunistic decision %+v", d)
 		}
 	}
 	// No STARTTLS under enforce: skipped, starttls-not-supported.
 	p = planFor(t, enforcePolicy, "mx1.example.test")
-	if d := p.Hosts[0].Done(ErrSTARTTLSNotSupported); d.Deliver || d.ResultType != ResultSTARTTLSNotSupported {
+	if d := p.Hosts[0].Done(ErrSTARTTLSNotSupported); d.Deliver || d.ResultType != tlsrpt.ResultSTARTTLSNotSupported {
 		t.Fatalf("no-STARTTLS decision %+v", d)
 	}
 	// RFC 8460, Section 5.3.1: a report is delivered despite failures and
 	// not reported.
 	r := &Result{Domain: "example.test", Policy: mustPolicy(t, enforcePolicy)}
 	p = r.Plan([]*net.MX{{Host: "evil.example.org"}}, PlanOptions{Report: true})
-	if d := p.Hosts[0].Done(ErrSTARTTLSNotSupported); !p.Hosts[0].Try || !d.Deliver || d.Reported {
+	if d := p.Hosts[0].Done(ErrSTARTTLSNotSupported); !p.Hosts[0].Try || !d.Deliver || d.Counted {
 		t.Fatalf("report traffic decision %+v", d)
 	}
 	// DANE: TLS required whatever the policy says, MTA-STS does not judge.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/strictmx/strictmx/cache"
 	"github.com/strictmx/strictmx/internal/domain"
+	"github.com/strictmx/strictmx/tlsrpt"
 )
 
 // Source says where a Result's policy came from.
@@ -65,7 +66,7 @@ type Result struct {
 	// (sts-policy-fetch-error, sts-policy-invalid, sts-webpki-invalid), set
 	// whether or not a cached policy was used instead; "" when nothing
 	// failed that is reported.
-	Failure ResultType
+	Failure tlsrpt.ResultType
 	// Err is the error behind Failure, or the discovery error that left the
 	// domain without a policy (wrapping ErrNoRecord, ErrRecordSyntax,
 	// ErrMultipleRecords or ErrDNSTemporary). Nil on a clean result.
@@ -369,7 +370,7 @@ func (c *Client) fetchFailed(d string, old *state, err error) *Result {
 }
 
 // TTLResolver is a Resolver that also says how long an answer may be
-// cached (*DNSResolver is one). The Client uses the TTL of a "no record"
+// cached (*resolver.Stub is one). The Client uses the TTL of a "no record"
 // answer (RFC 2308 negative caching) when it is shorter than NegativeTTL.
 type TTLResolver interface {
 	Resolver

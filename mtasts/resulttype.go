@@ -4,47 +4,15 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-)
 
-// ResultType is a TLS-RPT result type (RFC 8460, Section 4.3). Package
-// tlsrpt uses the same strings; ResultTypeOf is the one place that maps
-// strictmx errors to them.
-type ResultType string
-
-// The result types registered by RFC 8460, Section 4.3.
-const (
-	// Negotiation failures.
-	ResultSTARTTLSNotSupported    ResultType = "starttls-not-supported"
-	ResultCertificateHostMismatch ResultType = "certificate-host-mismatch"
-	ResultCertificateExpired      ResultType = "certificate-expired"
-	ResultCertificateNotTrusted   ResultType = "certificate-not-trusted"
-	ResultValidationFailure       ResultType = "validation-failure"
-	// DANE failures.
-	ResultTLSAInvalid   ResultType = "tlsa-invalid"
-	ResultDNSSECInvalid ResultType = "dnssec-invalid"
-	ResultDANERequired  ResultType = "dane-required"
-	// MTA-STS policy failures.
-	ResultSTSPolicyFetchError ResultType = "sts-policy-fetch-error"
-	ResultSTSPolicyInvalid    ResultType = "sts-policy-invalid"
-	ResultSTSWebPKIInvalid    ResultType = "sts-webpki-invalid"
-)
-
-// Failure reason codes that strictmx sets with ResultValidationFailure and
-// ResultCertificateNotTrusted (RFC 8460, Section 4.3 leaves them open).
-const (
-	ReasonMXMismatch  = "mtasts-policy-mx-mismatch"
-	ReasonSelfSigned  = "self-signed"
-	ReasonUnknownCA   = "unknown-authority"
-	ReasonTLSVersion  = "tls-version"
-	ReasonHandshake   = "tls-handshake-failure"
-	ReasonCertInvalid = "certificate-invalid"
+	"github.com/strictmx/strictmx/tlsrpt"
 )
 
 // ResultTypeOf maps an error from this package (or from a TLS handshake
 // verified by it) to its TLS-RPT result type and a failure reason code. It
 // returns "" for nil and for errors that are not failures to report
 // (discovery errors such as ErrNoRecord).
-func ResultTypeOf(err error) (ResultType, string) {
+func ResultTypeOf(err error) (tlsrpt.ResultType, string) {
 	if err == nil {
 		return "", ""
 	}
@@ -54,17 +22,17 @@ func ResultTypeOf(err error) (ResultType, string) {
 	}
 	switch {
 	case errors.Is(err, ErrWebPKI):
-		return ResultSTSWebPKIInvalid, ""
+		return tlsrpt.ResultSTSWebPKIInvalid, ""
 	case errors.Is(err, ErrPolicyInvalid):
-		return ResultSTSPolicyInvalid, ""
+		return tlsrpt.ResultSTSPolicyInvalid, ""
 	case errors.Is(err, ErrPolicyFetch), errors.Is(err, ErrFetchBackoff):
-		return ResultSTSPolicyFetchError, ""
+		return tlsrpt.ResultSTSPolicyFetchError, ""
 	case errors.Is(err, ErrMXMismatch):
-		return ResultValidationFailure, ReasonMXMismatch
+		return tlsrpt.ResultValidationFailure, tlsrpt.ReasonMXMismatch
 	case errors.Is(err, ErrSTARTTLSNotSupported):
-		return ResultSTARTTLSNotSupported, ""
+		return tlsrpt.ResultSTARTTLSNotSupported, ""
 	case errors.Is(err, ErrTLSVersion):
-		return ResultValidationFailure, ReasonTLSVersion
+		return tlsrpt.ResultValidationFailure, tlsrpt.ReasonTLSVersion
 	}
 	if rt, reason := certResultType(err, nil); rt != "" {
 		return rt, reason
@@ -74,7 +42,7 @@ func ResultTypeOf(err error) (ResultType, string) {
 
 // certResultType classifies a raw certificate or handshake error; leaf, if
 // known, tells a self-signed certificate from one of an unknown CA.
-func certResultType(err error, leaf *x509.Certificate) (ResultType, string) {
+func certResultType(err error, leaf *x509.Certificate) (tlsrpt.ResultType, string) {
 	var (
 		host     x509.HostnameError
 		hostP    *x509.HostnameError
@@ -87,24 +55,24 @@ func certResultType(err error, leaf *x509.Certificate) (ResultType, string) {
 	)
 	switch {
 	case errors.As(err, &host) || errors.As(err, &hostP):
-		return ResultCertificateHostMismatch, ""
+		return tlsrpt.ResultCertificateHostMismatch, ""
 	case errors.As(err, &invalid) || errors.As(err, &invalidP):
 		if invalid.Cert == nil && invalidP != nil {
 			invalid = *invalidP
 		}
 		if invalid.Reason == x509.Expired {
-			return ResultCertificateExpired, ""
+			return tlsrpt.ResultCertificateExpired, ""
 		}
-		return ResultValidationFailure, ReasonCertInvalid
+		return tlsrpt.ResultValidationFailure, tlsrpt.ReasonCertInvalid
 	case errors.As(err, &unknown) || errors.As(err, &unknownP):
 		if leaf != nil && selfSigned(leaf) {
-			return ResultCertificateNotTrusted, ReasonSelfSigned
+			return tlsrpt.ResultCertificateNotTrusted, tlsrpt.ReasonSelfSigned
 		}
-		return ResultCertificateNotTrusted, ReasonUnknownCA
+		return tlsrpt.ResultCertificateNotTrusted, tlsrpt.ReasonUnknownCA
 	case errors.As(err, &verify):
-		return ResultValidationFailure, ReasonCertInvalid
+		return tlsrpt.ResultValidationFailure, tlsrpt.ReasonCertInvalid
 	case errors.As(err, &alert):
-		return ResultValidationFailure, ReasonHandshake
+		return tlsrpt.ResultValidationFailure, tlsrpt.ReasonHandshake
 	}
 	return "", ""
 }
@@ -118,7 +86,7 @@ func selfSigned(c *x509.Certificate) bool {
 // It wraps ErrCertificate and the underlying x509 error.
 type CertificateError struct {
 	Host       string
-	ResultType ResultType
+	ResultType tlsrpt.ResultType
 	Reason     string
 	Err        error
 }

@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"fmt"
 	"time"
+
+	"github.com/strictmx/strictmx/tlsrpt"
 )
 
 // TLSConfig returns the configuration for the STARTTLS handshake with the
@@ -76,7 +78,7 @@ func verifyConnection(cs tls.ConnectionState, host string, roots *x509.CertPool,
 		return fmt.Errorf("%w: %s negotiated %s", ErrTLSVersion, host, tls.VersionName(cs.Version))
 	}
 	if len(cs.PeerCertificates) == 0 {
-		return &CertificateError{Host: host, ResultType: ResultValidationFailure, Reason: ReasonCertInvalid, Err: fmt.Errorf("no certificate")}
+		return &CertificateError{Host: host, ResultType: tlsrpt.ResultValidationFailure, Reason: tlsrpt.ReasonCertInvalid, Err: fmt.Errorf("no certificate")}
 	}
 	opts := x509.VerifyOptions{DNSName: host, Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
 	if now != nil {
@@ -91,7 +93,7 @@ func verifyConnection(cs tls.ConnectionState, host string, roots *x509.CertPool,
 	if _, err := cs.PeerCertificates[0].Verify(opts); err != nil {
 		rt, reason := certResultType(err, cs.PeerCertificates[0])
 		if rt == "" {
-			rt, reason = ResultValidationFailure, ReasonCertInvalid
+			rt, reason = tlsrpt.ResultValidationFailure, tlsrpt.ReasonCertInvalid
 		}
 		return &CertificateError{Host: host, ResultType: rt, Reason: reason, Err: err}
 	}

@@ -44,12 +44,12 @@
 //
 // and runs, in the background:
 //
-//	store, _ := tlsrpt.OpenBolt("/var/lib/tlsrpt.db")
+//	store, _ := boltstore.Open("/var/lib/tlsrpt.db")
 //	go (&tlsrpt.Flusher{Collector: &c, Store: store}).Run(ctx)
-//	go (&tlsrpt.Scheduler{
+//	go (&reporter.Scheduler{
 //		Store: store, OrganizationName: "Example Mail", ContactInfo: "tlsrpt@sender.example",
-//		DKIM:   &tlsrpt.DKIM{Selector: "tlsrpt", Key: key},
-//		Mailer: &tlsrpt.RelayMailer{Addr: "smtp.sender.example:587", TLS: "starttls"},
+//		DKIM:   &reporter.DKIM{Selector: "tlsrpt", Key: key},
+//		Mailer: &reporter.RelayMailer{Addr: "smtp.sender.example:587", TLS: "starttls"},
 //	}).Run(ctx)
 //
 // Package tlsrpt does not decide TLS policy (package mtasts, or a DANE
@@ -75,7 +75,7 @@
 //
 // Package tlsrpt/tlsrpttest has a recording Mailer, a recording SMTP
 // server, an https endpoint that records POSTs, the conformance suite
-// TestStore, and validators that check report JSON and report messages
+// RunStore, and validators that check report JSON and report messages
 // against every rule of the contract. Golden files under testdata are
 // rewritten with "go test ./tlsrpt -args -update". RedisStore tests need a
 // redis-server and run only with STRICTMX_TEST_REDIS=1.

@@ -2,7 +2,6 @@ package tlsrpt
 
 import (
 	"errors"
-	"fmt"
 )
 
 // Record errors. Each means the policy domain does not take reports now;
@@ -51,39 +50,3 @@ var (
 	// (domain, day) cannot be reported.
 	ErrCorruptStore = errors.New("tlsrpt: corrupt store data")
 )
-
-// Delivery errors.
-var (
-	// ErrDelivery: a report could not be delivered to one rua URI. It is
-	// retried with backoff.
-	ErrDelivery = errors.New("tlsrpt: delivery failed")
-	// ErrUnsupportedURI: a rua URI has a scheme other than mailto: or https:.
-	ErrUnsupportedURI = errors.New("tlsrpt: unsupported rua URI")
-	// ErrConfig: the reporter is missing required configuration
-	// (organisation name, contact address, DKIM signer, mailer).
-	ErrConfig = errors.New("tlsrpt: incomplete configuration")
-)
-
-// DeliveryError reports the failure of one delivery attempt to one rua URI.
-// It wraps ErrDelivery and the cause.
-type DeliveryError struct {
-	URI string // the rua URI tried
-	// StatusCode is the HTTP status received, or 0.
-	StatusCode int
-	Err        error // the cause
-}
-
-func (e *DeliveryError) Error() string {
-	if e.StatusCode != 0 {
-		return fmt.Sprintf("tlsrpt: deliver to %s: http status %d", e.URI, e.StatusCode)
-	}
-	return fmt.Sprintf("tlsrpt: deliver to %s: %v", e.URI, e.Err)
-}
-
-// Unwrap returns ErrDelivery and the cause.
-func (e *DeliveryError) Unwrap() []error {
-	if e.Err == nil {
-		return []error{ErrDelivery}
-	}
-	return []error{ErrDelivery, e.Err}
-}

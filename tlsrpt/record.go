@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/strictmx/strictmx/internal/domain"
-	"github.com/strictmx/strictmx/mtasts"
+	"github.com/strictmx/strictmx/mtasts/resolver"
 )
 
 // Resolver is the DNS interface Lookup needs. It is satisfied by
@@ -54,7 +54,7 @@ func RecordName(policyDomain string) (string, error) {
 //
 // A missing name or record, or TXT records none of which is a TLSRPTv1
 // record, gives ErrNoRecord; a lookup failure for any other reason gives
-// ErrDNSTemporary (retry later). r nil means a *mtasts.DNSResolver
+// ErrDNSTemporary (retry later). r nil means a *resolver.Stub
 // reading /etc/resolv.conf, as for MTA-STS lookups.
 func Lookup(ctx context.Context, r Resolver, policyDomain string) (*Record, error) {
 	name, err := RecordName(policyDomain)
@@ -62,7 +62,7 @@ func Lookup(ctx context.Context, r Resolver, policyDomain string) (*Record, erro
 		return nil, err
 	}
 	if r == nil {
-		r = &mtasts.DNSResolver{}
+		r = &resolver.Stub{}
 	}
 	txts, err := r.LookupTXT(ctx, name)
 	if err != nil {

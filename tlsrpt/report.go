@@ -14,117 +14,12 @@ import (
 	"unicode/utf8"
 
 	"github.com/strictmx/strictmx/internal/domain"
-	"github.com/strictmx/strictmx/mtasts"
 )
 
 // MaxReportSize bounds the JSON of one report, when encoding and decoding
 // (after gunzip). RFC 8460, Section 5.3 asks mail reports to stay well
 // under common message size limits; 10 MB of JSON gzips to far less.
 const MaxReportSize = 10 << 20
-
-// PolicyType is the "policy-type" of a report policy (RFC 8460, Section 4.4).
-type PolicyType string
-
-// The registered policy types.
-const (
-	PolicySTS           PolicyType = "sts"
-	PolicyTLSA          PolicyType = "tlsa"
-	PolicyNoPolicyFound PolicyType = "no-policy-found"
-)
-
-// Valid reports whether t is one of the registered policy types.
-func (t PolicyType) Valid() bool {
-	return t == PolicySTS || t == PolicyTLSA || t == PolicyNoPolicyFound
-}
-
-// ResultType is the "result-type" of a failure (RFC 8460, Section 4.3).
-type ResultType string
-
-// The 11 registered result types (RFC 8460, Section 6.6). Nothing else is
-// ever reported. The values are package mtasts's, which produces them.
-const (
-	// Negotiation failures.
-	ResultSTARTTLSNotSupported    = ResultType(mtasts.ResultSTARTTLSNotSupported)
-	ResultCertificateHostMismatch = ResultType(mtasts.ResultCertificateHostMismatch)
-	ResultCertificateExpired      = ResultType(mtasts.ResultCertificateExpired)
-	ResultCertificateNotTrusted   = ResultType(mtasts.ResultCertificateNotTrusted)
-	ResultValidationFailure       = ResultType(mtasts.ResultValidationFailure)
-	// DANE failures.
-	ResultTLSAInvalid   = ResultType(mtasts.ResultTLSAInvalid)
-	ResultDNSSECInvalid = ResultType(mtasts.ResultDNSSECInvalid)
-	ResultDANERequired  = ResultType(mtasts.ResultDANERequired)
-	// MTA-STS failures.
-	ResultSTSPolicyFetchError = ResultType(mtasts.ResultSTSPolicyFetchError)
-	ResultSTSPolicyInvalid    = ResultType(mtasts.ResultSTSPolicyInvalid)
-	ResultSTSWebPKIInvalid    = ResultType(mtasts.ResultSTSWebPKIInvalid)
-)
-
-var resultTypes = []ResultType{
-	ResultSTARTTLSNotSupported, ResultCertificateHostMismatch, ResultCertificateExpired,
-	ResultCertificateNotTrusted, ResultValidationFailure, ResultTLSAInvalid,
-	ResultDNSSECInvalid, ResultDANERequired, ResultSTSPolicyFetchError,
-	ResultSTSPolicyInvalid, ResultSTSWebPKIInvalid,
-}
-
-// Valid reports whether t is one of the 11 registered result types.
-func (t ResultType) Valid() bool {
-	switch t {
-	case ResultSTARTTLSNotSupported, ResultCertificateHostMismatch, ResultCertificateExpired,
-		ResultCertificateNotTrusted, ResultValidationFailure, ResultTLSAInvalid,
-		ResultDNSSECInvalid, ResultDANERequired, ResultSTSPolicyFetchError,
-		ResultSTSPolicyInvalid, ResultSTSWebPKIInvalid:
-		return true
-	}
-	return false
-}
-
-// needsReasonCode reports whether failures of type t carry a
-// failure-reason-code in strictmx reports.
-func (t ResultType) needsReasonCode() bool {
-	return t == ResultCertificateNotTrusted || t == ResultValidationFailure
-}
-
-// ReasonMXMismatch is the failure-reason-code for a session refused because
-// the MX host is not matched by the MTA-STS policy (result type
-// validation-failure).
-const ReasonMXMismatch = "mtasts-policy-mx-mismatch"
-
-// ReasonUnspecified is the failure-reason-code recorded when a result of a
-// type that needs one (certificate-not-trusted, validation-failure) comes
-// without it.
-const ReasonUnspecified = "unspecified"
-
-// Day is a UTC calendar day, counted in days since 1970-01-01. Reports
-// cover one Day.
-type Day int32
-
-// DayOf returns the UTC day that contains t.
-func DayOf(t time.Time) Day {
-	s := t.Unix()
-	d := s / 86400
-	if s%86400 < 0 {
-		d--
-	}
-	return Day(d)
-}
-
-// Start returns 00:00:00 UTC of d.
-func (d Day) Start() time.Time { return time.Unix(int64(d)*86400, 0).UTC() }
-
-// End returns 23:59:59 UTC of d, the end-datetime of its report.
-func (d Day) End() time.Time { return d.Start().Add(86399 * time.Second) }
-
-// String returns d as YYYY-MM-DD.
-func (d Day) String() string { return d.Start().Format(time.DateOnly) }
-
-// ParseDay parses YYYY-MM-DD.
-func ParseDay(s string) (Day, error) {
-	t, err := time.Parse(time.DateOnly, s)
-	if err != nil {
-		return 0, fmt.Errorf("tlsrpt: bad day %q: %w", s, err)
-	}
-	return DayOf(t), nil
-}
 
 // Report is one TLS-RPT aggregate report (RFC 8460, Section 4).
 //

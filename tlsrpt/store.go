@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/strictmx/strictmx/tlsrpt/internal/lease"
 )
 
 // Store keeps the counts of (policy domain, day) aggregates until they are
@@ -14,7 +16,7 @@ import (
 // processes when they share the backing storage (RedisStore). Keys hold
 // normalised policy domains. This package has three: MemoryStore,
 // BoltStore (one machine, durable) and RedisStore (a fleet of senders).
-// Package tlsrpttest has a conformance suite, TestStore.
+// Package tlsrpttest has a conformance suite, RunStore.
 type Store interface {
 	// Add adds the counts of aggs to what is stored under their keys.
 	// The whole batch is applied or, on error, nothing of it (so a
@@ -49,12 +51,7 @@ type MemoryStore struct {
 	mu     sync.Mutex
 	counts map[Key]*Aggregate
 	states map[Key][]byte
-	locks  map[Key]memLock
-}
-
-type memLock struct {
-	owner   string
-	expires time.Time
+	locks  lease.Table[Key]
 }
 
 func (s *MemoryStore) now() time.Time {
@@ -149,34 +146,15 @@ func (s *MemoryStore) Delete(ctx context.Context, k Key) error {
 func (s *MemoryStore) Lock(ctx context.Context, k Key, owner string, ttl time.Duration) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return lockMap(&s.locks, k, owner, ttl, s.now()), nil
+	return s.locks.Take(k, owner, ttl, s.now()), nil
 }
 
 // Unlock implements Store.
 func (s *MemoryStore) Unlock(ctx context.Context, k Key, owner string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if l, ok := s.locks[k]; ok && l.owner == owner {
-		delete(s.locks, k)
-	}
+	s.locks.Release(k, owner)
 	return nil
-}
-
-// lockMap takes an expiring in-process lock; the caller holds a mutex.
-func lockMap(m *map[Key]memLock, k Key, owner string, ttl time.Duration, now time.Time) bool {
-	if *m == nil {
-		*m = map[Key]memLock{}
-	}
-	if l, ok := (*m)[k]; ok && l.owner != owner && now.Before(l.expires) {
-		return false
-	}
-	for kk, l := range *m { // drop expired locks to bound the map
-		if !now.Before(l.expires) {
-			delete(*m, kk)
-		}
-	}
-	(*m)[k] = memLock{owner, now.Add(ttl)}
-	return true
 }
 
 // DefaultFlushInterval is how often a Flusher moves counts from its

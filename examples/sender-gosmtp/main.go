@@ -26,6 +26,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/strictmx/strictmx/mtasts"
+	"github.com/strictmx/strictmx/mtasts/resolver"
 )
 
 func main() {
@@ -52,7 +53,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, out io.Writer, w *
 		return 2
 	}
 	if w == nil {
-		res := &mtasts.DNSResolver{}
+		res := &resolver.Stub{}
 		if *dnsServer != "" {
 			res.Servers = []string{*dnsServer}
 		}

@@ -51,6 +51,7 @@ import (
 	"time"
 
 	"github.com/strictmx/strictmx/mtasts"
+	"github.com/strictmx/strictmx/mtasts/resolver"
 	"github.com/strictmx/strictmx/tlsrpt"
 )
 
@@ -159,7 +160,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 func newEnv(dnsServer, caFile string) (*env, error) {
-	res := &mtasts.DNSResolver{}
+	res := &resolver.Stub{}
 	if dnsServer != "" {
 		res.Servers = []string{dnsServer}
 	}
@@ -251,7 +252,7 @@ func (e *env) lookupMX(ctx context.Context, domain string) ([]*net.MX, error) {
 		return nil, fmt.Errorf("%s accepts no mail (null MX, RFC 7505)", domain)
 	case err == nil && len(mxs) > 0:
 		return mxs, nil
-	case errors.Is(err, mtasts.ErrNXDOMAIN):
+	case errors.Is(err, resolver.ErrNXDOMAIN):
 		return nil, fmt.Errorf("%s does not exist", domain)
 	case err == nil, errors.As(err, &dnsErr) && dnsErr.IsNotFound:
 		// RFC 5321, Section 5.1: the implicit MX; RFC 8461, Section 4.1:
@@ -376,7 +377,7 @@ func (e *env) done(res *mtasts.Result, d mtasts.Decision, start time.Time, conn 
 	if e.record == nil {
 		return
 	}
-	r, ok := tlsrpt.STSResult(res, d, start)
+	r, ok := res.Session(d, start)
 	if !ok {
 		return
 	}

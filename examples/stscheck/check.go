@@ -16,6 +16,7 @@ import (
 
 	"github.com/strictmx/strictmx/internal/domain"
 	"github.com/strictmx/strictmx/mtasts"
+	"github.com/strictmx/strictmx/mtasts/resolver"
 	"github.com/strictmx/strictmx/tlsrpt"
 )
 
@@ -35,8 +36,8 @@ const helloName = "localhost"
 // maxProbesPerDomain bounds the MX hosts of one domain probed at once.
 const maxProbesPerDomain = 4
 
-// resolver is the DNS a check needs; *mtasts.DNSResolver satisfies it.
-type resolver interface {
+// dnsLookups is the DNS a check needs; *resolver.Stub satisfies it.
+type dnsLookups interface {
 	LookupTXT(ctx context.Context, name string) ([]string, error)
 	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
 }
@@ -44,8 +45,8 @@ type resolver interface {
 // checker checks domains as a sender would. It is made once per run and
 // used by several goroutines; it is not changed after it is made.
 type checker struct {
-	resolver resolver
-	client   *mtasts.Client
+	dns    dnsLookups
+	client *mtasts.Client
 	// roots verifies MX certificates; nil means the system roots.
 	roots *x509.CertPool
 	// dial connects to MX hosts.
@@ -148,7 +149,7 @@ func (c *checker) checkRecord(ctx context.Context, r *report) *mtasts.Record {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	name := "_mta-sts." + r.Domain
-	txts, err := c.resolver.LookupTXT(ctx, name)
+	txts, err := c.dns.LookupTXT(ctx, name)
 	var rec *mtasts.Record
 	var dnsErr *net.DNSError
 	switch {
@@ -199,12 +200,12 @@ func (c *checker) checkPolicy(ctx context.Context, r *report) *mtasts.Policy {
 // (RFC 8461, Section 4).
 func (c *checker) checkMX(ctx context.Context, r *report, res *mtasts.Result) {
 	lctx, cancel := context.WithTimeout(ctx, c.timeout)
-	mxs, err := c.resolver.LookupMX(lctx, r.Domain)
+	mxs, err := c.dns.LookupMX(lctx, r.Domain)
 	cancel()
 	var dnsErr *net.DNSError
 	switch {
 	case err == nil:
-	case errors.As(err, &dnsErr) && dnsErr.IsNotFound && !errors.Is(err, mtasts.ErrNXDOMAIN):
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound && !errors.Is(err, resolver.ErrNXDOMAIN):
 		// NODATA: the implicit MX is the domain itself, and it must match
 		// the policy too (RFC 8461, Section 4.1).
 		mxs = []*net.MX{{Host: r.Domain + ".", Pref: 0}}
@@ -347,7 +348,7 @@ func verifyCert(chain []*x509.Certificate, host string, roots *x509.CertPool, no
 func (c *checker) checkTLSRPT(ctx context.Context, r *report) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	rec, err := tlsrpt.Lookup(ctx, c.resolver, r.Domain)
+	rec, err := tlsrpt.Lookup(ctx, c.dns, r.Domain)
 	if err != nil {
 		r.TLSRPT.err = err
 		return

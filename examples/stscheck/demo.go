@@ -126,7 +126,7 @@ func (d *demo) close() { d.s.Close() }
 func (d *demo) checker(o *options) *checker {
 	res := d.s.Resolver()
 	return &checker{
-		resolver: res,
+		dns: res,
 		client: &mtasts.Client{
 			Resolver:     res,
 			RootCAs:      d.s.RootCAs(),

@@ -16,6 +16,7 @@ import (
 
 	"github.com/strictmx/strictmx/mtasts"
 	"github.com/strictmx/strictmx/mtasts/mtaststest"
+	"github.com/strictmx/strictmx/tlsrpt"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -343,7 +344,7 @@ func TestDNSFlag(t *testing.T) {
 		"record.found":       true,
 		"record.id":          "42",
 		"policy.found":       false,
-		"policy.result_type": string(mtasts.ResultSTSPolicyFetchError),
+		"policy.result_type": string(tlsrpt.ResultSTSPolicyFetchError),
 		"tlsrpt.found":       true,
 		"verdict":            verdictOpportunisic,
 	} {

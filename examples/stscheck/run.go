@@ -16,6 +16,7 @@ import (
 
 	"github.com/strictmx/strictmx/internal/domain"
 	"github.com/strictmx/strictmx/mtasts"
+	"github.com/strictmx/strictmx/mtasts/resolver"
 )
 
 // Limits of one run.
@@ -188,7 +189,7 @@ func newChecker(o *options) (*checker, error) {
 		}
 	}
 	port, _ := portString(o.smtpPort)
-	res := &mtasts.DNSResolver{Timeout: o.timeout}
+	res := &resolver.Stub{Timeout: o.timeout}
 	dialer := &net.Dialer{Timeout: o.timeout}
 	if o.dns != "" {
 		server, _ := dnsServer(o.dns)
@@ -223,7 +224,7 @@ func newChecker(o *options) (*checker, error) {
 		client.DialContext = dialer.DialContext
 	}
 	return &checker{
-		resolver: res,
+		dns:      res,
 		client:   client,
 		roots:    roots,
 		dial:     mxDialer.DialContext,

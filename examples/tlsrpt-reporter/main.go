@@ -41,6 +41,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/strictmx/strictmx/tlsrpt"
+	"github.com/strictmx/strictmx/tlsrpt/boltstore"
+	"github.com/strictmx/strictmx/tlsrpt/redisstore"
+	"github.com/strictmx/strictmx/tlsrpt/reporter"
 )
 
 type options struct {
@@ -70,8 +73,8 @@ func parseFlags(args []string, getenv func(string) string) (*options, error) {
 	fs.StringVar(&o.db, "db", "tlsrpt.db", "bbolt file for counts and progress")
 	fs.StringVar(&o.redisAddr, "redis", "", "use Redis at host:port instead of bbolt (shared by a fleet)")
 	fs.DurationVar(&o.flush, "flush", tlsrpt.DefaultFlushInterval, "interval between flushes to the store")
-	fs.DurationVar(&o.maxDelay, "max-delay", tlsrpt.DefaultMaxDelay, "maximum random delay after a day ends (0: none)")
-	fs.DurationVar(&o.poll, "poll", tlsrpt.DefaultPollInterval, "interval between looks for due reports")
+	fs.DurationVar(&o.maxDelay, "max-delay", reporter.DefaultMaxDelay, "maximum random delay after a day ends (0: none)")
+	fs.DurationVar(&o.poll, "poll", reporter.DefaultPollInterval, "interval between looks for due reports")
 	fs.BoolVar(&o.noHeartbeat, "no-heartbeat", false, "do not send reports in which every session succeeded")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -92,9 +95,9 @@ func parseFlags(args []string, getenv func(string) string) (*options, error) {
 // deps are what tests replace.
 type deps struct {
 	input    io.Reader        // stdin, when no -socket
-	resolver tlsrpt.Resolver  // nil: a *mtasts.DNSResolver
+	resolver tlsrpt.Resolver  // nil: a *resolver.Stub
 	now      func() time.Time // nil: time.Now
-	hooks    tlsrpt.Hooks     // extra hooks, called after logging
+	hooks    reporter.Hooks   // extra hooks, called after logging
 	ready    func()           // called once the input is open
 }
 
@@ -138,22 +141,22 @@ func run(ctx context.Context, o *options, d deps, logger *slog.Logger) error {
 	if o.redisAddr != "" {
 		c := redis.NewClient(&redis.Options{Addr: o.redisAddr})
 		defer c.Close()
-		store = &tlsrpt.RedisStore{Client: c}
+		store = &redisstore.Store{Client: c}
 	} else {
-		b, err := tlsrpt.OpenBolt(o.db)
+		b, err := boltstore.Open(o.db)
 		if err != nil {
 			return err
 		}
 		defer b.Close()
 		store = b
 	}
-	var dk *tlsrpt.DKIM
+	var dk *reporter.DKIM
 	if o.dkimKey != "" {
 		key, err := loadKey(o.dkimKey)
 		if err != nil {
 			return err
 		}
-		dk = &tlsrpt.DKIM{Selector: o.dkimSelector, Key: key}
+		dk = &reporter.DKIM{Selector: o.dkimSelector, Key: key}
 	}
 	maxDelay := o.maxDelay
 	if maxDelay == 0 {
@@ -161,9 +164,9 @@ func run(ctx context.Context, o *options, d deps, logger *slog.Logger) error {
 	}
 	collector := &tlsrpt.Collector{Now: d.now}
 	flusher := &tlsrpt.Flusher{Collector: collector, Store: store, Interval: o.flush, Logger: logger}
-	sched := &tlsrpt.Scheduler{
+	sched := &reporter.Scheduler{
 		Store: store, OrganizationName: o.org, ContactInfo: o.contact, From: o.from, DKIM: dk,
-		Mailer: &tlsrpt.RelayMailer{Addr: o.relay, TLS: o.relayTLS, Username: o.relayUser,
+		Mailer: &reporter.RelayMailer{Addr: o.relay, TLS: o.relayTLS, Username: o.relayUser,
 			Password: o.relayPassword, HelloName: o.helloName},
 		Resolver: d.resolver, MaxDelay: maxDelay, PollInterval: o.poll,
 		SkipAllSuccess: o.noHeartbeat, Now: d.now, Logger: logger,
@@ -201,8 +204,8 @@ func run(ctx context.Context, o *options, d deps, logger *slog.Logger) error {
 	return first
 }
 
-func logHooks(l *slog.Logger, extra tlsrpt.Hooks) tlsrpt.Hooks {
-	return tlsrpt.Hooks{
+func logHooks(l *slog.Logger, extra reporter.Hooks) reporter.Hooks {
+	return reporter.Hooks{
 		Sent: func(k tlsrpt.Key, uri string) {
 			l.Info("report sent", "domain", k.Domain, "day", k.Day.String(), "uri", uri)
 			if extra.Sent != nil {

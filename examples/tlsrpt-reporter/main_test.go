@@ -16,6 +16,7 @@ import (
 
 	"github.com/strictmx/strictmx/internal/redistest"
 	"github.com/strictmx/strictmx/tlsrpt"
+	"github.com/strictmx/strictmx/tlsrpt/reporter"
 	"github.com/strictmx/strictmx/tlsrpt/tlsrpttest"
 )
 
@@ -76,7 +77,7 @@ func (w *world) start(t *testing.T, in io.Reader) (ready chan struct{}, done cha
 		input:    in,
 		resolver: resolver{"_smtp._tls.example.net": {"v=TLSRPTv1; rua=mailto:reports@example.net"}},
 		now:      func() time.Time { return time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC) },
-		hooks:    tlsrpt.Hooks{Sent: func(k tlsrpt.Key, uri string) { w.sent <- uri }},
+		hooks:    reporter.Hooks{Sent: func(k tlsrpt.Key, uri string) { w.sent <- uri }},
 		ready:    func() { close(ready) },
 	}
 	go func() { done <- run(ctx, w.opts, d, slog.New(slog.DiscardHandler)) }()

@@ -68,7 +68,7 @@
 // # Testing
 //
 // The package's tests exercise every switch against the real
-// mtasts.DNSResolver, a plain net/http client and mtasts.Client.Lookup;
+// resolver.Stub, a plain net/http client and mtasts.Client.Lookup;
 // ExampleServer runs in CI. Counters (Server.Queries, Server.Fetches and
 // their totals) make "exactly one fetch" style assertions possible.
 //

@@ -19,11 +19,12 @@ import (
 
 	"github.com/strictmx/strictmx/internal/testpki"
 	"github.com/strictmx/strictmx/mtasts"
+	"github.com/strictmx/strictmx/mtasts/resolver"
 )
 
 // ResolverTimeout is the per-exchange Timeout of the resolvers the harness
 // hands out, short so that a DNSTimeout fault costs a test about a second
-// per query rather than mtasts.DefaultDNSTimeout.
+// per query rather than resolver.DefaultTimeout.
 const ResolverTimeout = time.Second
 
 // ErrNotServed is returned, wrapped, by Server.DialContext for an address
@@ -216,8 +217,8 @@ func (s *Server) Client() *mtasts.Client {
 
 // Resolver returns a new DNS resolver that asks the harness DNS server,
 // with ResolverTimeout per exchange.
-func (s *Server) Resolver() *mtasts.DNSResolver {
-	return &mtasts.DNSResolver{Servers: []string{s.dnsAddr}, Timeout: ResolverTimeout}
+func (s *Server) Resolver() *resolver.Stub {
+	return &resolver.Stub{Servers: []string{s.dnsAddr}, Timeout: ResolverTimeout}
 }
 
 // HTTPClient returns a new http.Client that trusts the harness CA, reaches

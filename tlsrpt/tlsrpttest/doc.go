@@ -3,14 +3,14 @@
 // records messages, an https endpoint that records POSTs, validators that
 // check a report's JSON or a whole report message against every rule of
 // the strictmx TLS-RPT contract ([RFC 8460] as strict receivers read it),
-// and TestStore, the conformance suite for tlsrpt.Store implementations.
+// and RunStore, the conformance suite for tlsrpt.Store implementations.
 //
 // Users can point the validators at reports made by any software.
 //
 // It does not simulate DNS or SMTP peers beyond what these need.
 //
 //	mailer := &tlsrpttest.Mailer{}
-//	// ... run a tlsrpt.Scheduler with Mailer: mailer ...
+//	// ... run a reporter.Scheduler with Mailer: mailer ...
 //	for _, m := range mailer.Messages() {
 //		if _, err := tlsrpttest.ValidateMessage(m.Data, nil); err != nil {
 //			t.Error(err)

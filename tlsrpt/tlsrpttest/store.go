@@ -18,9 +18,9 @@ import (
 // skipped.
 type StoreFactory func(t *testing.T) (s tlsrpt.Store, advance func(time.Duration))
 
-// TestStore runs the conformance suite for tlsrpt.Store implementations,
+// RunStore runs the conformance suite for tlsrpt.Store implementations,
 // in the manner of testing/fstest: every Store must pass it.
-func TestStore(t *testing.T, newStore StoreFactory) {
+func RunStore(t *testing.T, newStore StoreFactory) {
 	ctx := context.Background()
 	day := tlsrpt.DayOf(time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC))
 	k1 := tlsrpt.Key{Domain: "example.net", Day: day}

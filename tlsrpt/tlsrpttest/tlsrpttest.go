@@ -20,8 +20,8 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/strictmx/strictmx/internal/testpki"
-	"github.com/strictmx/strictmx/tlsrpt"
 	"github.com/strictmx/strictmx/tlsrpt/internal/reportcheck"
+	"github.com/strictmx/strictmx/tlsrpt/reporter"
 )
 
 // ErrInvalid is wrapped by every validation error.
@@ -52,7 +52,7 @@ func ValidateMessage(data []byte, lookupTXT func(domain string) ([]string, error
 // DKIMKey makes a fresh Ed25519 signing key for domain and selector and
 // returns it with a LookupTXT function that serves its public key record,
 // for ValidateMessage.
-func DKIMKey(domain, selector string) (*tlsrpt.DKIM, func(string) ([]string, error)) {
+func DKIMKey(domain, selector string) (*reporter.DKIM, func(string) ([]string, error)) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		panic(fmt.Sprintf("tlsrpttest: ed25519: %v", err)) // crypto/rand does not fail
@@ -65,7 +65,7 @@ func DKIMKey(domain, selector string) (*tlsrpt.DKIM, func(string) ([]string, err
 		}
 		return nil, &net.DNSError{Err: "no such host", Name: q, IsNotFound: true}
 	}
-	return &tlsrpt.DKIM{Selector: selector, Key: priv}, lookup
+	return &reporter.DKIM{Selector: selector, Key: priv}, lookup
 }
 
 // Mail is one message a Mailer or SMTPServer received.
@@ -74,7 +74,7 @@ type Mail struct {
 	Data     []byte
 }
 
-// Mailer is a tlsrpt.Mailer that records messages. Its zero value is
+// Mailer is a reporter.Mailer that records messages. Its zero value is
 // ready to use; Err, if set, decides the outcome of each Send.
 type Mailer struct {
 	// Err returns the error for a Send to `to` (n counts Sends from 1);
@@ -86,7 +86,7 @@ type Mailer struct {
 	msgs []Mail
 }
 
-// Send implements tlsrpt.Mailer.
+// Send implements reporter.Mailer.
 func (m *Mailer) Send(ctx context.Context, from, to string, msg []byte) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -162,11 +162,11 @@ func (s *HTTPSServer) Posts() []Post {
 }
 
 // ReportClient returns an http.Client that trusts the server and, like
-// tlsrpt.NoRedirectClient, never follows redirects.
+// reporter.NoRedirectClient, never follows redirects.
 func (s *HTTPSServer) ReportClient() *http.Client {
 	c := s.Client()
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	c.Timeout = tlsrpt.DefaultHTTPTimeout
+	c.Timeout = reporter.DefaultHTTPTimeout
 	return c
 }
 

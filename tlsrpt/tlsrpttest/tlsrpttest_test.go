@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/strictmx/strictmx/tlsrpt"
+	"github.com/strictmx/strictmx/tlsrpt/reporter"
 	"github.com/strictmx/strictmx/tlsrpt/tlsrpttest"
 )
 
@@ -61,14 +62,14 @@ func TestValidateReportJSONWild(t *testing.T) {
 	}
 }
 
-func message(t *testing.T, d *tlsrpt.DKIM) []byte { return messageSigned(t, d) }
+func message(t *testing.T, d *reporter.DKIM) []byte { return messageSigned(t, d) }
 
 func messageFor(t testing.TB) []byte { return messageSigned(t, nil) }
 
-func messageSigned(t testing.TB, d *tlsrpt.DKIM) []byte {
+func messageSigned(t testing.TB, d *reporter.DKIM) []byte {
 	r, js := report(t)
 	gz, _ := tlsrpt.Gzip(js)
-	m := &tlsrpt.Message{From: "tlsrpt@sender.example", To: "r@example.net", Report: r, Gzip: gz,
+	m := &reporter.Message{From: "tlsrpt@sender.example", To: "r@example.net", Report: r, Gzip: gz,
 		FileName: tlsrpt.FileName("sender.example", "example.net", r.DateRange, "abc"),
 		Date:     day.End(), MessageID: "1." + r.ReportID}
 	b, err := m.Build(d)
@@ -129,7 +130,7 @@ func TestMailer(t *testing.T) {
 func TestHTTPSServer(t *testing.T) {
 	s := tlsrpttest.NewHTTPSServer(t)
 	s.Status = func(n int) int { return 301 }
-	err := tlsrpt.PostReport(context.Background(), s.ReportClient(), s.URL+"/x", []byte{1})
+	err := reporter.PostReport(context.Background(), s.ReportClient(), s.URL+"/x", []byte{1})
 	if err == nil || len(s.Posts()) != 1 || s.Posts()[0].Path != "/x" {
 		t.Errorf("redirect: %v, %+v", err, s.Posts())
 	}

@@ -1,4 +1,4 @@
-package tlsrpt
+package boltstore
 
 import (
 	"context"
@@ -8,25 +8,28 @@ import (
 	"sync"
 	"time"
 
+	"github.com/strictmx/strictmx/tlsrpt"
+	"github.com/strictmx/strictmx/tlsrpt/internal/counters"
+	"github.com/strictmx/strictmx/tlsrpt/internal/lease"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
 
-// BoltStore is a durable Store in one bbolt file, for a single machine.
+// Store is a durable Store in one bbolt file, for a single machine.
 //
 // Every Add is one bbolt transaction, committed with fsync: counts
 // survive a restart or a kill -9 up to the last Add that returned, and a
 // crash during an Add loses that batch whole, never half of it, so
 // nothing is counted twice. Batch Adds with a Flusher (its Interval is the
-// flush interval). Locks are in-process: one BoltStore file serves one
+// flush interval). Locks are in-process: one Store file serves one
 // process (bbolt itself refuses a second opener).
-type BoltStore struct {
+type Store struct {
 	// Now is the clock for lock expiry; nil means time.Now.
 	Now func() time.Time
 
 	db    *bolt.DB
 	mu    sync.Mutex
-	locks map[Key]memLock
+	locks lease.Table[tlsrpt.Key]
 }
 
 var (
@@ -37,11 +40,11 @@ var (
 // boltOpenTimeout bounds the wait for another process's file lock.
 const boltOpenTimeout = 5 * time.Second
 
-// OpenBolt opens (creating if needed) the bbolt file at path.
-func OpenBolt(path string) (*BoltStore, error) {
+// Open opens (creating if needed) the bbolt file at path.
+func Open(path string) (*Store, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: boltOpenTimeout})
 	if err != nil {
-		return nil, fmt.Errorf("tlsrpt: open %s: %w", path, err)
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		if _, err := tx.CreateBucketIfNotExists(boltCounts); err != nil {
@@ -52,44 +55,44 @@ func OpenBolt(path string) (*BoltStore, error) {
 	})
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("tlsrpt: init %s: %w", path, err)
+		return nil, fmt.Errorf("boltstore: init %s: %w", path, err)
 	}
-	return &BoltStore{db: db}, nil
+	return &Store{db: db}, nil
 }
 
 // Close closes the file. Later calls fail with ErrStoreClosed.
-func (s *BoltStore) Close() error { return s.db.Close() }
+func (s *Store) Close() error { return s.db.Close() }
 
-func (s *BoltStore) wrap(err error) error {
+func (s *Store) wrap(err error) error {
 	if err == nil {
 		return nil
 	}
 	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
-		return fmt.Errorf("%w: %w", ErrStoreClosed, err)
+		return fmt.Errorf("%w: %w", tlsrpt.ErrStoreClosed, err)
 	}
-	return fmt.Errorf("tlsrpt: bolt: %w", err)
+	return fmt.Errorf("boltstore: bolt: %w", err)
 }
 
 // Add implements Store: one transaction for the whole batch.
-func (s *BoltStore) Add(ctx context.Context, aggs []*Aggregate) error {
+func (s *Store) Add(ctx context.Context, aggs []*tlsrpt.Aggregate) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	return s.wrap(s.db.Update(func(tx *bolt.Tx) error {
 		root := tx.Bucket(boltCounts)
 		for _, a := range aggs {
-			b, err := root.CreateBucketIfNotExists([]byte(keyName(a.Key)))
+			b, err := root.CreateBucketIfNotExists([]byte(counters.KeyName(a.Key)))
 			if err != nil {
 				return err
 			}
-			for _, c := range a.counters() {
-				name := []byte(c.name)
+			for _, c := range counters.Encode(a) {
+				name := []byte(c.Name)
 				var n int64
 				if v := b.Get(name); len(v) == 8 {
 					n = int64(binary.BigEndian.Uint64(v))
 				}
 				var buf [8]byte
-				binary.BigEndian.PutUint64(buf[:], uint64(n+c.n))
+				binary.BigEndian.PutUint64(buf[:], uint64(n+c.N))
 				if err := b.Put(name, buf[:]); err != nil {
 					return err
 				}
@@ -100,35 +103,35 @@ func (s *BoltStore) Add(ctx context.Context, aggs []*Aggregate) error {
 }
 
 // Load implements Store.
-func (s *BoltStore) Load(ctx context.Context, k Key) (*Aggregate, error) {
-	var cs []counter
+func (s *Store) Load(ctx context.Context, k tlsrpt.Key) (*tlsrpt.Aggregate, error) {
+	var cs []counters.Counter
 	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(boltCounts).Bucket([]byte(keyName(k)))
+		b := tx.Bucket(boltCounts).Bucket([]byte(counters.KeyName(k)))
 		if b == nil {
 			return nil
 		}
 		return b.ForEach(func(name, v []byte) error {
 			if len(v) != 8 {
-				return fmt.Errorf("%w: counter value of %d bytes", ErrCorruptStore, len(v))
+				return fmt.Errorf("%w: counter value of %d bytes", tlsrpt.ErrCorruptStore, len(v))
 			}
-			cs = append(cs, counter{string(name), int64(binary.BigEndian.Uint64(v))})
+			cs = append(cs, counters.Counter{Name: string(name), N: int64(binary.BigEndian.Uint64(v))})
 			return nil
 		})
 	})
 	if err != nil {
 		return nil, s.wrap(err)
 	}
-	return aggregateFromCounters(k, cs)
+	return counters.Decode(k, cs)
 }
 
 // Keys implements Store.
-func (s *BoltStore) Keys(ctx context.Context) ([]Key, error) {
-	seen := map[Key]bool{}
-	var out []Key
+func (s *Store) Keys(ctx context.Context) ([]tlsrpt.Key, error) {
+	seen := map[tlsrpt.Key]bool{}
+	var out []tlsrpt.Key
 	err := s.db.View(func(tx *bolt.Tx) error {
 		for _, bucket := range [][]byte{boltCounts, boltStates} {
 			err := tx.Bucket(bucket).ForEach(func(name, _ []byte) error {
-				k, err := parseKeyName(string(name))
+				k, err := counters.ParseKeyName(string(name))
 				if err != nil {
 					return err
 				}
@@ -148,10 +151,10 @@ func (s *BoltStore) Keys(ctx context.Context) ([]Key, error) {
 }
 
 // State implements Store.
-func (s *BoltStore) State(ctx context.Context, k Key) ([]byte, error) {
+func (s *Store) State(ctx context.Context, k tlsrpt.Key) ([]byte, error) {
 	var out []byte
 	err := s.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(boltStates).Get([]byte(keyName(k))); v != nil {
+		if v := tx.Bucket(boltStates).Get([]byte(counters.KeyName(k))); v != nil {
 			out = append([]byte{}, v...)
 		}
 		return nil
@@ -160,16 +163,16 @@ func (s *BoltStore) State(ctx context.Context, k Key) ([]byte, error) {
 }
 
 // SetState implements Store.
-func (s *BoltStore) SetState(ctx context.Context, k Key, state []byte) error {
+func (s *Store) SetState(ctx context.Context, k tlsrpt.Key, state []byte) error {
 	return s.wrap(s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(boltStates).Put([]byte(keyName(k)), state)
+		return tx.Bucket(boltStates).Put([]byte(counters.KeyName(k)), state)
 	}))
 }
 
 // Delete implements Store.
-func (s *BoltStore) Delete(ctx context.Context, k Key) error {
+func (s *Store) Delete(ctx context.Context, k tlsrpt.Key) error {
 	return s.wrap(s.db.Update(func(tx *bolt.Tx) error {
-		name := []byte(keyName(k))
+		name := []byte(counters.KeyName(k))
 		if tx.Bucket(boltCounts).Bucket(name) != nil {
 			if err := tx.Bucket(boltCounts).DeleteBucket(name); err != nil {
 				return err
@@ -180,22 +183,20 @@ func (s *BoltStore) Delete(ctx context.Context, k Key) error {
 }
 
 // Lock implements Store (in-process).
-func (s *BoltStore) Lock(ctx context.Context, k Key, owner string, ttl time.Duration) (bool, error) {
+func (s *Store) Lock(ctx context.Context, k tlsrpt.Key, owner string, ttl time.Duration) (bool, error) {
 	now := time.Now()
 	if s.Now != nil {
 		now = s.Now()
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return lockMap(&s.locks, k, owner, ttl, now), nil
+	return s.locks.Take(k, owner, ttl, now), nil
 }
 
 // Unlock implements Store.
-func (s *BoltStore) Unlock(ctx context.Context, k Key, owner string) error {
+func (s *Store) Unlock(ctx context.Context, k tlsrpt.Key, owner string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if l, ok := s.locks[k]; ok && l.owner == owner {
-		delete(s.locks, k)
-	}
+	s.locks.Release(k, owner)
 	return nil
 }

@@ -1,4 +1,4 @@
-package mtasts
+package resolver
 
 import (
 	"cmp"
@@ -16,11 +16,11 @@ import (
 	"github.com/strictmx/strictmx/internal/domain"
 )
 
-// DefaultDNSTimeout bounds one DNS exchange (one query to one server over
-// one transport) of a DNSResolver whose Timeout is zero.
-const DefaultDNSTimeout = 5 * time.Second
+// DefaultTimeout bounds one DNS exchange (one query to one server over
+// one transport) of a Stub whose Timeout is zero.
+const DefaultTimeout = 5 * time.Second
 
-// Limits on what a DNSResolver accepts. They keep a hostile server or
+// Limits on what a Stub accepts. They keep a hostile server or
 // resolver from making a lookup cost unbounded memory or time.
 const (
 	// dnsUDPSize is the EDNS0 buffer size advertised, the value the DNS
@@ -40,40 +40,40 @@ const (
 	dnsDefaultServer = "127.0.0.1:53"
 )
 
-// DNS answer errors. A DNSResolver returns them inside a *net.DNSError
+// DNS answer errors. A Stub returns them inside a *net.DNSError
 // (errors.Is finds them) whose IsNotFound is false: the answer cannot be
 // used, so the outcome is temporary, as for SERVFAIL. A caller should
 // treat the name as unresolvable for now and try again later.
 var (
-	// ErrDNSAnswerTooLarge means a response held more records or more
-	// TXT data than a DNSResolver accepts.
-	ErrDNSAnswerTooLarge = errors.New("mtasts: dns answer too large")
+	// ErrAnswerTooLarge means a response held more records or more
+	// TXT data than a Stub accepts.
+	ErrAnswerTooLarge = errors.New("resolver: dns answer too large")
 	// ErrCNAMELoop means a CNAME chain came back to a name it had
 	// already passed.
-	ErrCNAMELoop = errors.New("mtasts: cname loop")
+	ErrCNAMELoop = errors.New("resolver: cname loop")
 	// ErrCNAMEChainTooLong means a CNAME chain was longer than a
-	// DNSResolver follows.
-	ErrCNAMEChainTooLong = errors.New("mtasts: cname chain too long")
+	// Stub follows.
+	ErrCNAMEChainTooLong = errors.New("resolver: cname chain too long")
 )
 
-// Absence, as DNSResolver reports it: inside a *net.DNSError with
+// Absence, as Stub reports it: inside a *net.DNSError with
 // IsNotFound set, so that a caller can tell a name that does not exist from
 // one without records of the type asked for (errors.Is finds them). Other
 // resolvers, such as *net.Resolver, set only IsNotFound.
 var (
 	// ErrNXDOMAIN means the name does not exist.
-	ErrNXDOMAIN = errors.New("mtasts: no such domain")
+	ErrNXDOMAIN = errors.New("resolver: no such domain")
 	// ErrNODATA means the name exists but has no records of the type.
 	// For MX that makes the domain its own implicit MX (RFC 5321,
 	// Section 5.1).
-	ErrNODATA = errors.New("mtasts: no records of this type")
+	ErrNODATA = errors.New("resolver: no records of this type")
 )
 
 // errDNSNoUsableMX means an MX answer had records but none with a usable
 // host name.
-var errDNSNoUsableMX = errors.New("mtasts: no usable mx host in dns answer")
+var errDNSNoUsableMX = errors.New("resolver: no usable mx host in dns answer")
 
-// Err texts of the *net.DNSError values a DNSResolver returns, in the
+// Err texts of the *net.DNSError values a Stub returns, in the
 // words the net package uses where it has them.
 const (
 	errTextNXDOMAIN  = "no such host"
@@ -86,7 +86,7 @@ const (
 	errTextBadName   = "invalid domain name"
 )
 
-// DNSResolver is the default Resolver and MXResolver: a stub resolver on
+// Stub is the default Resolver and MXResolver: a stub resolver on
 // github.com/miekg/dns that sends recursive queries to the configured
 // servers.
 //
@@ -97,7 +97,7 @@ const (
 // chains are followed, within an answer and across queries, up to 8 links;
 // a loop or a longer chain is an error. One response may hold at most 1000
 // answer records and a lookup returns at most 64 KiB of TXT data; beyond
-// that the lookup fails with ErrDNSAnswerTooLarge.
+// that the lookup fails with ErrAnswerTooLarge.
 //
 // Errors are *net.DNSError values, as from *net.Resolver: IsNotFound means
 // NXDOMAIN or NODATA, a final "absent"; anything else is temporary, with
@@ -105,9 +105,9 @@ const (
 // errors.Is sees context.Canceled and context.DeadlineExceeded, and the
 // answer errors above, through the *net.DNSError.
 //
-// The zero value is ready to use. A DNSResolver is safe for concurrent use;
+// The zero value is ready to use. A Stub is safe for concurrent use;
 // do not change its fields after first use.
-type DNSResolver struct {
+type Stub struct {
 	// Servers are the addresses ("host:port") of the recursive resolvers
 	// to ask, in order. A missing port means 53. Empty means the
 	// nameservers of /etc/resolv.conf, read once on first use, or
@@ -115,7 +115,7 @@ type DNSResolver struct {
 	Servers []string
 
 	// Timeout bounds one exchange with one server over one transport.
-	// Zero means DefaultDNSTimeout. The caller's context can shorten it.
+	// Zero means DefaultTimeout. The caller's context can shorten it.
 	Timeout time.Duration
 
 	once    sync.Once
@@ -125,7 +125,7 @@ type DNSResolver struct {
 // LookupTXT returns the TXT records of name, one string per record, each
 // the concatenation of the record's character-strings with no separator
 // (RFC 8461, Section 3.1). A trailing dot on name is optional.
-func (r *DNSResolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
+func (r *Stub) LookupTXT(ctx context.Context, name string) ([]string, error) {
 	txts, _, err := r.LookupTXTWithTTL(ctx, name)
 	return txts, err
 }
@@ -135,7 +135,7 @@ func (r *DNSResolver) LookupTXT(ctx context.Context, name string) ([]string, err
 // followed included); for NXDOMAIN and NODATA (an error with IsNotFound),
 // the negative-caching time of RFC 2308, Section 5, taken from the SOA
 // record the server sent, or 0 if it sent none; for other errors, 0.
-func (r *DNSResolver) LookupTXTWithTTL(ctx context.Context, name string) ([]string, time.Duration, error) {
+func (r *Stub) LookupTXTWithTTL(ctx context.Context, name string) ([]string, time.Duration, error) {
 	rrs, ttl, err := r.lookup(ctx, name, dns.TypeTXT)
 	d := time.Duration(ttl) * time.Second
 	if err != nil {
@@ -155,7 +155,7 @@ func (r *DNSResolver) LookupTXTWithTTL(ctx context.Context, name string) ([]stri
 // with host "." and preference 0, for the caller to act on. Records whose
 // host is not a usable domain name are left out; if none is left the
 // lookup fails. A trailing dot on name is optional.
-func (r *DNSResolver) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
+func (r *Stub) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
 	rrs, _, err := r.lookup(ctx, name, dns.TypeMX)
 	if err != nil {
 		return nil, err
@@ -167,15 +167,15 @@ func (r *DNSResolver) LookupMX(ctx context.Context, name string) ([]*net.MX, err
 	return mxs, nil
 }
 
-func (r *DNSResolver) timeout() time.Duration {
+func (r *Stub) timeout() time.Duration {
 	if r.Timeout > 0 {
 		return r.Timeout
 	}
-	return DefaultDNSTimeout
+	return DefaultTimeout
 }
 
 // serverList returns the servers to ask, computed once.
-func (r *DNSResolver) serverList() []string {
+func (r *Stub) serverList() []string {
 	r.once.Do(func() {
 		if len(r.Servers) > 0 {
 			r.servers = make([]string, 0, len(r.Servers))
@@ -252,7 +252,7 @@ func dnsQueryName(name string) (string, bool) {
 // of qtype at the end of the chain, with the time the answer may be cached:
 // the least TTL of the answer records of every response used, or for
 // NXDOMAIN and NODATA the negative-caching time of RFC 2308, Section 5.
-func (r *DNSResolver) lookup(ctx context.Context, name string, qtype uint16) ([]dns.RR, uint32, error) {
+func (r *Stub) lookup(ctx context.Context, name string, qtype uint16) ([]dns.RR, uint32, error) {
 	qname, ok := dnsQueryName(name)
 	if !ok {
 		return nil, 0, &net.DNSError{Err: errTextBadName, UnwrapErr: domain.ErrInvalid, Name: name, IsNotFound: true}
@@ -282,7 +282,7 @@ func (r *DNSResolver) lookup(ctx context.Context, name string, qtype uint16) ([]
 // usable answer, NXDOMAIN or NODATA. It returns what readDNSAnswer returned
 // for that answer and the answer's TTL (see lookup), or the last server's
 // error.
-func (r *DNSResolver) ask(ctx context.Context, qname string, qtype uint16, chain []string) ([]dns.RR, string, []string, uint32, *net.DNSError) {
+func (r *Stub) ask(ctx context.Context, qname string, qtype uint16, chain []string) ([]dns.RR, string, []string, uint32, *net.DNSError) {
 	q := new(dns.Msg)
 	q.SetQuestion(qname, qtype)
 	q.RecursionDesired = true
@@ -338,7 +338,7 @@ func dnsNegativeTTL(m *dns.Msg) uint32 {
 
 // exchange sends q to server over UDP, and again over TCP if the answer
 // was truncated.
-func (r *DNSResolver) exchange(ctx context.Context, server string, q *dns.Msg) (*dns.Msg, error) {
+func (r *Stub) exchange(ctx context.Context, server string, q *dns.Msg) (*dns.Msg, error) {
 	resp, err := r.exchangeNet(ctx, "udp", server, q)
 	if err == nil && resp.Truncated {
 		resp, err = r.exchangeNet(ctx, "tcp", server, q)
@@ -349,7 +349,7 @@ func (r *DNSResolver) exchange(ctx context.Context, server string, q *dns.Msg) (
 // exchangeNet does one exchange with server over network, bounded by the
 // resolver's Timeout and by ctx: cancelling ctx interrupts the exchange at
 // once, not only at the deadline.
-func (r *DNSResolver) exchangeNet(ctx context.Context, network, server string, q *dns.Msg) (*dns.Msg, error) {
+func (r *Stub) exchangeNet(ctx context.Context, network, server string, q *dns.Msg) (*dns.Msg, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout())
 	defer cancel()
 	var d net.Dialer
@@ -451,7 +451,7 @@ func readDNSAnswer(m *dns.Msg, qname string, qtype uint16, chain []string) (rrs 
 		return nil, "", nil, &net.DNSError{Err: "dns error code " + dns.RcodeToString[m.Rcode]}
 	}
 	if len(m.Answer) > dnsMaxAnswerRRs {
-		return nil, "", nil, &net.DNSError{Err: ErrDNSAnswerTooLarge.Error(), UnwrapErr: ErrDNSAnswerTooLarge}
+		return nil, "", nil, &net.DNSError{Err: ErrAnswerTooLarge.Error(), UnwrapErr: ErrAnswerTooLarge}
 	}
 
 	name := qname
@@ -494,7 +494,7 @@ func readDNSAnswer(m *dns.Msg, qname string, qtype uint16, chain []string) (rrs 
 // dnsTXTStrings turns TXT records into one string per record, the record's
 // character-strings concatenated, decoded from miekg/dns's presentation
 // escapes back to the bytes on the wire. It fails with
-// ErrDNSAnswerTooLarge when the total passes limit bytes.
+// ErrAnswerTooLarge when the total passes limit bytes.
 func dnsTXTStrings(rrs []dns.RR, limit int) ([]string, error) {
 	out := make([]string, 0, len(rrs))
 	total := 0
@@ -507,7 +507,7 @@ func dnsTXTStrings(rrs []dns.RR, limit int) ([]string, error) {
 		b.Reset()
 		for _, s := range t.Txt {
 			if !dnsUnescape(&b, s, limit-total-b.Len()) {
-				return nil, ErrDNSAnswerTooLarge
+				return nil, ErrAnswerTooLarge
 			}
 		}
 		total += b.Len()

@@ -1,4 +1,4 @@
-package tlsrpt
+package redisstore
 
 import (
 	"context"
@@ -8,17 +8,19 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/strictmx/strictmx/tlsrpt"
+	"github.com/strictmx/strictmx/tlsrpt/internal/counters"
 )
 
-// DefaultRedisPrefix prefixes every key a RedisStore uses when Prefix is
+// DefaultPrefix prefixes every key a Store uses when Prefix is
 // empty.
-const DefaultRedisPrefix = "strictmx:tlsrpt:"
+const DefaultPrefix = "strictmx:tlsrpt:"
 
 // redisRetention bounds how long counts and state live in Redis if no
 // instance ever reports or deletes them.
 const redisRetention = 8 * 24 * time.Hour
 
-// RedisStore is a Store in Redis shared by a fleet of senders: every
+// Store is a Store in Redis shared by a fleet of senders: every
 // instance adds into one set of counters (HINCRBY in a MULTI transaction,
 // so a batch is applied whole), and the send lock (SET NX PX) lets exactly
 // one instance send each (domain, day) report.
@@ -26,42 +28,44 @@ const redisRetention = 8 * 24 * time.Hour
 // Keys: <prefix>c:<day>/<domain> (hash of counters), <prefix>s:<...>
 // (state), <prefix>l:<...> (lock), <prefix>keys (set of key names). Counts
 // and state expire after eight days if never deleted.
-type RedisStore struct {
+type Store struct {
 	// Client is the Redis client; required.
 	Client redis.UniversalClient
-	// Prefix for all keys; empty means DefaultRedisPrefix.
+	// Prefix for all keys; empty means DefaultPrefix.
 	Prefix string
 }
 
-func (s *RedisStore) prefix() string {
+func (s *Store) prefix() string {
 	if s.Prefix != "" {
 		return s.Prefix
 	}
-	return DefaultRedisPrefix
+	return DefaultPrefix
 }
 
-func (s *RedisStore) key(kind string, k Key) string { return s.prefix() + kind + ":" + keyName(k) }
+func (s *Store) key(kind string, k tlsrpt.Key) string {
+	return s.prefix() + kind + ":" + counters.KeyName(k)
+}
 
 func redisErr(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("tlsrpt: redis %s: %w", op, err)
+	return fmt.Errorf("redisstore: redis %s: %w", op, err)
 }
 
 // Add implements Store.
-func (s *RedisStore) Add(ctx context.Context, aggs []*Aggregate) error {
+func (s *Store) Add(ctx context.Context, aggs []*tlsrpt.Aggregate) error {
 	if len(aggs) == 0 {
 		return nil
 	}
 	_, err := s.Client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		for _, a := range aggs {
 			ck := s.key("c", a.Key)
-			for _, c := range a.counters() {
-				p.HIncrBy(ctx, ck, c.name, c.n)
+			for _, c := range counters.Encode(a) {
+				p.HIncrBy(ctx, ck, c.Name, c.N)
 			}
 			p.Expire(ctx, ck, redisRetention)
-			p.SAdd(ctx, s.prefix()+"keys", keyName(a.Key))
+			p.SAdd(ctx, s.prefix()+"keys", counters.KeyName(a.Key))
 		}
 		return nil
 	})
@@ -69,32 +73,32 @@ func (s *RedisStore) Add(ctx context.Context, aggs []*Aggregate) error {
 }
 
 // Load implements Store.
-func (s *RedisStore) Load(ctx context.Context, k Key) (*Aggregate, error) {
+func (s *Store) Load(ctx context.Context, k tlsrpt.Key) (*tlsrpt.Aggregate, error) {
 	m, err := s.Client.HGetAll(ctx, s.key("c", k)).Result()
 	if err != nil {
 		return nil, redisErr("load", err)
 	}
-	cs := make([]counter, 0, len(m))
+	cs := make([]counters.Counter, 0, len(m))
 	for name, v := range m {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("%w: counter value %q", ErrCorruptStore, truncate(v))
+			return nil, fmt.Errorf("%w: counter value %.64q", tlsrpt.ErrCorruptStore, v)
 		}
-		cs = append(cs, counter{name, n})
+		cs = append(cs, counters.Counter{Name: name, N: n})
 	}
-	return aggregateFromCounters(k, cs)
+	return counters.Decode(k, cs)
 }
 
 // Keys implements Store. Names whose counts and state have both expired
 // are removed from the index.
-func (s *RedisStore) Keys(ctx context.Context) ([]Key, error) {
+func (s *Store) Keys(ctx context.Context) ([]tlsrpt.Key, error) {
 	names, err := s.Client.SMembers(ctx, s.prefix()+"keys").Result()
 	if err != nil {
 		return nil, redisErr("keys", err)
 	}
-	var out []Key
+	var out []tlsrpt.Key
 	for _, n := range names {
-		k, err := parseKeyName(n)
+		k, err := counters.ParseKeyName(n)
 		if err != nil {
 			s.Client.SRem(ctx, s.prefix()+"keys", n)
 			continue
@@ -113,7 +117,7 @@ func (s *RedisStore) Keys(ctx context.Context) ([]Key, error) {
 }
 
 // State implements Store.
-func (s *RedisStore) State(ctx context.Context, k Key) ([]byte, error) {
+func (s *Store) State(ctx context.Context, k tlsrpt.Key) ([]byte, error) {
 	b, err := s.Client.Get(ctx, s.key("s", k)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
@@ -122,20 +126,20 @@ func (s *RedisStore) State(ctx context.Context, k Key) ([]byte, error) {
 }
 
 // SetState implements Store.
-func (s *RedisStore) SetState(ctx context.Context, k Key, state []byte) error {
+func (s *Store) SetState(ctx context.Context, k tlsrpt.Key, state []byte) error {
 	_, err := s.Client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, s.key("s", k), state, redisRetention)
-		p.SAdd(ctx, s.prefix()+"keys", keyName(k))
+		p.SAdd(ctx, s.prefix()+"keys", counters.KeyName(k))
 		return nil
 	})
 	return redisErr("set state", err)
 }
 
 // Delete implements Store.
-func (s *RedisStore) Delete(ctx context.Context, k Key) error {
+func (s *Store) Delete(ctx context.Context, k tlsrpt.Key) error {
 	_, err := s.Client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, s.key("c", k), s.key("s", k))
-		p.SRem(ctx, s.prefix()+"keys", keyName(k))
+		p.SRem(ctx, s.prefix()+"keys", counters.KeyName(k))
 		return nil
 	})
 	return redisErr("delete", err)
@@ -162,7 +166,7 @@ return 0`)
 
 // Lock implements Store with SET NX PX in a script, so that only the
 // holder can extend its lock; expiry is Redis's clock.
-func (s *RedisStore) Lock(ctx context.Context, k Key, owner string, ttl time.Duration) (bool, error) {
+func (s *Store) Lock(ctx context.Context, k tlsrpt.Key, owner string, ttl time.Duration) (bool, error) {
 	ms := ttl.Milliseconds()
 	if ms < 1 {
 		ms = 1
@@ -175,7 +179,7 @@ func (s *RedisStore) Lock(ctx context.Context, k Key, owner string, ttl time.Dur
 }
 
 // Unlock implements Store.
-func (s *RedisStore) Unlock(ctx context.Context, k Key, owner string) error {
+func (s *Store) Unlock(ctx context.Context, k tlsrpt.Key, owner string) error {
 	err := unlockScript.Run(ctx, s.Client, []string{s.key("l", k)}, owner).Err()
 	if errors.Is(err, redis.Nil) {
 		err = nil

@@ -1,4 +1,4 @@
-package tlsrpt_test
+package reporter_test
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/strictmx/strictmx/internal/testclock"
 	"github.com/strictmx/strictmx/tlsrpt"
+	"github.com/strictmx/strictmx/tlsrpt/reporter"
 	"github.com/strictmx/strictmx/tlsrpt/tlsrpttest"
 )
 
@@ -45,8 +46,8 @@ type recorder struct {
 	dropped               []error
 }
 
-func (r *recorder) hooks() tlsrpt.Hooks {
-	return tlsrpt.Hooks{
+func (r *recorder) hooks() reporter.Hooks {
+	return reporter.Hooks{
 		Sent: func(k tlsrpt.Key, uri string) { r.mu.Lock(); r.sent = append(r.sent, uri); r.mu.Unlock() },
 		Failed: func(k tlsrpt.Key, uri string, err error) {
 			r.mu.Lock()
@@ -71,7 +72,7 @@ type world struct {
 	https    *tlsrpttest.HTTPSServer
 	hooks    *recorder
 	lookup   func(string) ([]string, error)
-	dkim     *tlsrpt.DKIM
+	dkim     *reporter.DKIM
 	seq      atomic.Uint64
 }
 
@@ -89,8 +90,8 @@ func newWorld(t *testing.T) *world {
 	return w
 }
 
-func (w *world) scheduler() *tlsrpt.Scheduler {
-	return &tlsrpt.Scheduler{
+func (w *world) scheduler() *reporter.Scheduler {
+	return &reporter.Scheduler{
 		Store: w.store, OrganizationName: "Sender Org", ContactInfo: "tlsrpt@sender.example",
 		DKIM: w.dkim, Mailer: w.mailer, HTTPClient: w.https.ReportClient(), Resolver: w.resolver,
 		MaxDelay: time.Hour, Now: w.clock.Now, Hooks: w.hooks.hooks(),
@@ -115,7 +116,7 @@ func (w *world) record(domain string, ok, failed int) {
 }
 
 // pass runs one scheduler pass at the current fake time.
-func (w *world) pass(s *tlsrpt.Scheduler) {
+func (w *world) pass(s *reporter.Scheduler) {
 	w.t.Helper()
 	if err := s.RunOnce(context.Background()); err != nil {
 		w.t.Fatal(err)
@@ -124,7 +125,7 @@ func (w *world) pass(s *tlsrpt.Scheduler) {
 
 // runUntil advances the fake clock in steps of one minute, with a pass
 // each, until cond or the limit.
-func (w *world) runUntil(s *tlsrpt.Scheduler, limit time.Duration, cond func() bool) {
+func (w *world) runUntil(s *reporter.Scheduler, limit time.Duration, cond func() bool) {
 	w.t.Helper()
 	for end := w.clock.Now().Add(limit); w.clock.Now().Before(end); w.clock.Advance(time.Minute) {
 		w.pass(s)
@@ -167,7 +168,7 @@ func TestSchedulerRetriesSameBytes(t *testing.T) {
 	if !bytes.Equal(posts[0].Body, posts[1].Body) {
 		t.Error("the retry sent different bytes")
 	}
-	if d := w.clock.Now().Sub(first); d < tlsrpt.DefaultInitialBackoff {
+	if d := w.clock.Now().Sub(first); d < reporter.DefaultInitialBackoff {
 		t.Errorf("retried after %v, before the backoff", d)
 	}
 	r, err := tlsrpt.ParseReport(posts[1].Body)
@@ -269,7 +270,7 @@ func TestSchedulerGivesUp(t *testing.T) {
 	w.clock.Set(day.End().Add(time.Second))
 	w.runUntil(s, 30*time.Hour, func() bool { return len(w.hooks.dropped) > 0 })
 	posts := w.https.Posts()
-	if len(w.hooks.dropped) != 1 || !errors.Is(w.hooks.dropped[0], tlsrpt.ErrGaveUp) {
+	if len(w.hooks.dropped) != 1 || !errors.Is(w.hooks.dropped[0], reporter.ErrGaveUp) {
 		t.Fatalf("dropped = %v", w.hooks.dropped)
 	}
 	// 5m, 10m, 20m, ... doubling, within 24h: about 10 attempts, all
@@ -296,7 +297,7 @@ func TestSchedulerHeartbeatOff(t *testing.T) {
 	w.clock.Set(day.End().Add(2 * time.Hour))
 	w.pass(s)
 	w.pass(s)
-	if len(w.mailer.Messages()) != 0 || len(w.hooks.dropped) != 1 || !errors.Is(w.hooks.dropped[0], tlsrpt.ErrHeartbeatOff) {
+	if len(w.mailer.Messages()) != 0 || len(w.hooks.dropped) != 1 || !errors.Is(w.hooks.dropped[0], reporter.ErrHeartbeatOff) {
 		t.Errorf("heartbeat off: %d messages, dropped %v", len(w.mailer.Messages()), w.hooks.dropped)
 	}
 }
@@ -344,7 +345,7 @@ func TestSchedulerFleet(t *testing.T) {
 	w.resolver.txt["_smtp._tls.example.net"] = []string{"v=TLSRPTv1; rua=mailto:r@example.net"}
 	w.record("example.net", 2, 1)
 	w.clock.Set(day.End().Add(2 * time.Hour))
-	var ss []*tlsrpt.Scheduler
+	var ss []*reporter.Scheduler
 	for range 4 {
 		ss = append(ss, w.scheduler())
 	}
@@ -369,7 +370,7 @@ func TestSchedulerRun(t *testing.T) {
 		c.Record(tlsrpt.Result{Policy: tlsrpt.Policy{Type: tlsrpt.PolicyNoPolicyFound, Domain: "example.org"}})
 		store.Add(context.Background(), c.Drain())
 		mailer := &tlsrpttest.Mailer{}
-		s := &tlsrpt.Scheduler{
+		s := &reporter.Scheduler{
 			Store: store, OrganizationName: "Org", ContactInfo: "r@sender.example", Mailer: mailer,
 			Resolver: &txtResolver{txt: map[string][]string{"_smtp._tls.example.org": {"v=TLSRPTv1;rua=mailto:x@example.org"}}},
 		}
@@ -381,7 +382,7 @@ func TestSchedulerRun(t *testing.T) {
 		if len(mailer.Messages()) != 0 {
 			t.Fatal("sent during the day")
 		}
-		time.Sleep(tlsrpt.DefaultMaxDelay + 2*tlsrpt.DefaultPollInterval)
+		time.Sleep(reporter.DefaultMaxDelay + 2*reporter.DefaultPollInterval)
 		synctest.Wait()
 		if len(mailer.Messages()) != 1 {
 			t.Fatalf("%d messages after the day and the maximum delay", len(mailer.Messages()))
@@ -396,7 +397,7 @@ func TestSchedulerRun(t *testing.T) {
 func TestSchedulerMaxRUAs(t *testing.T) {
 	w := newWorld(t)
 	var uris []string
-	for i := range tlsrpt.MaxRUAs + 5 {
+	for i := range reporter.MaxRUAs + 5 {
 		uris = append(uris, "mailto:r"+string(rune('a'+i))+"@example.net")
 	}
 	w.resolver.txt["_smtp._tls.example.net"] = []string{"v=TLSRPTv1; rua=" + strings.Join(uris, ",")}
@@ -405,8 +406,8 @@ func TestSchedulerMaxRUAs(t *testing.T) {
 	s := w.scheduler()
 	w.pass(s)
 	w.pass(s)
-	if n := len(w.mailer.Messages()); n != tlsrpt.MaxRUAs {
-		t.Errorf("%d messages, want %d", n, tlsrpt.MaxRUAs)
+	if n := len(w.mailer.Messages()); n != reporter.MaxRUAs {
+		t.Errorf("%d messages, want %d", n, reporter.MaxRUAs)
 	}
 }
 

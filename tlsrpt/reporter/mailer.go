@@ -1,4 +1,4 @@
-package tlsrpt
+package reporter
 
 import (
 	"cmp"
@@ -17,7 +17,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/strictmx/strictmx/internal/domain"
-	"github.com/strictmx/strictmx/mtasts"
+	"github.com/strictmx/strictmx/mtasts/resolver"
 )
 
 // Mailer submits one report message. from is the envelope sender, to the
@@ -85,10 +85,10 @@ func (m *RelayMailer) Send(ctx context.Context, from, to string, msg []byte) err
 		var offered bool
 		conn, offered, err = startTLS(conn, hello, cfg, true)
 		if err != nil {
-			return fmt.Errorf("tlsrpt: relay STARTTLS: %w", err)
+			return fmt.Errorf("reporter: relay STARTTLS: %w", err)
 		}
 		if !offered {
-			return fmt.Errorf("tlsrpt: relay %s does not offer STARTTLS", m.Addr)
+			return fmt.Errorf("reporter: relay %s does not offer STARTTLS", m.Addr)
 		}
 		secure = true
 	case "":
@@ -105,7 +105,7 @@ func (m *RelayMailer) Send(ctx context.Context, from, to string, msg []byte) err
 			return fmt.Errorf("%w: AUTH without TLS to %s", ErrConfig, host)
 		}
 		if err := c.Auth(sasl.NewPlainClient("", m.Username, m.Password)); err != nil {
-			return fmt.Errorf("tlsrpt: relay AUTH: %w", err)
+			return fmt.Errorf("reporter: relay AUTH: %w", err)
 		}
 	}
 	return transact(c, from, to, msg)
@@ -163,7 +163,7 @@ type MXResolver interface {
 // Section 5.3 asks, so that reports about broken TLS still arrive. A
 // failed TLS handshake is retried in plain text on that host.
 type DirectMailer struct {
-	// Resolver for MX lookups; nil means a *mtasts.DNSResolver reading
+	// Resolver for MX lookups; nil means a *resolver.Stub reading
 	// /etc/resolv.conf.
 	Resolver MXResolver
 	// HelloName is the EHLO name; empty means "localhost", which many
@@ -189,7 +189,7 @@ func (m *DirectMailer) Send(ctx context.Context, from, to string, msg []byte) er
 	}
 	ctx, cancel := context.WithTimeout(ctx, DefaultSMTPTimeout)
 	defer cancel()
-	var r MXResolver = &mtasts.DNSResolver{}
+	var r MXResolver = &resolver.Stub{}
 	if m.Resolver != nil {
 		r = m.Resolver
 	}
@@ -198,7 +198,7 @@ func (m *DirectMailer) Send(ctx context.Context, from, to string, msg []byte) er
 	if err != nil {
 		var dnsErr *net.DNSError
 		if !errors.As(err, &dnsErr) || !dnsErr.IsNotFound {
-			return fmt.Errorf("tlsrpt: MX of %s: %w", d, err)
+			return fmt.Errorf("reporter: MX of %s: %w", d, err)
 		}
 		hosts = []string{d} // implicit MX (RFC 5321, Section 5.1)
 	} else {
@@ -206,7 +206,7 @@ func (m *DirectMailer) Send(ctx context.Context, from, to string, msg []byte) er
 		for _, mx := range mxs {
 			h := strings.TrimSuffix(mx.Host, ".")
 			if h == "" {
-				return fmt.Errorf("tlsrpt: %s accepts no mail (null MX)", d)
+				return fmt.Errorf("reporter: %s accepts no mail (null MX)", d)
 			}
 			hosts = append(hosts, h)
 		}
@@ -233,7 +233,7 @@ func (m *DirectMailer) Send(ctx context.Context, from, to string, msg []byte) er
 	return errors.Join(errs...)
 }
 
-var errTLSFailed = errors.New("tlsrpt: opportunistic TLS failed")
+var errTLSFailed = errors.New("reporter: opportunistic TLS failed")
 
 func (m *DirectMailer) sendHost(ctx context.Context, addr, host, from, to string, msg []byte, tryTLS bool) error {
 	conn, err := dial(ctx, m.Dialer, addr)
@@ -292,7 +292,7 @@ func startTLS(conn net.Conn, hello string, cfg *tls.Config, use bool) (net.Conn,
 		return nil, true, err
 	}
 	if tp.R.Buffered() > 0 {
-		return nil, true, errors.New("tlsrpt: data after STARTTLS reply")
+		return nil, true, errors.New("reporter: data after STARTTLS reply")
 	}
 	tc := tls.Client(conn, cfg)
 	if err := tc.Handshake(); err != nil {

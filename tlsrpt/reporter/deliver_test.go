@@ -1,10 +1,11 @@
-package tlsrpt_test
+package reporter_test
 
 import (
 	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
+	"flag"
 	"mime"
 	"mime/multipart"
 	"net"
@@ -18,8 +19,11 @@ import (
 
 	"github.com/emersion/go-msgauth/dkim"
 	"github.com/strictmx/strictmx/tlsrpt"
+	"github.com/strictmx/strictmx/tlsrpt/reporter"
 	"github.com/strictmx/strictmx/tlsrpt/tlsrpttest"
 )
+
+var update = flag.Bool("update", false, "rewrite golden files under testdata")
 
 var day = tlsrpt.DayOf(time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC))
 
@@ -67,14 +71,14 @@ func TestPostReport(t *testing.T) {
 	srv.Status = func(n int) int { return codes[n-1] }
 	ctx := context.Background()
 	for i, code := range codes {
-		err := tlsrpt.PostReport(ctx, srv.ReportClient(), srv.URL+"/tlsrpt", gz)
+		err := reporter.PostReport(ctx, srv.ReportClient(), srv.URL+"/tlsrpt", gz)
 		ok := code >= 200 && code < 300
 		if ok != (err == nil) {
 			t.Errorf("status %d: err = %v", code, err)
 		}
 		if !ok {
-			var de *tlsrpt.DeliveryError
-			if !errors.As(err, &de) || de.StatusCode != code || !errors.Is(err, tlsrpt.ErrDelivery) {
+			var de *reporter.DeliveryError
+			if !errors.As(err, &de) || de.StatusCode != code || !errors.Is(err, reporter.ErrDelivery) {
 				t.Errorf("status %d: error %v is not a DeliveryError with the status", code, err)
 			}
 		}
@@ -87,15 +91,15 @@ func TestPostReport(t *testing.T) {
 			t.Errorf("request %s %s %q with %d bytes", p.Method, p.Path, p.ContentType, len(p.Body))
 		}
 	}
-	if err := tlsrpt.PostReport(ctx, nil, "http://example.invalid/", gz); !errors.Is(err, tlsrpt.ErrUnsupportedURI) {
+	if err := reporter.PostReport(ctx, nil, "http://example.invalid/", gz); !errors.Is(err, reporter.ErrUnsupportedURI) {
 		t.Errorf("http: URI: %v", err)
 	}
 }
 
-func buildMessage(t *testing.T, d *tlsrpt.DKIM) []byte {
+func buildMessage(t *testing.T, d *reporter.DKIM) []byte {
 	t.Helper()
 	r, gz := sampleReport(t)
-	m := &tlsrpt.Message{
+	m := &reporter.Message{
 		From: "tlsrpt@sender.example", To: "reports@example.net", Report: r, Gzip: gz,
 		FileName:  tlsrpt.FileName("sender.example", "example.net", r.DateRange, "u1"),
 		Date:      time.Date(2026, 11, 25, 1, 2, 3, 0, time.UTC),
@@ -111,7 +115,7 @@ func buildMessage(t *testing.T, d *tlsrpt.DKIM) []byte {
 func TestMessageGolden(t *testing.T) {
 	b := buildMessage(t, nil)
 	path := filepath.Join("testdata", "message.golden.eml")
-	if *tlsrpt.Update {
+	if *update {
 		os.WriteFile(path, b, 0o644)
 	}
 	want, err := os.ReadFile(path)
@@ -205,7 +209,7 @@ func TestMessageMIME(t *testing.T) {
 
 func TestRelayMailer(t *testing.T) {
 	srv := tlsrpttest.NewSMTPServer(t, tlsrpttest.SMTPOptions{STARTTLS: true, Username: "u", Password: "p"})
-	m := &tlsrpt.RelayMailer{Addr: srv.Addr, TLS: "starttls", TLSConfig: srv.TLSConfig(), Username: "u", Password: "p", HelloName: "sender.example"}
+	m := &reporter.RelayMailer{Addr: srv.Addr, TLS: "starttls", TLSConfig: srv.TLSConfig(), Username: "u", Password: "p", HelloName: "sender.example"}
 	msg := buildMessage(t, nil)
 	if err := m.Send(context.Background(), "tlsrpt@sender.example", "reports@example.net", msg); err != nil {
 		t.Fatal(err)
@@ -221,7 +225,7 @@ func TestRelayMailer(t *testing.T) {
 	}
 	// STARTTLS required but not offered.
 	plain := tlsrpttest.NewSMTPServer(t, tlsrpttest.SMTPOptions{})
-	m2 := &tlsrpt.RelayMailer{Addr: plain.Addr, TLS: "starttls"}
+	m2 := &reporter.RelayMailer{Addr: plain.Addr, TLS: "starttls"}
 	if err := m2.Send(context.Background(), "a@sender.example", "b@example.net", msg); err == nil {
 		t.Error("sent without the required STARTTLS")
 	}
@@ -259,7 +263,7 @@ func TestDirectMailer(t *testing.T) {
 	// The MX has a certificate from an unknown CA: opportunistic TLS
 	// ignores that (RFC 8460, Section 5.3).
 	mx := tlsrpttest.NewSMTPServer(t, tlsrpttest.SMTPOptions{STARTTLS: true})
-	m := &tlsrpt.DirectMailer{
+	m := &reporter.DirectMailer{
 		Resolver:  mxResolver{"example.net": {{Host: "mx2.example.net.", Pref: 20}, {Host: "mx1.example.net.", Pref: 10}}},
 		HelloName: "sender.example",
 		Dialer:    redirectDialer{"mx2.example.net": mx.Addr}, // mx1 refuses
@@ -296,7 +300,7 @@ func decodeBase64Lines(b []byte) ([]byte, error) {
 // so a record cannot aim the sender at its own network.
 func TestNoRedirectClientPublicOnly(t *testing.T) {
 	srv := tlsrpttest.NewHTTPSServer(t)
-	err := tlsrpt.PostReport(context.Background(), nil, srv.URL+"/r", []byte{1})
+	err := reporter.PostReport(context.Background(), nil, srv.URL+"/r", []byte{1})
 	if err == nil || !strings.Contains(err.Error(), "non-public") {
 		t.Errorf("POST to %s with the default client: %v", srv.URL, err)
 	}

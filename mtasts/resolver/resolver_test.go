@@ -1,4 +1,4 @@
-package mtasts
+package resolver
 
 import (
 	"context"
@@ -206,7 +206,7 @@ func TestDNSResolverTXT(t *testing.T) {
 		// come back as those bytes, not as miekg/dns escapes.
 		`odd.example.test. 300 IN TXT "a\"b\\c\255d\009e;f"`,
 	)
-	r := &DNSResolver{Servers: []string{startDNS(t, z)}}
+	r := &Stub{Servers: []string{startDNS(t, z)}}
 	ctx := t.Context()
 
 	for _, name := range []string{"_mta-sts.example.test", "_mta-sts.example.test.", "_MTA-STS.Example.Test"} {
@@ -237,7 +237,7 @@ func TestDNSResolverOutcomes(t *testing.T) {
 	z.rcode["servfail.example.test."] = dns.RcodeServerFailure
 	z.rcode["refused.example.test."] = dns.RcodeRefused
 	z.rcode["notimp.example.test."] = dns.RcodeNotImplemented
-	r := &DNSResolver{Servers: []string{startDNS(t, z)}}
+	r := &Stub{Servers: []string{startDNS(t, z)}}
 
 	tests := []struct {
 		name                         string
@@ -278,7 +278,7 @@ func TestDNSResolverTimeout(t *testing.T) {
 	addr, got := startSilentDNS(t)
 
 	t.Run("Timeout", func(t *testing.T) {
-		r := &DNSResolver{Servers: []string{addr}, Timeout: 50 * time.Millisecond}
+		r := &Stub{Servers: []string{addr}, Timeout: 50 * time.Millisecond}
 		_, err := r.LookupTXT(t.Context(), "example.test")
 		de := dnsErr(t, err)
 		if !de.IsTimeout || !de.IsTemporary || de.IsNotFound || de.Err != "i/o timeout" {
@@ -286,7 +286,7 @@ func TestDNSResolverTimeout(t *testing.T) {
 		}
 	})
 	t.Run("ContextDeadline", func(t *testing.T) {
-		r := &DNSResolver{Servers: []string{addr}, Timeout: time.Hour}
+		r := &Stub{Servers: []string{addr}, Timeout: time.Hour}
 		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 		defer cancel()
 		_, err := r.LookupTXT(ctx, "example.test")
@@ -298,7 +298,7 @@ func TestDNSResolverTimeout(t *testing.T) {
 		for len(got) > 0 {
 			<-got
 		}
-		r := &DNSResolver{Servers: []string{addr}, Timeout: time.Hour}
+		r := &Stub{Servers: []string{addr}, Timeout: time.Hour}
 		ctx, cancel := context.WithCancel(t.Context())
 		go func() { <-got; cancel() }() // cancel once the query is in flight
 		_, err := r.LookupTXT(ctx, "example.test")
@@ -320,7 +320,7 @@ func TestDNSResolverServerOrder(t *testing.T) {
 	badAddr, goodAddr := startDNS(t, bad), startDNS(t, good)
 
 	// A timeout and a SERVFAIL move on to the next server.
-	r := &DNSResolver{Servers: []string{silent, badAddr, goodAddr}, Timeout: 50 * time.Millisecond}
+	r := &Stub{Servers: []string{silent, badAddr, goodAddr}, Timeout: 50 * time.Millisecond}
 	got, err := r.LookupTXT(t.Context(), "_mta-sts.example.test")
 	if err != nil || len(got) != 1 || got[0] != "v=STSv1; id=1" {
 		t.Fatalf("LookupTXT = %q, %v", got, err)
@@ -328,7 +328,7 @@ func TestDNSResolverServerOrder(t *testing.T) {
 
 	// NXDOMAIN is final: the next server is not asked.
 	before := bad.udp.Load()
-	r = &DNSResolver{Servers: []string{goodAddr, badAddr}}
+	r = &Stub{Servers: []string{goodAddr, badAddr}}
 	_, err = r.LookupTXT(t.Context(), "nx.example.test")
 	if de := dnsErr(t, err); !de.IsNotFound || de.Server != goodAddr {
 		t.Errorf("got %+v, want not found from the first server", de)
@@ -338,7 +338,7 @@ func TestDNSResolverServerOrder(t *testing.T) {
 	}
 
 	// When all fail, the last server's error is returned.
-	r = &DNSResolver{Servers: []string{silent, badAddr}, Timeout: 50 * time.Millisecond}
+	r = &Stub{Servers: []string{silent, badAddr}, Timeout: 50 * time.Millisecond}
 	_, err = r.LookupTXT(t.Context(), "nx.example.test")
 	if de := dnsErr(t, err); de.Err != "refused" || de.Server != badAddr {
 		t.Errorf("got %+v, want refused from the last server", de)
@@ -365,7 +365,7 @@ func TestDNSResolverTruncation(t *testing.T) {
 		parts, s = append(parts, s[:n]), s[n:]
 	}
 	z.addRR(&dns.TXT{Hdr: dns.RR_Header{Name: "big.example.test.", Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 300}, Txt: parts})
-	r := &DNSResolver{Servers: []string{startDNS(t, z)}}
+	r := &Stub{Servers: []string{startDNS(t, z)}}
 
 	// The answer is too big for UDP; miekg/dns truncates it and sets TC.
 	got, err := r.LookupTXT(t.Context(), "big.example.test")
@@ -408,7 +408,7 @@ func TestDNSResolverCNAME(t *testing.T) {
 				`nodata.example.test. 300 IN A 192.0.2.1`,
 			)
 			z.chase = chase
-			r := &DNSResolver{Servers: []string{startDNS(t, z)}}
+			r := &Stub{Servers: []string{startDNS(t, z)}}
 
 			// Eight links are followed.
 			name := chain(z, "ok", dnsMaxCNAMEs)
@@ -458,7 +458,7 @@ func TestDNSResolverTTL(t *testing.T) {
 		z.rcode["servfail.example.test."] = dns.RcodeServerFailure
 		soa, _ := dns.NewRR(`example.test. 3600 IN SOA ns.example.test. hostmaster.example.test. 1 3600 600 86400 120`)
 		z.soa = soa
-		r := &DNSResolver{Servers: []string{startDNS(t, z)}}
+		r := &Stub{Servers: []string{startDNS(t, z)}}
 		for _, tt := range []struct {
 			name string
 			ttl  time.Duration
@@ -478,7 +478,7 @@ func TestDNSResolverTTL(t *testing.T) {
 		}
 	}
 	// Without an SOA, a negative answer may not be cached at all.
-	r := &DNSResolver{Servers: []string{startDNS(t, newTestZone())}}
+	r := &Stub{Servers: []string{startDNS(t, newTestZone())}}
 	if _, ttl, err := r.LookupTXTWithTTL(t.Context(), "nx.example.test"); ttl != 0 || !dnsErr(t, err).IsNotFound {
 		t.Errorf("no SOA: TTL %v, %v", ttl, err)
 	}
@@ -494,7 +494,7 @@ func TestDNSResolverManyRRs(t *testing.T) {
 	add("limit.example.test.", dnsMaxAnswerRRs)
 	add("over.example.test.", dnsMaxAnswerRRs+1)
 	add("thousands.example.test.", 3000) // about 50 KB, over TCP
-	r := &DNSResolver{Servers: []string{startDNS(t, z)}}
+	r := &Stub{Servers: []string{startDNS(t, z)}}
 
 	got, err := r.LookupTXT(t.Context(), "limit.example.test")
 	if err != nil || len(got) != dnsMaxAnswerRRs || got[999] != "999" {
@@ -502,8 +502,8 @@ func TestDNSResolverManyRRs(t *testing.T) {
 	}
 	for _, name := range []string{"over.example.test", "thousands.example.test"} {
 		_, err = r.LookupTXT(t.Context(), name)
-		if !errors.Is(err, ErrDNSAnswerTooLarge) {
-			t.Errorf("%s: got %v, want ErrDNSAnswerTooLarge", name, err)
+		if !errors.Is(err, ErrAnswerTooLarge) {
+			t.Errorf("%s: got %v, want ErrAnswerTooLarge", name, err)
 		}
 		if de := dnsErr(t, err); de.IsNotFound || de.Name != name {
 			t.Errorf("%s: got %+v, want a temporary-class error for the name", name, de)
@@ -522,8 +522,8 @@ func TestDNSTXTSizeLimit(t *testing.T) {
 		t.Errorf("limit 7: %q, %v", got, err)
 	}
 	for _, limit := range []int{0, 4, 6} {
-		if got, err := dnsTXTStrings(rrs, limit); !errors.Is(err, ErrDNSAnswerTooLarge) {
-			t.Errorf("limit %d: %q, %v; want ErrDNSAnswerTooLarge", limit, got, err)
+		if got, err := dnsTXTStrings(rrs, limit); !errors.Is(err, ErrAnswerTooLarge) {
+			t.Errorf("limit %d: %q, %v; want ErrAnswerTooLarge", limit, got, err)
 		}
 	}
 }
@@ -538,7 +538,7 @@ func TestDNSResolverMX(t *testing.T) {
 		`allbad.example.test. 300 IN MX 0 bad\032name.example.test.`,
 		`alias.example.test. 300 IN CNAME example.test.`,
 	)
-	r := &DNSResolver{Servers: []string{startDNS(t, z)}}
+	r := &Stub{Servers: []string{startDNS(t, z)}}
 	str := func(mxs []*net.MX) string {
 		var s []string
 		for _, mx := range mxs {
@@ -574,7 +574,7 @@ func TestDNSResolverMX(t *testing.T) {
 }
 
 func TestDNSResolverBadName(t *testing.T) {
-	r := &DNSResolver{Servers: []string{"127.0.0.1:1"}} // never asked
+	r := &Stub{Servers: []string{"127.0.0.1:1"}} // never asked
 	for _, name := range []string{
 		"", ".", "a..b", ".a", "a b.test", "a\\.b.test", "ä.test", "a@b",
 		strings.Repeat("a", 64) + ".test",
@@ -714,7 +714,7 @@ func FuzzTXTAnswer(f *testing.F) {
 
 func BenchmarkDNSResolverLookupTXT(b *testing.B) {
 	z := newTestZone(`_mta-sts.example.test. 300 IN TXT "v=STSv1; id=20240101"`)
-	r := &DNSResolver{Servers: []string{startDNS(b, z)}}
+	r := &Stub{Servers: []string{startDNS(b, z)}}
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

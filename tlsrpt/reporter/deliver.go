@@ -1,4 +1,4 @@
-package tlsrpt
+package reporter
 
 import (
 	"bytes"
@@ -13,12 +13,12 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/emersion/go-msgauth/dkim"
+	"github.com/strictmx/strictmx/tlsrpt"
 )
 
 // Delivery limits.
@@ -33,19 +33,7 @@ const (
 	// asks to stay under common limits; the contract says well under
 	// 10 MB.
 	MaxMessageSize = 5 << 20
-	// MediaType is the report attachment and https body type (RFC 8460,
-	// Section 5.3 and 5.4).
-	MediaType = "application/tlsrpt+gzip"
 )
-
-// FileName returns the report file name of RFC 8460, Section 5.1:
-// "<submitter>!<policy domain>!<begin>!<end>!<unique>.json.gz" with begin
-// and end the Unix times of the report's date range. unique must be
-// [A-Za-z0-9]+.
-func FileName(submitter, policyDomain string, dr DateRange, unique string) string {
-	return submitter + "!" + policyDomain + "!" + strconv.FormatInt(dr.Start.Unix(), 10) + "!" +
-		strconv.FormatInt(dr.End.Unix(), 10) + "!" + unique + ".json.gz"
-}
 
 // NoRedirectClient returns an http.Client that never follows redirects
 // (a 3xx is returned as the response), times out after
@@ -71,7 +59,7 @@ func NoRedirectClient() *http.Client {
 }
 
 // errNotPublic refuses a connection to a non-public address.
-var errNotPublic = errors.New("tlsrpt: refusing to connect to a non-public address")
+var errNotPublic = errors.New("reporter: refusing to connect to a non-public address")
 
 // publicOnly is a net.Dialer Control function that allows only global
 // unicast addresses outside private ranges.
@@ -105,7 +93,7 @@ func PostReport(ctx context.Context, client *http.Client, uri string, gz []byte)
 	if err != nil {
 		return &DeliveryError{URI: uri, Err: err}
 	}
-	req.Header.Set("Content-Type", MediaType)
+	req.Header.Set("Content-Type", tlsrpt.MediaType)
 	resp, err := client.Do(req)
 	if err != nil {
 		return &DeliveryError{URI: uri, Err: err}
@@ -138,7 +126,7 @@ type Message struct {
 	From string // addr-spec of the From header
 	To   string // addr-spec from the mailto: rua
 	// Report is the report; its contact-info domain is the submitter.
-	Report *Report
+	Report *tlsrpt.Report
 	// Gzip is the gzipped report JSON, attached as it is.
 	Gzip []byte
 	// FileName of the attachment (see FileName).
@@ -158,12 +146,12 @@ type Message struct {
 // and the headers of RFC 8460, Section 5.3 (see the contract's section 4).
 func (m *Message) Build(d *DKIM) ([]byte, error) {
 	r := m.Report
-	submitter, err := ContactDomain(r.ContactInfo)
+	submitter, err := tlsrpt.ContactDomain(r.ContactInfo)
 	if err != nil {
 		return nil, err
 	}
 	if len(r.Policies) == 0 {
-		return nil, fmt.Errorf("%w: no policies", ErrInvalidReport)
+		return nil, fmt.Errorf("%w: no policies", tlsrpt.ErrInvalidReport)
 	}
 	policyDomain := r.Policies[0].Policy.Domain
 	for _, s := range []string{m.From, m.To, m.MessageID} {
@@ -210,7 +198,7 @@ func (m *Message) Build(d *DKIM) ([]byte, error) {
 
 	// Part 2: the gzipped report.
 	b.WriteString("\r\n--" + boundary + "\r\n")
-	b.WriteString("Content-Type: " + mime.FormatMediaType(MediaType, map[string]string{"name": m.FileName}) + "\r\n")
+	b.WriteString("Content-Type: " + mime.FormatMediaType(tlsrpt.MediaType, map[string]string{"name": m.FileName}) + "\r\n")
 	b.WriteString("Content-Transfer-Encoding: base64\r\n")
 	b.WriteString("Content-Disposition: " + mime.FormatMediaType("attachment", map[string]string{"filename": m.FileName}) + "\r\n\r\n")
 	enc := base64.StdEncoding.EncodeToString(m.Gzip)
@@ -222,7 +210,7 @@ func (m *Message) Build(d *DKIM) ([]byte, error) {
 	b.WriteString("\r\n--" + boundary + "--\r\n")
 
 	if b.Len() > MaxMessageSize {
-		return nil, fmt.Errorf("%w: message of %d bytes", ErrReportTooLarge, b.Len())
+		return nil, fmt.Errorf("%w: message of %d bytes", tlsrpt.ErrReportTooLarge, b.Len())
 	}
 	if d == nil {
 		return b.Bytes(), nil
@@ -240,12 +228,12 @@ func (m *Message) Build(d *DKIM) ([]byte, error) {
 		BodyCanonicalization:   dkim.CanonicalizationRelaxed,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("tlsrpt: dkim sign: %w", err)
+		return nil, fmt.Errorf("reporter: dkim sign: %w", err)
 	}
 	return signed.Bytes(), nil
 }
 
-func summaryText(r *Report, submitter, policyDomain string) string {
+func summaryText(r *tlsrpt.Report, submitter, policyDomain string) string {
 	var ok, failed int64
 	for _, p := range r.Policies {
 		ok += p.Summary.TotalSuccessfulSessionCount
@@ -253,7 +241,7 @@ func summaryText(r *Report, submitter, policyDomain string) string {
 	}
 	var s strings.Builder
 	fmt.Fprintf(&s, "This is an aggregate TLS report (RFC 8460) from %s for %s.\r\n\r\n", submitter, policyDomain)
-	fmt.Fprintf(&s, "Period: %s to %s\r\n", r.DateRange.Start.Format(dateTimeLayout), r.DateRange.End.Format(dateTimeLayout))
+	fmt.Fprintf(&s, "Period: %s to %s\r\n", r.DateRange.Start.UTC().Format(time.RFC3339), r.DateRange.End.UTC().Format(time.RFC3339))
 	fmt.Fprintf(&s, "Successful sessions: %d\r\nFailed sessions: %d\r\n", ok, failed)
 	fmt.Fprintf(&s, "Report-ID: %s\r\nContact: %s\r\n\r\nThe report is attached as application/tlsrpt+gzip.\r\n", r.ReportID, r.ContactInfo)
 	return s.String()

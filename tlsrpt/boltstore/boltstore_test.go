@@ -1,9 +1,8 @@
-package tlsrpt_test
+package boltstore_test
 
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -11,16 +10,28 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
-	"testing/synctest"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-	"github.com/strictmx/strictmx/internal/redistest"
+	"github.com/strictmx/strictmx/internal/testclock"
 	"github.com/strictmx/strictmx/tlsrpt"
+	"github.com/strictmx/strictmx/tlsrpt/boltstore"
+	"github.com/strictmx/strictmx/tlsrpt/tlsrpttest"
 )
+
+func TestBoltStore(t *testing.T) {
+	tlsrpttest.RunStore(t, func(t *testing.T) (tlsrpt.Store, func(time.Duration)) {
+		s, err := boltstore.Open(filepath.Join(t.TempDir(), "tlsrpt.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		c := testclock.New(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))
+		s.Now = c.Now
+		return s, c.Advance
+	})
+}
 
 var crashDay = tlsrpt.DayOf(time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC))
 
@@ -49,7 +60,7 @@ func TestBoltCrashChild(t *testing.T) {
 	if path == "" {
 		t.Skip("child process of TestBoltCrash")
 	}
-	s, err := tlsrpt.OpenBolt(path)
+	s, err := boltstore.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +115,7 @@ func TestBoltCrash(t *testing.T) {
 		if seen != killAt {
 			t.Fatalf("round %d: child ended before flush %d (%v)", round, killAt, err)
 		}
-		s, err := tlsrpt.OpenBolt(path)
+		s, err := boltstore.Open(path)
 		if err != nil {
 			t.Fatalf("round %d: reopen: %v", round, err)
 		}
@@ -130,125 +141,5 @@ func TestBoltCrash(t *testing.T) {
 		}
 		t.Logf("round %d: killed in flush %d, %d sessions stored", round, killAt, total)
 		committed = total
-	}
-}
-
-func TestFlusher(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		c := &tlsrpt.Collector{}
-		s := &failingStore{}
-		f := &tlsrpt.Flusher{Collector: c, Store: s, Interval: time.Minute}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error)
-		go func() { done <- f.Run(ctx) }()
-
-		c.Record(crashResults(1))
-		s.setFail(true)
-		time.Sleep(time.Minute) // fake time: one tick, the Add fails
-		synctest.Wait()
-		if a, _ := s.Load(ctx, tlsrpt.Key{Domain: "d01.example", Day: crashDay}); a != nil {
-			t.Fatal("stored despite failure")
-		}
-		s.setFail(false)
-		c.Record(crashResults(1))
-		time.Sleep(time.Minute)
-		synctest.Wait()
-		a, _ := s.Load(ctx, tlsrpt.Key{Domain: "d01.example", Day: crashDay})
-		if a == nil || a.Sessions() != 2 {
-			t.Fatalf("after a failed and a good flush: %+v", a)
-		}
-		// Cancel: a final flush.
-		c.Record(crashResults(1))
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
-		if a, _ := s.Load(context.Background(), tlsrpt.Key{Domain: "d01.example", Day: crashDay}); a.Sessions() != 3 {
-			t.Errorf("final flush missing: %d", a.Sessions())
-		}
-	})
-}
-
-type failingStore struct {
-	tlsrpt.MemoryStore
-	mu   sync.Mutex
-	fail bool
-}
-
-func (s *failingStore) setFail(v bool) { s.mu.Lock(); s.fail = v; s.mu.Unlock() }
-
-func (s *failingStore) Add(ctx context.Context, aggs []*tlsrpt.Aggregate) error {
-	s.mu.Lock()
-	fail := s.fail
-	s.mu.Unlock()
-	if fail {
-		return errors.New("store down")
-	}
-	return s.MemoryStore.Add(ctx, aggs)
-}
-
-// TestRedisFleet: several senders add into one set of counters, and
-// exactly one of them gets to send each report.
-func TestRedisFleet(t *testing.T) {
-	addr := redistest.Start(t)
-	ctx := context.Background()
-	const senders = 4
-	stores := make([]*tlsrpt.RedisStore, senders)
-	for i := range stores {
-		c := redis.NewClient(&redis.Options{Addr: addr})
-		t.Cleanup(func() { c.Close() })
-		stores[i] = &tlsrpt.RedisStore{Client: c}
-	}
-	var wg sync.WaitGroup
-	for _, s := range stores {
-		wg.Go(func() {
-			c := &tlsrpt.Collector{}
-			f := &tlsrpt.Flusher{Collector: c, Store: s}
-			for j := range 300 {
-				c.Record(crashResults(j))
-				if j%50 == 0 {
-					if err := f.Flush(ctx); err != nil {
-						t.Error(err)
-					}
-				}
-			}
-			if err := f.Flush(ctx); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	wg.Wait()
-	k := tlsrpt.Key{Domain: "d07.example", Day: crashDay}
-	a, err := stores[0].Load(ctx, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// d07 gets j = 7, 57, ..., 257: 6 sessions per sender.
-	if a.Sessions() != 6*senders {
-		t.Errorf("sessions = %d, want %d", a.Sessions(), 6*senders)
-	}
-	// Exactly one sender wins the lock.
-	var winners sync.Map
-	for i, s := range stores {
-		wg.Go(func() {
-			ok, err := s.Lock(ctx, k, fmt.Sprintf("sender-%d", i), time.Minute)
-			if err != nil {
-				t.Error(err)
-			}
-			if ok {
-				winners.Store(i, true)
-			}
-		})
-	}
-	wg.Wait()
-	n := 0
-	winners.Range(func(any, any) bool { n++; return true })
-	if n != 1 {
-		t.Errorf("%d senders got the lock", n)
-	}
-	// The lock expires on Redis's clock: PTTL is set and bounded.
-	pttl, err := stores[0].Client.PTTL(ctx, tlsrpt.DefaultRedisPrefix+"l:"+k.Day.String()+"/"+k.Domain).Result()
-	if err != nil || pttl <= 0 || pttl > time.Minute {
-		t.Errorf("lock PTTL = %v, %v", pttl, err)
 	}
 }

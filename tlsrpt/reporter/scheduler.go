@@ -1,4 +1,4 @@
-package tlsrpt
+package reporter
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/strictmx/strictmx/tlsrpt"
 )
 
 // Scheduler defaults.
@@ -54,23 +56,23 @@ const (
 // concurrently.
 type Hooks struct {
 	// Sent is called when uri accepted the report for k.
-	Sent func(k Key, uri string)
+	Sent func(k tlsrpt.Key, uri string)
 	// Failed is called when one delivery attempt to uri failed.
-	Failed func(k Key, uri string, err error)
+	Failed func(k tlsrpt.Key, uri string, err error)
 	// Retried is called when no rua accepted the report and another
 	// attempt is scheduled at next.
-	Retried func(k Key, attempt int, next time.Time)
+	Retried func(k tlsrpt.Key, attempt int, next time.Time)
 	// Dropped is called when k's data will not be reported: no record,
 	// retries exhausted, or an all-success report with heartbeats off.
-	Dropped func(k Key, reason error)
+	Dropped func(k tlsrpt.Key, reason error)
 }
 
 // Why a report was dropped (passed to Hooks.Dropped).
 var (
 	// ErrGaveUp: no rua accepted the report within RetryFor.
-	ErrGaveUp = errors.New("tlsrpt: retries exhausted")
+	ErrGaveUp = errors.New("reporter: retries exhausted")
 	// ErrHeartbeatOff: all sessions succeeded and SkipAllSuccess is set.
-	ErrHeartbeatOff = errors.New("tlsrpt: all-success report not sent")
+	ErrHeartbeatOff = errors.New("reporter: all-success report not sent")
 )
 
 // Scheduler sends the daily reports of what a Store holds (RFC 8460,
@@ -86,7 +88,7 @@ var (
 // With a shared Store (RedisStore) exactly one instance sends each report.
 type Scheduler struct {
 	// Store holds counts and progress; required.
-	Store Store
+	Store tlsrpt.Store
 	// OrganizationName for reports; required.
 	OrganizationName string
 	// ContactInfo is the report contact addr-spec; its domain is the
@@ -105,8 +107,8 @@ type Scheduler struct {
 	// NoRedirectClient().
 	HTTPClient *http.Client
 	// Resolver looks up `_smtp._tls` records; nil means a
-	// *mtasts.DNSResolver reading /etc/resolv.conf.
-	Resolver Resolver
+	// *resolver.Stub reading /etc/resolv.conf.
+	Resolver tlsrpt.Resolver
 	// MaxDelay bounds the random delay after the end of a day; zero
 	// means DefaultMaxDelay, negative means no delay.
 	MaxDelay time.Duration
@@ -220,7 +222,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 		if err := s.RunOnce(ctx); err != nil && ctx.Err() == nil {
-			s.logger().Warn("tlsrpt: scheduler pass failed", "err", err)
+			s.logger().Warn("reporter: scheduler pass failed", "err", err)
 		}
 		t.Reset(orDefault(s.PollInterval, DefaultPollInterval))
 	}
@@ -230,7 +232,7 @@ func (s *Scheduler) check() error {
 	if s.Store == nil || s.OrganizationName == "" {
 		return fmt.Errorf("%w: Scheduler needs Store and OrganizationName", ErrConfig)
 	}
-	if _, err := ContactDomain(s.ContactInfo); err != nil {
+	if _, err := tlsrpt.ContactDomain(s.ContactInfo); err != nil {
 		return fmt.Errorf("%w: ContactInfo: %w", ErrConfig, err)
 	}
 	return nil
@@ -280,19 +282,19 @@ func (s *Scheduler) RunOnce(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (s *Scheduler) loadState(ctx context.Context, k Key) (*jobState, error) {
+func (s *Scheduler) loadState(ctx context.Context, k tlsrpt.Key) (*jobState, error) {
 	b, err := s.Store.State(ctx, k)
 	if err != nil || b == nil {
 		return nil, err
 	}
 	var st jobState
 	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("%w: state of %s: %w", ErrCorruptStore, k, err)
+		return nil, fmt.Errorf("%w: state of %s: %w", tlsrpt.ErrCorruptStore, k, err)
 	}
 	return &st, nil
 }
 
-func (s *Scheduler) saveState(ctx context.Context, k Key, st *jobState) error {
+func (s *Scheduler) saveState(ctx context.Context, k tlsrpt.Key, st *jobState) error {
 	b, err := json.Marshal(st)
 	if err != nil {
 		return err
@@ -301,7 +303,7 @@ func (s *Scheduler) saveState(ctx context.Context, k Key, st *jobState) error {
 }
 
 // step advances one key.
-func (s *Scheduler) step(ctx context.Context, k Key) error {
+func (s *Scheduler) step(ctx context.Context, k tlsrpt.Key) error {
 	now := s.now()
 	dayOver := k.Day.End().Add(time.Second)
 	if now.Before(dayOver) {
@@ -347,7 +349,7 @@ func (s *Scheduler) step(ctx context.Context, k Key) error {
 }
 
 // finish marks k done, drops its counts and records why.
-func (s *Scheduler) finish(ctx context.Context, k Key, st *jobState, outcome string, dropped error) error {
+func (s *Scheduler) finish(ctx context.Context, k tlsrpt.Key, st *jobState, outcome string, dropped error) error {
 	// Record the outcome even if the attempt's deadline just passed: a
 	// delivered report whose outcome is lost would be sent again.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
@@ -368,8 +370,8 @@ func (s *Scheduler) finish(ctx context.Context, k Key, st *jobState, outcome str
 	return s.Store.SetState(ctx, k, b)
 }
 
-func (s *Scheduler) attempt(ctx context.Context, k Key, st *jobState, now time.Time) error {
-	submitter, _ := ContactDomain(s.ContactInfo)
+func (s *Scheduler) attempt(ctx context.Context, k tlsrpt.Key, st *jobState, now time.Time) error {
+	submitter, _ := tlsrpt.ContactDomain(s.ContactInfo)
 	if st.Gzip == nil {
 		agg, err := s.Store.Load(ctx, k)
 		if err != nil {
@@ -386,8 +388,8 @@ func (s *Scheduler) attempt(ctx context.Context, k Key, st *jobState, now time.T
 			return s.finish(ctx, k, st, "heartbeat-off", ErrHeartbeatOff)
 		}
 		st.Unique = strconv.FormatUint(s.rand(), 36)
-		st.ReportID = NewReportID(k, submitter, s.rand())
-		r, err := BuildReport(agg, s.OrganizationName, s.ContactInfo, st.ReportID)
+		st.ReportID = tlsrpt.NewReportID(k, submitter, s.rand())
+		r, err := tlsrpt.BuildReport(agg, s.OrganizationName, s.ContactInfo, st.ReportID)
 		if err != nil {
 			return s.finish(ctx, k, st, "invalid: "+err.Error(), err)
 		}
@@ -395,7 +397,7 @@ func (s *Scheduler) attempt(ctx context.Context, k Key, st *jobState, now time.T
 		if err != nil {
 			return s.finish(ctx, k, st, "invalid: "+err.Error(), err)
 		}
-		if st.Gzip, err = Gzip(js); err != nil {
+		if st.Gzip, err = tlsrpt.Gzip(js); err != nil {
 			return err
 		}
 		st.First = now
@@ -404,19 +406,19 @@ func (s *Scheduler) attempt(ctx context.Context, k Key, st *jobState, now time.T
 			return err
 		}
 	}
-	rec, err := Lookup(ctx, s.Resolver, k.Domain)
+	rec, err := tlsrpt.Lookup(ctx, s.Resolver, k.Domain)
 	var delivered []string
 	var lastErr error
 	switch {
-	case errors.Is(err, ErrDNSTemporary):
+	case errors.Is(err, tlsrpt.ErrDNSTemporary):
 		lastErr = err
 	case err != nil:
 		// NXDOMAIN, NODATA or no usable record: the domain takes no
 		// reports for this day.
-		s.logger().Debug("tlsrpt: no report record", "domain", k.Domain, "err", err)
+		s.logger().Debug("reporter: no report record", "domain", k.Domain, "err", err)
 		return s.finish(ctx, k, st, "no-record", err)
 	default:
-		report, perr := ParseReport(st.Gzip)
+		report, perr := tlsrpt.ParseReport(st.Gzip)
 		if perr != nil {
 			return s.finish(ctx, k, st, "corrupt", perr)
 		}
@@ -427,7 +429,7 @@ func (s *Scheduler) attempt(ctx context.Context, k Key, st *jobState, now time.T
 		for _, uri := range ruas {
 			if err := s.deliver(ctx, k, st, report, submitter, uri, now); err != nil {
 				lastErr = err
-				s.logger().Debug("tlsrpt: delivery failed", "domain", k.Domain, "uri", uri, "err", err)
+				s.logger().Debug("reporter: delivery failed", "domain", k.Domain, "uri", uri, "err", err)
 				if s.Hooks.Failed != nil {
 					s.Hooks.Failed(k, uri, err)
 				}
@@ -440,7 +442,7 @@ func (s *Scheduler) attempt(ctx context.Context, k Key, st *jobState, now time.T
 		}
 	}
 	if len(delivered) > 0 {
-		s.logger().Debug("tlsrpt: report sent", "domain", k.Domain, "day", k.Day.String(), "to", strings.Join(delivered, " "))
+		s.logger().Debug("reporter: report sent", "domain", k.Domain, "day", k.Day.String(), "to", strings.Join(delivered, " "))
 		return s.finish(ctx, k, st, "sent", nil)
 	}
 	st.Attempts++
@@ -452,7 +454,7 @@ func (s *Scheduler) attempt(ctx context.Context, k Key, st *jobState, now time.T
 	next := now.Add(backoff)
 	if deadline := st.First.Add(retryFor); !next.Before(deadline) {
 		if !now.Before(deadline) {
-			s.logger().Warn("tlsrpt: report not delivered, giving up", "domain", k.Domain, "day", k.Day.String(), "err", lastErr)
+			s.logger().Warn("reporter: report not delivered, giving up", "domain", k.Domain, "day", k.Day.String(), "err", lastErr)
 			return s.finish(ctx, k, st, "gave-up", fmt.Errorf("%w: %w", ErrGaveUp, lastErr))
 		}
 		next = deadline // one last attempt at the end of the window
@@ -469,7 +471,7 @@ func (s *Scheduler) attempt(ctx context.Context, k Key, st *jobState, now time.T
 	return nil
 }
 
-func (s *Scheduler) deliver(ctx context.Context, k Key, st *jobState, r *Report, submitter, uri string, now time.Time) error {
+func (s *Scheduler) deliver(ctx context.Context, k tlsrpt.Key, st *jobState, r *tlsrpt.Report, submitter, uri string, now time.Time) error {
 	switch {
 	case strings.HasPrefix(uri, "https://"):
 		return PostReport(ctx, s.HTTPClient, uri, st.Gzip)
@@ -486,7 +488,7 @@ func (s *Scheduler) deliver(ctx context.Context, k Key, st *jobState, r *Report,
 		if msg == nil {
 			m := &Message{
 				From: from, To: to, Report: r, Gzip: st.Gzip,
-				FileName:  FileName(submitter, k.Domain, r.DateRange, st.Unique),
+				FileName:  tlsrpt.FileName(submitter, k.Domain, r.DateRange, st.Unique),
 				Date:      now,
 				MessageID: strconv.FormatUint(s.rand(), 36) + "." + st.ReportID,
 			}

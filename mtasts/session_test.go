@@ -1,4 +1,4 @@
-package tlsrpt_test
+package mtasts_test
 
 import (
 	"net"
@@ -9,7 +9,7 @@ import (
 	"github.com/strictmx/strictmx/tlsrpt"
 )
 
-func TestRecordSTS(t *testing.T) {
+func TestResultRecord(t *testing.T) {
 	p, err := mtasts.ParsePolicy([]byte("version: STSv1\r\nmode: testing\r\nmx: mx1.example.test\r\nmax_age: 86400\r\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -20,19 +20,19 @@ func TestRecordSTS(t *testing.T) {
 	var c tlsrpt.Collector
 	// A success, a testing-mode mismatch, and an opportunistic session
 	// that belongs in no report.
-	if err := c.RecordSTS(withPolicy, plan.Hosts[0].Done(nil), start); err != nil {
+	if err := withPolicy.Record(&c, plan.Hosts[0].Done(nil), start); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.RecordSTS(withPolicy, plan.Hosts[1].Done(nil), start); err != nil {
+	if err := withPolicy.Record(&c, plan.Hosts[1].Done(nil), start); err != nil {
 		t.Fatal(err)
 	}
 	none := &mtasts.Result{Domain: "none.test"}
-	if err := c.RecordSTS(none, none.Plan([]*net.MX{{Host: "mx.none.test"}}, mtasts.PlanOptions{}).Hosts[0].Done(nil), start); err != nil {
+	if err := none.Record(&c, none.Plan([]*net.MX{{Host: "mx.none.test"}}, mtasts.PlanOptions{}).Hosts[0].Done(nil), start); err != nil {
 		t.Fatal(err)
 	}
 	// A fetch failure with no cached policy fails the session.
-	failed := &mtasts.Result{Domain: "broken.test", Failure: mtasts.ResultSTSPolicyFetchError}
-	if err := c.RecordSTS(failed, failed.Plan([]*net.MX{{Host: "mx.broken.test"}}, mtasts.PlanOptions{}).Hosts[0].Done(nil), start); err != nil {
+	failed := &mtasts.Result{Domain: "broken.test", Failure: tlsrpt.ResultSTSPolicyFetchError}
+	if err := failed.Record(&c, failed.Plan([]*net.MX{{Host: "mx.broken.test"}}, mtasts.PlanOptions{}).Hosts[0].Done(nil), start); err != nil {
 		t.Fatal(err)
 	}
 	aggs := c.Snapshot()
@@ -70,12 +70,12 @@ func TestRecordSTS(t *testing.T) {
 
 // Every result type mtasts can produce is a registered one here.
 func TestMTASTSResultTypesRegistered(t *testing.T) {
-	for _, rt := range []mtasts.ResultType{
-		mtasts.ResultSTARTTLSNotSupported, mtasts.ResultCertificateHostMismatch,
-		mtasts.ResultCertificateExpired, mtasts.ResultCertificateNotTrusted,
-		mtasts.ResultValidationFailure, mtasts.ResultTLSAInvalid, mtasts.ResultDNSSECInvalid,
-		mtasts.ResultDANERequired, mtasts.ResultSTSPolicyFetchError,
-		mtasts.ResultSTSPolicyInvalid, mtasts.ResultSTSWebPKIInvalid,
+	for _, rt := range []tlsrpt.ResultType{
+		tlsrpt.ResultSTARTTLSNotSupported, tlsrpt.ResultCertificateHostMismatch,
+		tlsrpt.ResultCertificateExpired, tlsrpt.ResultCertificateNotTrusted,
+		tlsrpt.ResultValidationFailure, tlsrpt.ResultTLSAInvalid, tlsrpt.ResultDNSSECInvalid,
+		tlsrpt.ResultDANERequired, tlsrpt.ResultSTSPolicyFetchError,
+		tlsrpt.ResultSTSPolicyInvalid, tlsrpt.ResultSTSWebPKIInvalid,
 	} {
 		if !tlsrpt.ResultType(rt).Valid() {
 			t.Errorf("%q is not a registered result type", rt)

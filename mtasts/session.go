@@ -1,0 +1,67 @@
+package mtasts
+
+import (
+	"time"
+
+	"github.com/strictmx/strictmx/tlsrpt"
+)
+
+// Recorder takes TLS-RPT session results; *tlsrpt.Collector is one.
+type Recorder interface {
+	Record(tlsrpt.Result) error
+}
+
+// ReportPolicy returns the TLS-RPT report policy of the lookup: type sts
+// with the policy's lines and mx patterns, or no-policy-found when no
+// policy applied.
+func (r *Result) ReportPolicy() tlsrpt.Policy {
+	if r.Policy == nil {
+		return tlsrpt.Policy{Type: tlsrpt.PolicyNoPolicyFound, Domain: r.Domain}
+	}
+	return tlsrpt.Policy{Type: tlsrpt.PolicySTS, Domain: r.Domain, String: r.Policy.Lines(), MXHost: r.Policy.MX}
+}
+
+// Session turns one delivery attempt under the lookup r into a TLS-RPT
+// session result: d is the decision for the host, start when the session
+// started. Callers add SendingIP, ReceivingIP and EHLO where they know them
+// and pass the result to tlsrpt.Collector.Record.
+//
+// ok is false when the session belongs in no report: opportunistic
+// delivery with no policy failure, DANE hosts (reported as tlsa by the
+// caller), and report traffic.
+//
+// Spec note: when a cached policy was used because refreshing it failed,
+// the session counts as that failure unless the session failed by itself
+// (RFC 8460, Section 4.3.2.2 lists the policy failures as session
+// failures); tlsrpt.ReasonCachedPolicy notes the fallback.
+func (r *Result) Session(d Decision, start time.Time) (res tlsrpt.Result, ok bool) {
+	res = tlsrpt.Result{Policy: r.ReportPolicy(), MXHost: d.Host, Time: start}
+	switch {
+	case d.Counted:
+		res.ResultType, res.ReasonCode = d.ResultType, d.Reason
+		if res.ResultType == "" && r.Failure != "" {
+			res.ResultType, res.ReasonCode = r.Failure, tlsrpt.ReasonCachedPolicy
+		}
+	case r.Policy == nil && r.Failure != "":
+		// A policy that could not be fetched or parsed fails every session
+		// to the domain (RFC 8460, Section 4.3.2.2).
+		res.ResultType = r.Failure
+	default:
+		return tlsrpt.Result{}, false
+	}
+	return res, true
+}
+
+// Record records the session of one delivery attempt under the lookup r,
+// as Session builds it, into rec, and does nothing for sessions that belong
+// in no report. It is the one line a sender adds after each Done or
+// Skipped:
+//
+//	res.Record(collector, h.Done(err), start)
+func (r *Result) Record(rec Recorder, d Decision, start time.Time) error {
+	res, ok := r.Session(d, start)
+	if !ok {
+		return nil
+	}
+	return rec.Record(res)
+}

@@ -1,4 +1,0 @@
-package tlsrpt
-
-// Update is the -update flag, for the external tests' golden files.
-var Update = update
