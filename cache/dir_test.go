@@ -20,7 +20,7 @@ import (
 )
 
 func TestDirConformance(t *testing.T) {
-	cachetest.RunOptions(t,
+	cachetest.RunStoreOptions(t,
 		func(t *testing.T) cache.Store {
 			d, err := cache.NewDir(filepath.Join(t.TempDir(), "sts"))
 			if err != nil {
@@ -41,7 +41,7 @@ func TestDirConformance(t *testing.T) {
 }
 
 func TestDirZeroValueConformance(t *testing.T) {
-	cachetest.RunOptions(t,
+	cachetest.RunStoreOptions(t,
 		func(t *testing.T) cache.Store { return &cache.Dir{Path: t.TempDir(), MemorySize: 2} },
 		cachetest.Options{
 			// A memory tier of two entries: most Gets in the suite read files.
@@ -322,5 +322,5 @@ func BenchmarkDirGetMemoryTier(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cachetest.Bench(b, d)
+	cachetest.BenchStore(b, d)
 }

@@ -11,12 +11,12 @@ import (
 )
 
 func TestLRUConformance(t *testing.T) {
-	cachetest.RunOptions(t, func(*testing.T) cache.Store { return cache.NewLRU(cachetest.MaxEntries) },
+	cachetest.RunStoreOptions(t, func(*testing.T) cache.Store { return cache.NewLRU(cachetest.MaxEntries) },
 		cachetest.Options{SamePointer: true})
 }
 
 func TestLRUZeroValueConformance(t *testing.T) {
-	cachetest.RunOptions(t, func(*testing.T) cache.Store { return new(cache.LRU) },
+	cachetest.RunStoreOptions(t, func(*testing.T) cache.Store { return new(cache.LRU) },
 		cachetest.Options{SamePointer: true})
 }
 
@@ -69,7 +69,7 @@ func TestLRUGetAllocs(t *testing.T) {
 	}
 }
 
-func BenchmarkLRUGet(b *testing.B) { cachetest.Bench(b, cache.NewLRU(0)) }
+func BenchmarkLRUGet(b *testing.B) { cachetest.BenchStore(b, cache.NewLRU(0)) }
 
 // gmailPolicy is the shape of the policy gmail.com serves (seen in the
 // wild, 2025): one of the larger common policies.

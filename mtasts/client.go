@@ -31,8 +31,9 @@ const (
 	// FetchBackoff is how long a failed fetch for one (domain, id) is not
 	// retried (RFC 8461, Section 3.3).
 	FetchBackoff = 5 * time.Minute
-	// MaxPolicySize is the largest policy body accepted, in bytes.
-	MaxPolicySize = 64 << 10
+	// MaxPolicySize is the largest policy body accepted, in bytes. It is
+	// cache.MaxPolicySize, so that every Store keeps what a fetch accepts.
+	MaxPolicySize = cache.MaxPolicySize
 	// DefaultUserAgent is sent with policy fetches.
 	DefaultUserAgent = "strictmx-mtasts/0"
 )
@@ -139,8 +140,9 @@ type Client struct {
 }
 
 // DefaultCacheSize is the number of domains the default in-memory store
-// and the proactive-refresh index hold.
-const DefaultCacheSize = 100_000
+// and the proactive-refresh index hold: cache.DefaultLRUSize, the default
+// of every store.
+const DefaultCacheSize = cache.DefaultLRUSize
 
 func (c *Client) init() {
 	c.once.Do(func() {

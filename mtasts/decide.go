@@ -14,10 +14,10 @@ import (
 // PlanOptions carries what the caller knows about a delivery that changes
 // the plan.
 type PlanOptions struct {
-	// Report says the message is itself a TLS-RPT report. It is delivered
+	// ReportTraffic says the message is itself a TLS-RPT report. It is delivered
 	// despite MTA-STS failures (RFC 8460, Section 5.3.1) and its sessions
 	// are not reported.
-	Report bool
+	ReportTraffic bool
 
 	// DANE reports whether the caller validates host with DANE (it found
 	// usable TLSA records). For such a host the caller's DANE verification
@@ -35,8 +35,8 @@ type Plan struct {
 	Result *Result
 	// Mode is the policy's mode, ModeNone when there is no policy.
 	Mode Mode
-	// Report is PlanOptions.Report.
-	Report bool
+	// ReportTraffic is PlanOptions.ReportTraffic.
+	ReportTraffic bool
 	// Hosts are the MX hosts in the order given, one HostPlan each.
 	Hosts []HostPlan
 
@@ -53,9 +53,10 @@ type HostPlan struct {
 	// Try says whether the host may be tried at all. Under an enforce
 	// policy a host that matches no mx pattern may not.
 	Try bool
-	// Matches says whether the host matches the policy's mx patterns (true
-	// when there is no policy).
-	Matches bool
+	// Mismatch says that there is a policy and the host matches none of
+	// its mx patterns. Under testing such a host is still tried, and the
+	// mismatch reported.
+	Mismatch bool
 	// RequireTLS says that delivery must not go on without STARTTLS and a
 	// successful handshake (enforce, or DANE).
 	RequireTLS bool
@@ -100,7 +101,7 @@ func (h *HostPlan) st() *hostState {
 func (r *Result) Plan(mx []*net.MX, opts PlanOptions) *Plan {
 	mode := r.Mode()
 	pl := &planAlloc{}
-	pl.plan = Plan{Result: r, Mode: mode, Report: opts.Report, mx: mx, opts: opts}
+	pl.plan = Plan{Result: r, Mode: mode, ReportTraffic: opts.ReportTraffic, mx: mx, opts: opts}
 	if len(mx) <= len(pl.hosts) {
 		pl.plan.Hosts = pl.hosts[:len(mx)]
 	} else {
@@ -110,7 +111,7 @@ func (r *Result) Plan(mx []*net.MX, opts PlanOptions) *Plan {
 		h := &pl.plan.Hosts[i]
 		h.Host = strings.TrimSuffix(m.Host, ".")
 		h.Preference = m.Pref
-		h.Matches = r.Policy == nil || r.Policy.Match(h.Host)
+		h.Mismatch = r.Policy != nil && !r.Policy.Match(h.Host)
 		h.DANE = opts.DANE != nil && opts.DANE(h.Host)
 		switch {
 		case h.Host == "":
@@ -120,23 +121,23 @@ func (r *Result) Plan(mx []*net.MX, opts PlanOptions) *Plan {
 			// Spec note: RFC 8461, Section 2 forbids MTA-STS to override a
 			// failing DANE validation; the caller's DANE check decides.
 			h.Try, h.RequireTLS = true, true
-		case opts.Report:
+		case opts.ReportTraffic:
 			// RFC 8460, Section 5.3.1: reports go out despite failures.
 			h.Try = true
 		case mode == ModeEnforce:
-			h.Try, h.RequireTLS, h.Verify = h.Matches, h.Matches, h.Matches
-			if !h.Matches {
+			h.Try, h.RequireTLS, h.Verify = !h.Mismatch, !h.Mismatch, !h.Mismatch
+			if h.Mismatch {
 				h.Reason = "MX host matches no mx pattern of the enforce policy"
 			}
 		case mode == ModeTesting:
 			h.Try, h.Verify = true, true
-			if !h.Matches {
+			if h.Mismatch {
 				h.Reason = "MX host matches no mx pattern of the testing policy"
 			}
 		default:
 			h.Try = true
 		}
-		h.counted = (mode == ModeEnforce || mode == ModeTesting) && !opts.Report && !h.DANE
+		h.counted = (mode == ModeEnforce || mode == ModeTesting) && !opts.ReportTraffic && !h.DANE
 	}
 	return &pl.plan
 }
@@ -191,7 +192,7 @@ func (h *HostPlan) decide(tried bool, err error) Decision {
 	st := h.st()
 	d := Decision{Host: h.Host, Counted: h.counted}
 	switch {
-	case !tried || !h.Matches:
+	case !tried || h.Mismatch:
 		// A mismatch is the session's failure whatever TLS did.
 		err = fmt.Errorf("%w: %s", ErrMXMismatch, h.Host)
 	case err == nil:
@@ -237,18 +238,18 @@ func classifyHandshake(host string, err error) error {
 	return &CertificateError{Host: host, ResultType: tlsrpt.ResultValidationFailure, Reason: tlsrpt.ReasonHandshake, Err: err}
 }
 
-// DeliveryError is the temporary failure of a message under an enforce
+// NoAcceptableMXError is the temporary failure of a message under an enforce
 // policy when no MX host was acceptable. Queue the message and retry later;
 // never bounce it for this (RFC 8461, Section 5). It wraps
 // ErrNoAcceptableMX.
-type DeliveryError struct {
+type NoAcceptableMXError struct {
 	Domain   string
 	PolicyID string
 	// Hosts are the decisions for each host, in plan order.
 	Hosts []Decision
 }
 
-func (e *DeliveryError) Error() string {
+func (e *NoAcceptableMXError) Error() string {
 	var b strings.Builder
 	b.WriteString("mtasts: no MX host of ")
 	b.WriteString(e.Domain)
@@ -267,22 +268,22 @@ func (e *DeliveryError) Error() string {
 }
 
 // Unwrap returns ErrNoAcceptableMX.
-func (e *DeliveryError) Unwrap() error { return ErrNoAcceptableMX }
+func (e *NoAcceptableMXError) Unwrap() error { return ErrNoAcceptableMX }
 
 // Temporary reports true: the failure is never permanent.
-func (e *DeliveryError) Temporary() bool { return true }
+func (e *NoAcceptableMXError) Temporary() bool { return true }
 
-// Exhausted is called when no host of plan took the message. Before the
+// Replan is called when no host of plan took the message. Before the
 // failure is final it re-checks the policy id (RFC 8461, Section 5.1): if
-// the domain now publishes another policy, Exhausted returns a new plan for
+// the domain now publishes another policy, Replan returns a new plan for
 // the same hosts, to be tried at once. Otherwise it returns a
-// *DeliveryError, a temporary failure, with the decision for each host.
+// *NoAcceptableMXError, a temporary failure, with the decision for each host.
 //
 // Only an enforce policy makes delivery fail for MTA-STS reasons; for other
-// plans, and for report traffic, Exhausted returns (nil, nil) and the
+// plans, and for report traffic, Replan returns (nil, nil) and the
 // caller's own handling of unreachable hosts applies.
-func (c *Client) Exhausted(ctx context.Context, plan *Plan) (*Plan, error) {
-	if plan.Mode != ModeEnforce || plan.Report {
+func (c *Client) Replan(ctx context.Context, plan *Plan) (*Plan, error) {
+	if plan.Mode != ModeEnforce || plan.ReportTraffic {
 		return nil, nil
 	}
 	r, err := c.CheckID(ctx, plan.Result.Domain)
@@ -292,7 +293,7 @@ func (c *Client) Exhausted(ctx context.Context, plan *Plan) (*Plan, error) {
 	if r.Policy != nil && (r.ID != plan.Result.ID || r.Policy.Raw != plan.Result.Policy.Raw) {
 		return r.Plan(plan.mx, plan.opts), nil
 	}
-	derr := &DeliveryError{Domain: plan.Result.Domain, PolicyID: plan.Result.ID}
+	derr := &NoAcceptableMXError{Domain: plan.Result.Domain, PolicyID: plan.Result.ID}
 	for i := range plan.Hosts {
 		h := &plan.Hosts[i]
 		st := h.st()

@@ -248,7 +248,7 @@ func TestPlan(t *testing.T) {
 	// Testing tries every host and reports the mismatch.
 	p = planFor(t, testingPolicy, "evil.example.org")
 	h := &p.Hosts[0]
-	if !h.Try || h.Matches || h.RequireTLS {
+	if !h.Try || !h.Mismatch || h.RequireTLS {
 		t.Fatalf("testing plan %+v", h)
 	}
 	if d := h.Done(nil); !d.Deliver || d.ResultType != tlsrpt.ResultValidationFailure || d.Reason != tlsrpt.ReasonMXMismatch {
@@ -273,7 +273,7 @@ func TestPlan(t *testing.T) {
 	// RFC 8460, Section 5.3.1: a report is delivered despite failures and
 	// not reported.
 	r := &Result{Domain: "example.test", Policy: mustPolicy(t, enforcePolicy)}
-	p = r.Plan([]*net.MX{{Host: "evil.example.org"}}, PlanOptions{Report: true})
+	p = r.Plan([]*net.MX{{Host: "evil.example.org"}}, PlanOptions{ReportTraffic: true})
 	if d := p.Hosts[0].Done(ErrSTARTTLSNotSupported); !p.Hosts[0].Try || !d.Deliver || d.Counted {
 		t.Fatalf("report traffic decision %+v", d)
 	}

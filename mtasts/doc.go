@@ -14,7 +14,7 @@
 //     refreshes policies (RFC 8461, Sections 3.3 and 5.1): [Client.Lookup];
 //   - [Result.Plan] makes the per-MX delivery plan, [HostPlan.TLSConfig]
 //     verifies the MX host in the STARTTLS handshake, [HostPlan.Done]
-//     decides, and [Client.Exhausted] turns "no host was acceptable" into a
+//     decides, and [Client.Replan] turns "no host was acceptable" into a
 //     temporary failure, after checking the policy id again.
 //
 // The parsing, matching and planning functions do no I/O. The mode is never
@@ -52,7 +52,7 @@
 //			return c.Send(msg)
 //		}
 //	}
-//	newPlan, err := client.Exhausted(ctx, plan) // a new policy, or a temporary error
+//	newPlan, err := client.Replan(ctx, plan) // a new policy, or a temporary error
 //
 // # Decisions where the RFC is loose
 //
@@ -70,7 +70,7 @@
 //     Result then says SourceCacheAfterFailure and carries the failure.
 //   - The id of a cached policy is checked at most once per
 //     Client.RecheckInterval (a minute), in the background, and always by
-//     Exhausted before an enforce failure is final.
+//     Replan before an enforce failure is final.
 //   - "No record" is cached for Client.NegativeTTL (five minutes) or the DNS
 //     negative TTL if shorter; temporary DNS failures are not cached.
 //   - The policy fetch refuses redirects, statuses other than 200, media

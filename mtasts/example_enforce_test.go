@@ -72,8 +72,8 @@ func ExampleHostPlan_TLSConfig() {
 	fmt.Println("report:", d.ResultType)
 
 	// Every host failed: re-check the policy id, then defer the message.
-	_, err = s.Client().Exhausted(ctx, plan)
-	var derr *mtasts.DeliveryError
+	_, err = s.Client().Replan(ctx, plan)
+	var derr *mtasts.NoAcceptableMXError
 	fmt.Println(errors.As(err, &derr), derr.Temporary(), errors.Is(err, mtasts.ErrNoAcceptableMX))
 	// Output:
 	// deliver: false

@@ -109,9 +109,9 @@ func guardConn(dial func(context.Context, string, string) (net.Conn, error)) fun
 	}
 }
 
-// Fetch is what one policy fetch saw: for diagnostics such as a checker,
+// PolicyFetch is what one policy fetch saw: for diagnostics such as a checker,
 // and for logs.
-type Fetch struct {
+type PolicyFetch struct {
 	// URL is the policy URL.
 	URL string
 	// Status is the HTTP status code, 0 when no response came.
@@ -139,7 +139,7 @@ type Fetch struct {
 // and the back-off, and reports what it saw. It does not look the
 // `_mta-sts` record up and does not change the cache. The error is only
 // for an invalid domain; a failed fetch is in Fetch.Err.
-func (c *Client) FetchPolicy(ctx context.Context, domainName string) (*Fetch, error) {
+func (c *Client) FetchPolicy(ctx context.Context, domainName string) (*PolicyFetch, error) {
 	d, err := c.start(domainName)
 	if err != nil {
 		return nil, err
@@ -149,9 +149,9 @@ func (c *Client) FetchPolicy(ctx context.Context, domainName string) (*Fetch, er
 
 // fetch fetches and parses the policy of a normalised domain
 // (RFC 8461, Section 3.3).
-func (c *Client) fetch(ctx context.Context, domain string) *Fetch {
+func (c *Client) fetch(ctx context.Context, domain string) *PolicyFetch {
 	start := time.Now()
-	f := &Fetch{URL: PolicyURL(domain)}
+	f := &PolicyFetch{URL: PolicyURL(domain)}
 	f.Policy, f.Err = c.get(ctx, f)
 	f.Duration = time.Since(start)
 	if f.Err != nil {
@@ -160,7 +160,7 @@ func (c *Client) fetch(ctx context.Context, domain string) *Fetch {
 	return f
 }
 
-func (c *Client) get(ctx context.Context, f *Fetch) (*Policy, error) {
+func (c *Client) get(ctx context.Context, f *PolicyFetch) (*Policy, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.fetchTimeout())
 	defer cancel()
 	url := f.URL

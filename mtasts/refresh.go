@@ -26,9 +26,9 @@ const (
 // at most RefreshConcurrency at once. A failed refresh keeps the cached
 // policy.
 //
-// Run returns when ctx ends, after its refreshes have stopped. It is
-// optional: without it, policies are fetched when a Lookup finds them
-// expired.
+// Run blocks until ctx ends and returns nil once its refreshes have
+// stopped, like every Run in this module. It is optional: without it,
+// policies are fetched when a Lookup finds them expired.
 func (c *Client) Run(ctx context.Context) error {
 	c.init()
 	t := time.NewTimer(0)
@@ -36,7 +36,7 @@ func (c *Client) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil
 		case <-t.C:
 		}
 		c.refreshDue(ctx)

@@ -205,7 +205,9 @@ func (f *Flusher) Flush(ctx context.Context) error {
 }
 
 // Run flushes every Interval until ctx ends, then flushes once more (with
-// its own short timeout) and returns.
+// its own short timeout). Like every Run in this module it blocks until ctx
+// ends and then returns nil, unless that last flush failed: then it returns
+// the error, since the counts it held are lost.
 func (f *Flusher) Run(ctx context.Context) error {
 	t := time.NewTicker(f.interval())
 	defer t.Stop()

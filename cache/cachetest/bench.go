@@ -13,13 +13,13 @@ import (
 // larger common policies.
 const benchPolicy = "version: STSv1\r\nmode: enforce\r\nmx: gmail-smtp-in.l.google.com\r\nmx: *.gmail-smtp-in.l.google.com\r\nmax_age: 86400\r\n"
 
-// Bench measures hits on s: it stores 1,000 entries with a Gmail-sized
+// BenchStore measures hits on s: it stores 1,000 entries with a Gmail-sized
 // policy, then runs the sub-benchmarks Serial and Parallel (b.RunParallel),
 // each Getting the entries in turn. Call it from a benchmark of your own
 // store:
 //
-//	func BenchmarkGet(b *testing.B) { cachetest.Bench(b, newStore(b)) }
-func Bench(b *testing.B, s cache.Store) {
+//	func BenchmarkGet(b *testing.B) { cachetest.BenchStore(b, newStore(b)) }
+func BenchStore(b *testing.B, s cache.Store) {
 	b.Helper()
 	ctx := context.Background()
 	doms := make([]string, 1000)

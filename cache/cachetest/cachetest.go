@@ -17,7 +17,7 @@ import (
 // store under test must be able to hold that many without evicting any.
 const MaxEntries = 1000
 
-// Options adjusts RunOptions to what a store promises beyond the Store
+// Options adjusts RunStoreOptions to what a store promises beyond the Store
 // contract.
 type Options struct {
 	// Reopen, if not nil, returns a new Store over the same persistent data
@@ -34,13 +34,13 @@ type Options struct {
 	SamePointer bool
 }
 
-// Run tests the store that newStore returns against the Store contract. It
+// RunStore tests the store that newStore returns against the Store contract. It
 // calls newStore once per subtest, and each call must return an empty store
 // that shares nothing with the others. Stores that keep entries in memory
-// and return the pointer given to Put should use RunOptions with
-// SamePointer; persistent stores should use RunOptions with Reopen.
+// and return the pointer given to Put should use RunStoreOptions with
+// SamePointer; persistent stores should use RunStoreOptions with Reopen.
 //
-// What Run requires beyond the Store documentation:
+// What RunStore requires beyond the Store documentation:
 //   - Get of a domain never stored, deleted or never valid returns an error
 //     for which errors.Is(err, cache.ErrCacheMiss) holds, and a nil entry.
 //   - Get returns an entry equal in Domain, ID and Policy, and whose Fetched
@@ -61,13 +61,13 @@ type Options struct {
 //     errors.Is(err, context.Canceled) holds; Get never reports a miss for
 //     a present entry because of the context. Afterwards, with a live
 //     context, the store holds either the old or the new state.
-func Run(t *testing.T, newStore func(t *testing.T) cache.Store) {
+func RunStore(t *testing.T, newStore func(t *testing.T) cache.Store) {
 	t.Helper()
-	RunOptions(t, newStore, Options{})
+	RunStoreOptions(t, newStore, Options{})
 }
 
-// RunOptions is Run with the extra checks that opts asks for.
-func RunOptions(t *testing.T, newStore func(t *testing.T) cache.Store, opts Options) {
+// RunStoreOptions is RunStore with the extra checks that opts asks for.
+func RunStoreOptions(t *testing.T, newStore func(t *testing.T) cache.Store, opts Options) {
 	t.Helper()
 	s := suite{newStore: newStore, opts: opts}
 	t.Run("Miss", s.miss)

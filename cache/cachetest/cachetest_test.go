@@ -113,8 +113,8 @@ func options() cachetest.Options {
 }
 
 func TestCorrectStorePasses(t *testing.T) {
-	cachetest.RunOptions(t, func(*testing.T) cache.Store { return newMapStore("") }, options())
-	cachetest.Run(t, func(*testing.T) cache.Store { return newMapStore("") })
+	cachetest.RunStoreOptions(t, func(*testing.T) cache.Store { return newMapStore("") }, options())
+	cachetest.RunStore(t, func(*testing.T) cache.Store { return newMapStore("") })
 }
 
 const bugEnv = "STRICTMX_CACHETEST_BUG"
@@ -127,7 +127,7 @@ func TestBuggyChild(t *testing.T) {
 	if bug == "" {
 		t.Skip("child process of TestSuiteCatchesBugs")
 	}
-	cachetest.RunOptions(t, func(*testing.T) cache.Store { return newMapStore(bug) }, options())
+	cachetest.RunStoreOptions(t, func(*testing.T) cache.Store { return newMapStore(bug) }, options())
 }
 
 func TestSuiteCatchesBugs(t *testing.T) {

@@ -3,7 +3,7 @@
 // behaviour package mtasts relies on against a store.
 //
 //	func TestMyStore(t *testing.T) {
-//		cachetest.Run(t, func(t *testing.T) cache.Store {
+//		cachetest.RunStore(t, func(t *testing.T) cache.Store {
 //			return mystore.New(t.TempDir())
 //		})
 //	}

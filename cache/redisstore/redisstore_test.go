@@ -49,7 +49,7 @@ func TestConformance(t *testing.T) {
 		{"TinyMemory", 0, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cachetest.RunOptions(t,
+			cachetest.RunStoreOptions(t,
 				func(*testing.T) cache.Store {
 					return &redisstore.Store{Client: client, Prefix: uniquePrefix(),
 						LocalTTL: tc.localTTL, MemorySize: tc.memorySize}
@@ -302,7 +302,7 @@ func TestMemoryTierAllocs(t *testing.T) {
 }
 
 func BenchmarkRedisGetMemoryTier(b *testing.B) {
-	cachetest.Bench(b, &redisstore.Store{Client: newClient(b), Prefix: uniquePrefix()})
+	cachetest.BenchStore(b, &redisstore.Store{Client: newClient(b), Prefix: uniquePrefix()})
 }
 
 // A caller waiting behind a slow Redis round trip for the same domain

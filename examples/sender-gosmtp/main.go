@@ -107,7 +107,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, out io.Writer, w *
 		fmt.Fprintf(out, "%s: delivered (%s)\n", h.Host, d.ResultType)
 		return 0
 	}
-	if _, err := w.client.Exhausted(ctx, plan); err != nil {
+	if _, err := w.client.Replan(ctx, plan); err != nil {
 		fmt.Fprintln(out, "temporary failure:", err)
 		return 75
 	}

@@ -146,7 +146,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	err = e.deliver(ctx, *from, rcpts, domain, msg)
-	var derr *mtasts.DeliveryError
+	var derr *mtasts.NoAcceptableMXError
 	switch {
 	case err == nil:
 		return exitOK
@@ -220,7 +220,7 @@ func (e *env) deliver(ctx context.Context, from string, to []string, domain stri
 	if err != nil {
 		return err
 	}
-	plan := res.Plan(mxs, mtasts.PlanOptions{Report: e.report})
+	plan := res.Plan(mxs, mtasts.PlanOptions{ReportTraffic: e.report})
 	// At most one new plan: a policy that changes again while we deliver
 	// waits for the next attempt.
 	for range 2 {
@@ -230,9 +230,9 @@ func (e *env) deliver(ctx context.Context, from string, to []string, domain stri
 				return nil
 			}
 		}
-		next, err := e.client.Exhausted(ctx, plan)
+		next, err := e.client.Replan(ctx, plan)
 		if err != nil {
-			return err // a *mtasts.DeliveryError: temporary, never a bounce
+			return err // a *mtasts.NoAcceptableMXError: temporary, never a bounce
 		}
 		if next == nil {
 			return fmt.Errorf("%w: no MX host of %s took the message", errTemporary, domain)

@@ -91,7 +91,7 @@ type policyReport struct {
 	Error      string   `json:"error"`
 	ResultType string   `json:"result_type"`
 
-	fetch *mtasts.Fetch // nil when no fetch was made
+	fetch *mtasts.PolicyFetch // nil when no fetch was made
 }
 
 type mxReport struct {
@@ -225,7 +225,7 @@ func (c *checker) checkMX(ctx context.Context, r *report, res *mtasts.Result) {
 	var wg sync.WaitGroup
 	for i := range plan.Hosts {
 		h, m := &plan.Hosts[i], &r.MX[i]
-		*m = mxReport{Host: h.Host, Preference: h.Preference, MatchesPolicy: h.Matches, note: h.Reason, tried: h.Try}
+		*m = mxReport{Host: h.Host, Preference: h.Preference, MatchesPolicy: !h.Mismatch, note: h.Reason, tried: h.Try}
 		switch {
 		case !h.Try:
 			m.setDecision(h.Skipped())

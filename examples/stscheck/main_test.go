@@ -490,7 +490,7 @@ func TestNonexistentDomain(t *testing.T) {
 // policy (RFC 8461, Section 4.1).
 func TestImplicitMX(t *testing.T) {
 	s := mtaststest.NewServer(t)
-	mx := s.MXHost("", "implicit.test", 0, mtaststest.MXConfig{})
+	mx := s.MXHost("", 0, "implicit.test", mtaststest.MXConfig{})
 	s.A("implicit.test", "127.0.0.1")
 	_, port, _ := net.SplitHostPort(mx.Addr())
 	out, _, _ := stscheck(t, "--json", "--dns", s.DNSAddr(), "--ca", writeFile(t, string(s.CertPEM())), "--ca-only",

@@ -174,14 +174,14 @@ func (s *Server) DNSFault(name string, f DNSFault) *Server {
 	return s
 }
 
-// DefaultNegativeTTL is the TTL and MINIMUM of the SOA record in the
+// DefaultSOAMinimum is the TTL and MINIMUM of the SOA record in the
 // harness's negative answers, unless Server.NegativeTTL changes it.
-const DefaultNegativeTTL = 300 * time.Second
+const DefaultSOAMinimum = 300 * time.Second
 
 // NegativeTTL sets the TTL and MINIMUM of the SOA record that the DNS server
 // puts in the authority section of NXDOMAIN and NODATA answers: how long a
 // resolver may cache "no such record" (RFC 2308, Section 5). The default is
-// DefaultNegativeTTL; a negative d sends no SOA at all. Whole seconds only.
+// DefaultSOAMinimum; a negative d sends no SOA at all. Whole seconds only.
 func (s *Server) NegativeTTL(d time.Duration) *Server {
 	s.mu.Lock()
 	defer s.mu.Unlock()

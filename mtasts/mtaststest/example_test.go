@@ -61,7 +61,7 @@ func ExampleDomain_DNSFault() {
 func ExampleServer_MXHost() {
 	s := mtaststest.NewServer(nil)
 	defer s.Close()
-	mx := s.MXHost("example.test", "mx1.example.test", 10, mtaststest.MXConfig{})
+	mx := s.MXHost("example.test", 10, "mx1.example.test", mtaststest.MXConfig{})
 
 	// Deliver with net/smtp, STARTTLS verified against the harness CA.
 	conn, err := s.DialContext(context.Background(), "tcp", "mx1.example.test:25")

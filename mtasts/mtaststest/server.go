@@ -82,7 +82,7 @@ func NewServer(t testing.TB) *Server {
 		done:    make(chan struct{}),
 		records: map[rrKey][]dns.RR{},
 		faults:  map[string]DNSFault{},
-		negTTL:  DefaultNegativeTTL,
+		negTTL:  DefaultSOAMinimum,
 		domains: map[string]*domainState{},
 		certs:   map[certKey]tls.Certificate{},
 		mxHosts: map[string]*MXHost{},

@@ -71,7 +71,7 @@ func TestDNS(t *testing.T) {
 
 	// Negative answers carry an SOA whose TTL bounds negative caching.
 	for _, tt := range []struct{ set, want time.Duration }{
-		{0, mtaststest.DefaultNegativeTTL}, {30 * time.Second, 30 * time.Second}, {-1, 0},
+		{0, mtaststest.DefaultSOAMinimum}, {30 * time.Second, 30 * time.Second}, {-1, 0},
 	} {
 		if tt.set != 0 {
 			s.NegativeTTL(tt.set)

@@ -97,7 +97,7 @@ type MXHost struct {
 // already, and publishes it: an MX record domain -> host with preference
 // pref, and an A record host -> 127.0.0.1. With an empty domain, nothing is
 // published. It fails the test if it cannot listen.
-func (s *Server) MXHost(domain, host string, pref uint16, cfg MXConfig) *MXHost {
+func (s *Server) MXHost(domain string, pref uint16, host string, cfg MXConfig) *MXHost {
 	name := normName(host)
 	s.mu.Lock()
 	mx := s.mxHosts[name]
@@ -126,7 +126,7 @@ func (s *Server) MXHost(domain, host string, pref uint16, cfg MXConfig) *MXHost 
 // MXHost starts or reconfigures an MX host for the domain; see
 // Server.MXHost.
 func (d *Domain) MXHost(pref uint16, host string, cfg MXConfig) *Domain {
-	d.s.MXHost(d.name, host, pref, cfg)
+	d.s.MXHost(d.name, pref, host, cfg)
 	return d
 }
 

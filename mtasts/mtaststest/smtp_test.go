@@ -63,7 +63,7 @@ func deliver(t *testing.T, s *mtaststest.Server, host string, tc *tls.Config) (t
 
 func TestMXHost(t *testing.T) {
 	s := mtaststest.NewServer(t)
-	mx := s.MXHost("example.test", "MX1.example.test.", 10, mtaststest.MXConfig{})
+	mx := s.MXHost("example.test", 10, "MX1.example.test.", mtaststest.MXConfig{})
 	s.Domain("example.test").MXHost(20, "mx2.example.test", mtaststest.MXConfig{NoSTARTTLS: true})
 	tc := func(host string) *tls.Config {
 		return &tls.Config{ServerName: host, RootCAs: s.RootCAs(), MinVersion: tls.VersionTLS12}
@@ -118,7 +118,7 @@ func TestMXHost(t *testing.T) {
 
 func TestMXHostCertificates(t *testing.T) {
 	s := mtaststest.NewServer(t)
-	mx := s.MXHost("example.test", "mx1.example.test", 10, mtaststest.MXConfig{})
+	mx := s.MXHost("example.test", 10, "mx1.example.test", mtaststest.MXConfig{})
 	tc := &tls.Config{ServerName: "mx1.example.test", RootCAs: s.RootCAs(), MinVersion: tls.VersionTLS12}
 
 	tests := []struct {
@@ -173,7 +173,7 @@ func TestMXHostCertificates(t *testing.T) {
 
 func TestMXHostResumption(t *testing.T) {
 	s := mtaststest.NewServer(t)
-	s.MXHost("example.test", "mx1.example.test", 10, mtaststest.MXConfig{})
+	s.MXHost("example.test", 10, "mx1.example.test", mtaststest.MXConfig{})
 	tc := &tls.Config{
 		ServerName: "mx1.example.test", RootCAs: s.RootCAs(), MinVersion: tls.VersionTLS12,
 		ClientSessionCache: tls.NewLRUClientSessionCache(4),
@@ -190,7 +190,7 @@ func TestMXHostResumption(t *testing.T) {
 
 func TestMXHostClose(t *testing.T) {
 	s := mtaststest.NewServer(nil)
-	mx := s.MXHost("", "mx.example.test", 0, mtaststest.MXConfig{})
+	mx := s.MXHost("", 0, "mx.example.test", mtaststest.MXConfig{})
 	if _, err := s.Resolver().LookupMX(t.Context(), "example.test"); err == nil {
 		t.Error("empty domain published an MX record")
 	}

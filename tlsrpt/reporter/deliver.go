@@ -77,7 +77,7 @@ func publicOnly(network, address string, _ syscall.RawConn) error {
 
 // PostReport POSTs a gzipped report to an https rua URI (RFC 8460,
 // Section 5.4) with Content-Type application/tlsrpt+gzip. Only a 2xx
-// status is success; anything else, 3xx included, gives a *DeliveryError.
+// status is success; anything else, 3xx included, gives a *SendError.
 // client nil means NoRedirectClient(); with another client the caller
 // chooses its redirect policy.
 func PostReport(ctx context.Context, client *http.Client, uri string, gz []byte) error {
@@ -85,23 +85,23 @@ func PostReport(ctx context.Context, client *http.Client, uri string, gz []byte)
 		client = NoRedirectClient()
 	}
 	if !strings.HasPrefix(uri, "https://") {
-		return &DeliveryError{URI: uri, Err: ErrUnsupportedURI}
+		return &SendError{URI: uri, Err: ErrUnsupportedURI}
 	}
 	ctx, cancel := context.WithTimeout(ctx, DefaultHTTPTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, uri, bytes.NewReader(gz))
 	if err != nil {
-		return &DeliveryError{URI: uri, Err: err}
+		return &SendError{URI: uri, Err: err}
 	}
 	req.Header.Set("Content-Type", tlsrpt.MediaType)
 	resp, err := client.Do(req)
 	if err != nil {
-		return &DeliveryError{URI: uri, Err: err}
+		return &SendError{URI: uri, Err: err}
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, maxHTTPResponse))
 	resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return &DeliveryError{URI: uri, StatusCode: resp.StatusCode}
+		return &SendError{URI: uri, StatusCode: resp.StatusCode}
 	}
 	return nil
 }

@@ -77,9 +77,9 @@ func TestPostReport(t *testing.T) {
 			t.Errorf("status %d: err = %v", code, err)
 		}
 		if !ok {
-			var de *reporter.DeliveryError
+			var de *reporter.SendError
 			if !errors.As(err, &de) || de.StatusCode != code || !errors.Is(err, reporter.ErrDelivery) {
-				t.Errorf("status %d: error %v is not a DeliveryError with the status", code, err)
+				t.Errorf("status %d: error %v is not a SendError with the status", code, err)
 			}
 		}
 		if n := len(srv.Posts()); n != i+1 {

@@ -17,16 +17,16 @@ var (
 	ErrConfig = errors.New("reporter: incomplete configuration")
 )
 
-// DeliveryError reports the failure of one delivery attempt to one rua URI.
+// SendError reports the failure of one delivery attempt to one rua URI.
 // It wraps ErrDelivery and the cause.
-type DeliveryError struct {
+type SendError struct {
 	URI string // the rua URI tried
 	// StatusCode is the HTTP status received, or 0.
 	StatusCode int
 	Err        error // the cause
 }
 
-func (e *DeliveryError) Error() string {
+func (e *SendError) Error() string {
 	if e.StatusCode != 0 {
 		return fmt.Sprintf("reporter: deliver to %s: http status %d", e.URI, e.StatusCode)
 	}
@@ -34,7 +34,7 @@ func (e *DeliveryError) Error() string {
 }
 
 // Unwrap returns ErrDelivery and the cause.
-func (e *DeliveryError) Unwrap() []error {
+func (e *SendError) Unwrap() []error {
 	if e.Err == nil {
 		return []error{ErrDelivery}
 	}

@@ -207,7 +207,9 @@ func orDefault(d, def time.Duration) time.Duration {
 	return def
 }
 
-// Run sends due reports every PollInterval until ctx ends.
+// Run sends due reports every PollInterval until ctx ends. Like every Run
+// in this module it blocks until ctx ends and then returns nil; it returns
+// an error at once, wrapping ErrConfig, when the Scheduler cannot run.
 func (s *Scheduler) Run(ctx context.Context) error {
 	if err := s.check(); err != nil {
 		return err
@@ -477,7 +479,7 @@ func (s *Scheduler) deliver(ctx context.Context, k tlsrpt.Key, st *jobState, r *
 		return PostReport(ctx, s.HTTPClient, uri, st.Gzip)
 	case strings.HasPrefix(uri, "mailto:"):
 		if s.Mailer == nil {
-			return &DeliveryError{URI: uri, Err: fmt.Errorf("%w: no Mailer", ErrConfig)}
+			return &SendError{URI: uri, Err: fmt.Errorf("%w: no Mailer", ErrConfig)}
 		}
 		to := strings.TrimPrefix(uri, "mailto:")
 		from := s.From
@@ -494,7 +496,7 @@ func (s *Scheduler) deliver(ctx context.Context, k tlsrpt.Key, st *jobState, r *
 			}
 			var err error
 			if msg, err = m.Build(s.DKIM); err != nil {
-				return &DeliveryError{URI: uri, Err: err}
+				return &SendError{URI: uri, Err: err}
 			}
 			if st.Messages == nil {
 				st.Messages = map[string][]byte{}
@@ -505,9 +507,9 @@ func (s *Scheduler) deliver(ctx context.Context, k tlsrpt.Key, st *jobState, r *
 			}
 		}
 		if err := s.Mailer.Send(ctx, from, to, msg); err != nil {
-			return &DeliveryError{URI: uri, Err: err}
+			return &SendError{URI: uri, Err: err}
 		}
 		return nil
 	}
-	return &DeliveryError{URI: uri, Err: ErrUnsupportedURI}
+	return &SendError{URI: uri, Err: ErrUnsupportedURI}
 }
