@@ -1,6 +1,10 @@
 package mtasts
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/strictmx/strictmx/tlsrpt"
+)
 
 // Discovery errors: what the `_mta-sts` TXT lookup found.
 var (
@@ -61,3 +65,19 @@ var (
 	// bounce (RFC 8461, Section 5).
 	ErrNoAcceptableMX = errors.New("mtasts: no MX host acceptable under the enforce policy")
 )
+
+// CertificateError is an MX certificate validation failure, classified.
+// It wraps ErrCertificate and the underlying x509 error.
+type CertificateError struct {
+	Host       string
+	ResultType tlsrpt.ResultType
+	Reason     string
+	Err        error
+}
+
+func (e *CertificateError) Error() string {
+	return "mtasts: certificate of " + e.Host + ": " + string(e.ResultType) + ": " + e.Err.Error()
+}
+
+// Unwrap returns ErrCertificate and the cause.
+func (e *CertificateError) Unwrap() []error { return []error{ErrCertificate, e.Err} }

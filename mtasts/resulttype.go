@@ -81,19 +81,3 @@ func certResultType(err error, leaf *x509.Certificate) (tlsrpt.ResultType, strin
 func selfSigned(c *x509.Certificate) bool {
 	return c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 }
-
-// CertificateError is an MX certificate validation failure, classified.
-// It wraps ErrCertificate and the underlying x509 error.
-type CertificateError struct {
-	Host       string
-	ResultType tlsrpt.ResultType
-	Reason     string
-	Err        error
-}
-
-func (e *CertificateError) Error() string {
-	return "mtasts: certificate of " + e.Host + ": " + string(e.ResultType) + ": " + e.Err.Error()
-}
-
-// Unwrap returns ErrCertificate and the cause.
-func (e *CertificateError) Unwrap() []error { return []error{ErrCertificate, e.Err} }

@@ -1,6 +1,7 @@
 package reporter
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -374,6 +375,9 @@ func (s *Scheduler) finish(ctx context.Context, k tlsrpt.Key, st *jobState, outc
 
 func (s *Scheduler) attempt(ctx context.Context, k tlsrpt.Key, st *jobState, now time.Time) error {
 	submitter, _ := tlsrpt.ContactDomain(s.ContactInfo)
+	// built is the report this attempt made, if it made it; a retry
+	// reads it back from st.Gzip only when a new message must be built.
+	var built *tlsrpt.Report
 	if st.Gzip == nil {
 		agg, err := s.Store.Load(ctx, k)
 		if err != nil {
@@ -402,6 +406,7 @@ func (s *Scheduler) attempt(ctx context.Context, k tlsrpt.Key, st *jobState, now
 		if st.Gzip, err = tlsrpt.Gzip(js); err != nil {
 			return err
 		}
+		built = r
 		st.First = now
 		// Fix the bytes in the Store before anything leaves.
 		if err := s.saveState(ctx, k, st); err != nil {
@@ -420,9 +425,14 @@ func (s *Scheduler) attempt(ctx context.Context, k tlsrpt.Key, st *jobState, now
 		s.logger().Debug("reporter: no report record", "domain", k.Domain, "err", err)
 		return s.finish(ctx, k, st, "no-record", err)
 	default:
-		report, perr := tlsrpt.ParseReport(st.Gzip)
-		if perr != nil {
-			return s.finish(ctx, k, st, "corrupt", perr)
+		report := func() (*tlsrpt.Report, error) {
+			if built == nil {
+				var err error
+				if built, err = storedReport(st.Gzip); err != nil {
+					return nil, err
+				}
+			}
+			return built, nil
 		}
 		ruas := rec.RUA
 		if len(ruas) > MaxRUAs {
@@ -430,6 +440,9 @@ func (s *Scheduler) attempt(ctx context.Context, k tlsrpt.Key, st *jobState, now
 		}
 		for _, uri := range ruas {
 			if err := s.deliver(ctx, k, st, report, submitter, uri, now); err != nil {
+				if errors.Is(err, tlsrpt.ErrCorruptStore) {
+					return s.finish(ctx, k, st, "corrupt", err)
+				}
 				lastErr = err
 				s.logger().Debug("reporter: delivery failed", "domain", k.Domain, "uri", uri, "err", err)
 				if s.Hooks.Failed != nil {
@@ -473,7 +486,7 @@ func (s *Scheduler) attempt(ctx context.Context, k tlsrpt.Key, st *jobState, now
 	return nil
 }
 
-func (s *Scheduler) deliver(ctx context.Context, k tlsrpt.Key, st *jobState, r *tlsrpt.Report, submitter, uri string, now time.Time) error {
+func (s *Scheduler) deliver(ctx context.Context, k tlsrpt.Key, st *jobState, report func() (*tlsrpt.Report, error), submitter, uri string, now time.Time) error {
 	switch {
 	case strings.HasPrefix(uri, "https://"):
 		return PostReport(ctx, s.HTTPClient, uri, st.Gzip)
@@ -488,13 +501,16 @@ func (s *Scheduler) deliver(ctx context.Context, k tlsrpt.Key, st *jobState, r *
 		}
 		msg := st.Messages[to]
 		if msg == nil {
+			r, err := report()
+			if err != nil {
+				return &SendError{URI: uri, Err: err}
+			}
 			m := &Message{
 				From: from, To: to, Report: r, Gzip: st.Gzip,
 				FileName:  tlsrpt.FileName(submitter, k.Domain, r.DateRange, st.Unique),
 				Date:      now,
 				MessageID: strconv.FormatUint(s.rand(), 36) + "." + st.ReportID,
 			}
-			var err error
 			if msg, err = m.Build(s.DKIM); err != nil {
 				return &SendError{URI: uri, Err: err}
 			}
@@ -512,4 +528,24 @@ func (s *Scheduler) deliver(ctx context.Context, k tlsrpt.Key, st *jobState, r *
 		return nil
 	}
 	return &SendError{URI: uri, Err: ErrUnsupportedURI}
+}
+
+// storedReport reads back a report this Scheduler built and saved, for a
+// message to an address that a retry finds new. The bytes are its own, so
+// they must read back exactly: the report is decoded, validated and encoded
+// again, and anything but the same JSON is ErrCorruptStore.
+func storedReport(gz []byte) (*tlsrpt.Report, error) {
+	r, err := tlsrpt.ParseReport(gz)
+	if err != nil {
+		return nil, fmt.Errorf("%w: saved report: %w", tlsrpt.ErrCorruptStore, err)
+	}
+	js, err := r.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("%w: saved report: %w", tlsrpt.ErrCorruptStore, err)
+	}
+	again, err := tlsrpt.Gzip(js)
+	if err != nil || !bytes.Equal(again, gz) {
+		return nil, fmt.Errorf("%w: saved report does not read back exactly", tlsrpt.ErrCorruptStore)
+	}
+	return r, nil
 }
