@@ -19,7 +19,8 @@
 //
 // The parsing, matching and planning functions do no I/O. The mode is never
 // folded into matching: under a testing policy a mismatch is still seen and
-// reported (package tlsrpt records decisions with Collector.RecordSTS).
+// reported ([Result.Record] records a decision as a TLS-RPT session, in the
+// vocabulary of package tlsrpt, which owns the result types).
 //
 // What mtasts deliberately does not do: it has no SMTP client of its own
 // (the caller's client applies the decision; see examples/sender), it does
@@ -37,7 +38,7 @@
 //	for i := range plan.Hosts {
 //		h := &plan.Hosts[i]
 //		if !h.Try {
-//			collector.RecordSTS(res, h.Skipped(), time.Now())
+//			res.Record(collector, h.Skipped(), time.Now())
 //			continue
 //		}
 //		c := dialAndEHLO(h.Host)
@@ -47,7 +48,7 @@
 //		} else {
 //			d = h.Done(c.StartTLS(h.TLSConfig(baseTLS)))
 //		}
-//		collector.RecordSTS(res, d, time.Now())
+//		res.Record(collector, d, time.Now())
 //		if d.Deliver {
 //			return c.Send(msg)
 //		}

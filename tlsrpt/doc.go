@@ -16,21 +16,27 @@
 //   - Collector.Record counts one Result per session, per (policy domain,
 //     UTC day of the session start, policy), by plain sums; Merge adds up
 //     partial Aggregates from anywhere.
-//   - A Flusher moves counts from a Collector into a Store in batches;
-//     MemoryStore, BoltStore (bbolt, one machine) and RedisStore (a fleet)
-//     are provided.
+//   - A Flusher moves counts from a Collector into a Store in batches.
+//     MemoryStore is here; the durable stores are subpackages, so that
+//     importing tlsrpt links no storage engine: tlsrpt/boltstore (bbolt,
+//     one machine) and tlsrpt/redisstore (a fleet).
 //   - BuildReport and Report.Marshal give the deterministic JSON of RFC
-//     8460, Section 4; ParseReport decodes (and corrects) others' reports.
-//   - PostReport, Message.Build (multipart/report, DKIM-signed),
-//     RelayMailer and DirectMailer deliver (RFC 8460, Section 5).
-//   - A Scheduler sends each day after it ends, retries for 24 hours with
-//     the same bytes, and keeps its progress in the Store.
+//     8460, Section 4; Gzip and FileName prepare it for sending (RFC 8460,
+//     Sections 5.1 and 5.2); ParseReport decodes (and corrects) others'
+//     reports.
+//   - Sending is package tlsrpt/reporter: https POSTs, DKIM-signed
+//     multipart/report mail through a relay or direct to the MX hosts
+//     (RFC 8460, Section 5), and a Scheduler that sends each day after it
+//     ends, retries for 24 hours with the same bytes, and keeps its
+//     progress in the Store.
 //
-// A sender using package mtasts records each attempt in one line, straight
-// from the decision (STSResult builds the Result, for callers that add the
-// IP addresses and the EHLO name):
+// This package owns the TLS-RPT vocabulary: the result types, the failure
+// reason codes strictmx sets, and the policy types. Package mtasts
+// produces its outcomes in these terms, and records each delivery attempt
+// in one line, straight from its decision ([mtasts.Result.Session] builds
+// the Result, for callers that add the IP addresses and the EHLO name):
 //
-//	c.RecordSTS(lookupResult, hostPlan.Done(err), attemptStart)
+//	lookupResult.Record(&collector, hostPlan.Done(err), attemptStart)
 //
 // Others call Record once per connection attempt, with the policy they
 // enforced (keep a PolicyHandle per policy for the allocation-free path):
@@ -44,7 +50,7 @@
 //
 // and runs, in the background:
 //
-//	store, _ := boltstore.Open("/var/lib/tlsrpt.db")
+//	store, _ := boltstore.Open("/var/lib/tlsrpt.db") // tlsrpt/boltstore
 //	go (&tlsrpt.Flusher{Collector: &c, Store: store}).Run(ctx)
 //	go (&reporter.Scheduler{
 //		Store: store, OrganizationName: "Example Mail", ContactInfo: "tlsrpt@sender.example",
@@ -59,17 +65,11 @@
 //
 // # Security
 //
-// Every parser bounds its input (MaxReportSize, at most MaxRUAs rua URIs
-// used) and returns typed errors rather than panicking; all are fuzzed.
-// The rua URIs come from the reported domain's DNS: the default
-// https client follows no redirects, bounds time and response size and
-// connects only to public unicast addresses. DirectMailer uses
-// opportunistic TLS without certificate checks, as RFC 8460, Section 5.3
-// asks, so its mail is readable by an active attacker (reports hold
-// aggregate counts and the recipient's own MX names). Report mail carries
-// "TLS-Required: No" and is never counted in reports: a Mailer must not
-// record its sessions, or must mark them Result.ReportTraffic. DKIM keys
-// are only used for signing.
+// Every parser bounds its input (MaxReportSize, the record's length) and
+// returns typed errors rather than panicking; all are fuzzed. Sessions
+// that carried a report (Result.ReportTraffic) are never counted, so
+// reports cannot cause reports. What sending does with the rua URIs that
+// come from the reported domain's DNS is documented in tlsrpt/reporter.
 //
 // # Testing
 //
@@ -77,8 +77,8 @@
 // server, an https endpoint that records POSTs, the conformance suite
 // RunStore, and validators that check report JSON and report messages
 // against every rule of the contract. Golden files under testdata are
-// rewritten with "go test ./tlsrpt -args -update". RedisStore tests need a
-// redis-server and run only with STRICTMX_TEST_REDIS=1.
+// rewritten with "go test ./tlsrpt -args -update". The tlsrpt/redisstore
+// tests need a redis-server and run only with STRICTMX_TEST_REDIS=1.
 //
 // This package is pre-v1: its API may change.
 //

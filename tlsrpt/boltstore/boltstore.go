@@ -15,7 +15,7 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 )
 
-// Store is a durable Store in one bbolt file, for a single machine.
+// Store is a durable tlsrpt.Store in one bbolt file, for a single machine.
 //
 // Every Add is one bbolt transaction, committed with fsync: counts
 // survive a restart or a kill -9 up to the last Add that returned, and a

@@ -20,7 +20,7 @@ const DefaultPrefix = "strictmx:tlsrpt:"
 // instance ever reports or deletes them.
 const redisRetention = 8 * 24 * time.Hour
 
-// Store is a Store in Redis shared by a fleet of senders: every
+// Store is a tlsrpt.Store in Redis shared by a fleet of senders: every
 // instance adds into one set of counters (HINCRBY in a MULTI transaction,
 // so a batch is applied whole), and the send lock (SET NX PX) lets exactly
 // one instance send each (domain, day) report.

@@ -1,0 +1,34 @@
+// Package boltstore is a durable tlsrpt.Store in one bbolt file, for a
+// sender on one machine that must not lose or double TLS-RPT ([RFC 8460])
+// counts across restarts.
+//
+//	store, err := boltstore.Open("/var/lib/strictmx/tlsrpt.db")
+//	if err != nil { ... }
+//	defer store.Close()
+//	go (&tlsrpt.Flusher{Collector: &collector, Store: store}).Run(ctx)
+//
+// Every Add is one bbolt transaction committed with fsync, so a batch is
+// stored whole or not at all, and the Scheduler of tlsrpt/reporter keeps
+// its progress in the same file. Counts are kept as named counters, in
+// the encoding tlsrpt/redisstore uses too.
+//
+// # What it does not do
+//
+// It serves one process: bbolt refuses a second opener, and Lock is
+// in-process. A fleet of senders shares counts with tlsrpt/redisstore.
+//
+// # Security
+//
+// Stored data is read back bounded and checked: a damaged file gives
+// tlsrpt.ErrCorruptStore for the affected (domain, day), never a panic.
+//
+// # Testing
+//
+// The tlsrpt/tlsrpttest conformance suite RunStore runs against it, and a
+// test kills a child process with SIGKILL in the middle of flushes and
+// checks that no flush is torn or counted twice (skipped under -short).
+//
+// This package is pre-v1: its API may change.
+//
+// [RFC 8460]: https://www.rfc-editor.org/rfc/rfc8460
+package boltstore
