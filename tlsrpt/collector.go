@@ -185,21 +185,27 @@ func (c *Collector) Record(r Result) error {
 	}
 
 	sh.mu.Lock()
-	e := sh.m[k]
-	if r.Handle == nil {
-		for e != nil && !e.raw.Equal(&r.Policy) {
-			e = e.next
-		}
-	}
+	e := sh.find(k, &r)
 	if e == nil {
-		var err error
+		// The first session of a (policy, day): check and copy the policy
+		// without holding the shard, so that a large policy does not stall
+		// other domains' sessions; then link it, unless another session
+		// linked the same one meanwhile.
+		sh.mu.Unlock()
+		var made *collected
 		if r.Handle != nil {
-			e = &collected{raw: r.Handle.policy, norm: r.Handle.policy, day: day}
-		} else if e, err = newCollected(&r.Policy, day); err != nil {
-			sh.mu.Unlock()
-			return err
+			made = &collected{raw: r.Handle.policy, norm: r.Handle.policy, day: day}
+		} else {
+			var err error
+			if made, err = newCollected(&r.Policy, day); err != nil {
+				return err
+			}
 		}
-		sh.link(k, e)
+		sh.mu.Lock()
+		if e = sh.find(k, &r); e == nil {
+			e = made
+			sh.link(k, e)
+		}
 	}
 	if r.ResultType == "" {
 		e.success++
@@ -216,6 +222,18 @@ func (c *Collector) Record(r Result) error {
 	e.addFailure(&dk, 1)
 	sh.mu.Unlock()
 	return nil
+}
+
+// find returns the entry of r's policy under k, or nil; the caller holds
+// sh.mu.
+func (sh *shard) find(k aggKey, r *Result) *collected {
+	e := sh.m[k]
+	if r.Handle == nil {
+		for e != nil && !e.raw.Equal(&r.Policy) {
+			e = e.next
+		}
+	}
+	return e
 }
 
 func newCollected(p *Policy, day Day) (*collected, error) {

@@ -112,11 +112,12 @@ func (pol *Policy) validate() error {
 		if len(pol.MXHost) == 0 {
 			bad("sts policy without mx-host patterns")
 		}
+		inLines := mxLineSet(pol.String, len(pol.MXHost))
 		for _, m := range pol.MXHost {
 			if !validMXPattern(m) {
 				bad("mx-host %q is not a lower-case A-label pattern", m)
 			}
-			if !slices.ContainsFunc(pol.String, func(l string) bool { return mxLineValue(l) == m }) {
+			if !inLines(m) {
 				bad("mx-host %q has no mx: line in policy-string", m)
 			}
 		}
@@ -220,6 +221,29 @@ func validMXPattern(m string) bool {
 }
 
 // mxLineValue returns the value of an "mx:" policy line, or "".
+// mxLineSet returns a test of whether a pattern has an mx: line among
+// lines, to be asked about n patterns. For a few patterns it scans the
+// lines; for more it reads each line once into a set, so that checking a
+// policy stays linear in its size (a 64 KiB policy holds thousands of mx
+// lines).
+func mxLineSet(lines []string, n int) func(string) bool {
+	if n <= 4 {
+		return func(m string) bool {
+			return slices.ContainsFunc(lines, func(l string) bool { return mxLineValue(l) == m })
+		}
+	}
+	set := make(map[string]struct{}, n)
+	for _, l := range lines {
+		if v := mxLineValue(l); v != "" {
+			set[v] = struct{}{}
+		}
+	}
+	return func(m string) bool {
+		_, ok := set[m]
+		return ok
+	}
+}
+
 func mxLineValue(l string) string {
 	k, v, ok := strings.Cut(l, ":")
 	if !ok || strings.TrimSpace(k) != "mx" {
