@@ -351,7 +351,12 @@ func (s *Scheduler) step(ctx context.Context, k tlsrpt.Key) error {
 	return s.attempt(actx, k, st, now)
 }
 
-// finish marks k done, drops its counts and records why.
+// finish marks k done and records why, in one Store write. The day's
+// counts stay until the marker expires (keepDone after the day), when step
+// deletes both together: a process that dies at any point of finish
+// leaves either no marker (and nothing was deleted, so the attempt is
+// made again) or the marker, so that counts flushed later for the day are
+// never reported a second time.
 func (s *Scheduler) finish(ctx context.Context, k tlsrpt.Key, st *jobState, outcome string, dropped error) error {
 	// Record the outcome even if the attempt's deadline just passed: a
 	// delivered report whose outcome is lost would be sent again.
@@ -365,12 +370,7 @@ func (s *Scheduler) finish(ctx context.Context, k tlsrpt.Key, st *jobState, outc
 	if dropped != nil && s.Hooks.Dropped != nil {
 		s.Hooks.Dropped(k, dropped)
 	}
-	// Keep the state (it stops a resend), drop the counts.
-	b, _ := json.Marshal(st)
-	if err := s.Store.Delete(ctx, k); err != nil {
-		return err
-	}
-	return s.Store.SetState(ctx, k, b)
+	return nil
 }
 
 func (s *Scheduler) attempt(ctx context.Context, k tlsrpt.Key, st *jobState, now time.Time) error {
