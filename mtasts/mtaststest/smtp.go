@@ -210,6 +210,11 @@ func (mx *MXHost) accept() {
 
 func (mx *MXHost) close() {
 	mx.ln.Close()
+	// Close the channel listeners too: go-smtp's Close closes only the
+	// listeners its Serve has registered, and a Serve that starts after
+	// Close would otherwise wait in Accept for ever.
+	mx.tlsLn.Close()
+	mx.plainLn.Close()
 	mx.withTLS.Close()
 	mx.plain.Close()
 	mx.wg.Wait()
