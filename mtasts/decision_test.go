@@ -1,6 +1,7 @@
 package mtasts
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"net"
@@ -118,24 +119,6 @@ func handshake(t testing.TB, cert tls.Certificate, maxVersion uint16, cfg *tls.C
 	return sni, err
 }
 
-func planFor(t testing.TB, policy string, hosts ...string) *Plan {
-	t.Helper()
-	r := &Result{Domain: "example.test", ID: "1"}
-	if policy != "" {
-		r.Policy = mustPolicy(t, policy)
-	}
-	mx := make([]*net.MX, len(hosts))
-	for i, h := range hosts {
-		mx[i] = &net.MX{Host: h, Pref: uint16(10 * (i + 1))}
-	}
-	return r.Plan(mx, PlanOptions{})
-}
-
-const (
-	enforcePolicy = "version: STSv1\nmode: enforce\nmx: mx1.example.test\nmx: *.mx.example.test\nmax_age: 86400\n"
-	testingPolicy = "version: STSv1\nmode: testing\nmx: mx1.example.test\nmx: *.mx.example.test\nmax_age: 86400\n"
-)
-
 func TestVerifyHandshakes(t *testing.T) {
 	w := world(t)
 	tests := []struct {
@@ -235,93 +218,62 @@ func TestVerifyResumedSession(t *testing.T) {
 	}
 }
 
-func TestPlan(t *testing.T) {
-	// RFC 8461, Section 4.1: enforce skips hosts outside the policy.
-	p := planFor(t, enforcePolicy, "mx1.example.test", "a.mx.example.test", "evil.example.org")
-	if !p.Hosts[0].Try || !p.Hosts[1].Try || p.Hosts[2].Try {
-		t.Fatalf("enforce plan %+v", p.Hosts)
-	}
-	d := p.Hosts[2].Skipped()
-	if d.Deliver || d.ResultType != tlsrpt.ResultValidationFailure || d.Reason != tlsrpt.ReasonMXMismatch || !errors.Is(d.Err, ErrMXMismatch) {
-		t.Fatalf("skipped decision %+v", d)
-	}
-	// Testing tries every host and reports the mismatch.
-	p = planFor(t, testingPolicy, "evil.example.org")
-	h := &p.Hosts[0]
-	if !h.Try || !h.Mismatch || h.RequireTLS {
-		t.Fatalf("testing plan %+v", h)
-	}
-	if d := h.Done(nil); !d.Deliver || d.ResultType != tlsrpt.ResultValidationFailure || d.Reason != tlsrpt.ReasonMXMismatch {
-		t.Fatalf("testing mismatch decision %+v", d)
-	}
-	// Mode none and no policy: opportunistic, nothing reported.
-	for _, pol := range []string{"", "version: STSv1\nmode: none\nmax_age: 1\n"} {
-		p = planFor(t, pol, "anything.example.org")
-		h := &p.Hosts[0]
-		if !h.Try || h.RequireTLS || h.Verify {
-			t.Fatalf("opportunistic plan %+v", h)
+// sameRecord answers every TXT lookup with one `_mta-sts` record, so that
+// CheckID finds the cached policy's id unchanged.
+type sameRecord string
+
+func (r sameRecord) LookupTXT(context.Context, string) ([]string, error) {
+	return []string{string(r)}, nil
+}
+
+// A HostPlan taken by value out of Plan.Hosts records into the same state
+// as the element itself: Replan and Done see what a copy recorded.
+func TestHostPlanCopiesShareState(t *testing.T) {
+	ctx := context.Background()
+	t.Run("enforce", func(t *testing.T) {
+		c := &Client{Resolver: sameRecord("v=STSv1; id=1;")}
+		r, err := c.Preload(ctx, "example.test", "1", []byte(enforcePolicy))
+		if err != nil {
+			t.Fatal(err)
 		}
-		if d := h.Done(ErrSTARTTLSNotSupported); !d.Deliver || d.Counted || d.ResultType != "" {
-			t.Fatalf("opportunistic decision %+v", d)
+		plan := r.Plan(benchMX()[:2], PlanOptions{}) // a.mx and b.mx, both in the policy
+		for _, h := range plan.Hosts {
+			h.TLSConfig(nil)
+			certErr := &CertificateError{Host: h.Host, ResultType: tlsrpt.ResultCertificateExpired, Err: errors.New("expired")}
+			if d := h.Done(certErr); d.Deliver || d.ResultType != tlsrpt.ResultCertificateExpired {
+				t.Fatalf("%s: decision %+v", h.Host, d)
+			}
 		}
-	}
-	// No STARTTLS under enforce: skipped, starttls-not-supported.
-	p = planFor(t, enforcePolicy, "mx1.example.test")
-	if d := p.Hosts[0].Done(ErrSTARTTLSNotSupported); d.Deliver || d.ResultType != tlsrpt.ResultSTARTTLSNotSupported {
-		t.Fatalf("no-STARTTLS decision %+v", d)
-	}
-	// RFC 8460, Section 5.3.1: a report is delivered despite failures and
-	// not reported.
-	r := &Result{Domain: "example.test", Policy: mustPolicy(t, enforcePolicy)}
-	p = r.Plan([]*net.MX{{Host: "evil.example.org"}}, PlanOptions{ReportTraffic: true})
-	if d := p.Hosts[0].Done(ErrSTARTTLSNotSupported); !p.Hosts[0].Try || !d.Deliver || d.Counted {
-		t.Fatalf("report traffic decision %+v", d)
-	}
-	// DANE: TLS required whatever the policy says, MTA-STS does not judge.
-	dane := func(h string) bool { return h == "dane.example.org" }
-	r = &Result{Domain: "example.test", Policy: mustPolicy(t, testingPolicy)}
-	p = r.Plan([]*net.MX{{Host: "dane.example.org"}}, PlanOptions{DANE: dane})
-	if h := &p.Hosts[0]; !h.Try || !h.RequireTLS || h.Verify || !h.DANE {
-		t.Fatalf("DANE plan %+v", h)
-	}
-	if d := p.Hosts[0].Done(ErrSTARTTLSNotSupported); d.Deliver {
-		t.Fatalf("DANE host delivered without STARTTLS: %+v", d)
-	}
-	// RFC 7505 null MX is never tried.
-	p = planFor(t, "", ".")
-	if p.Hosts[0].Try {
-		t.Fatalf("null MX tried")
-	}
-	// RFC 8461, Section 4.1: the implicit MX must match too.
-	p = planFor(t, enforcePolicy, "example.test")
-	if p.Hosts[0].Try {
-		t.Fatalf("implicit MX outside the policy tried under enforce")
-	}
-}
-
-func TestPlanAllocations(t *testing.T) {
-	r := &Result{Domain: "example.test", Policy: mustPolicy(t, enforcePolicy)}
-	mx := benchMX()
-	if n := testing.AllocsPerRun(100, func() { r.Plan(mx, PlanOptions{}) }); n > 1 {
-		t.Fatalf("Plan allocates %v times; want at most 1", n)
-	}
-}
-
-func benchMX() []*net.MX {
-	return []*net.MX{
-		{Host: "a.mx.example.test.", Pref: 10}, {Host: "b.mx.example.test.", Pref: 20},
-		{Host: "c.mx.example.test.", Pref: 30}, {Host: "mx1.example.test.", Pref: 40},
-		{Host: "backup.example.org.", Pref: 50},
-	}
-}
-
-func BenchmarkPlan(b *testing.B) {
-	r := &Result{Domain: "example.test", Policy: mustPolicy(b, enforcePolicy)}
-	mx := benchMX()
-	b.ReportAllocs()
-	for b.Loop() {
-		r.Plan(mx, PlanOptions{})
-	}
+		next, err := c.Replan(ctx, plan)
+		var derr *NoAcceptableMXError
+		if next != nil || !errors.As(err, &derr) {
+			t.Fatalf("Replan = %v, %v; want a NoAcceptableMXError", next, err)
+		}
+		if len(derr.Hosts) != len(plan.Hosts) {
+			t.Fatalf("Replan decisions %+v; want %d", derr.Hosts, len(plan.Hosts))
+		}
+		for i, d := range derr.Hosts {
+			if d.Host != plan.Hosts[i].Host || d.ResultType != tlsrpt.ResultCertificateExpired ||
+				!errors.Is(d.Err, ErrCertificate) || errors.Is(d.Err, ErrMXMismatch) {
+				t.Errorf("Replan decision %+v; want the certificate failure Done recorded", d)
+			}
+		}
+	})
+	t.Run("testing", func(t *testing.T) {
+		// What a copy's TLSConfig records in a testing handshake is judged
+		// by Done on the element.
+		plan := planFor(t, testingPolicy, "mx1.example.test")
+		for _, h := range plan.Hosts {
+			cfg := h.TLSConfig(nil)
+			if err := cfg.VerifyConnection(tls.ConnectionState{Version: tls.VersionTLS11}); err != nil {
+				t.Fatalf("testing-mode VerifyConnection failed: %v", err)
+			}
+		}
+		d := plan.Hosts[0].Done(nil)
+		if !d.Deliver || d.ResultType != tlsrpt.ResultValidationFailure || d.Reason != tlsrpt.ReasonTLSVersion || !errors.Is(d.Err, ErrTLSVersion) {
+			t.Fatalf("decision %+v; want the TLS version failure the copy recorded", d)
+		}
+	})
 }
 
 // BenchmarkHandshakeVerified compares a handshake verified by HostPlan's

@@ -1,0 +1,162 @@
+package mtasts
+
+import (
+	"net"
+	"strings"
+	"sync"
+)
+
+// PlanOptions carries what the caller knows about a delivery that changes
+// the plan.
+type PlanOptions struct {
+	// ReportTraffic says the message is itself a TLS-RPT report. It is delivered
+	// despite MTA-STS failures (RFC 8460, Section 5.3.1) and its sessions
+	// are not reported (RFC 8460, Section 3).
+	ReportTraffic bool
+
+	// DANE reports whether the caller validates host with DANE (it found
+	// usable TLSA records). For such a host the caller's DANE verification
+	// governs and MTA-STS never relaxes it (RFC 8461, Section 2): TLS is
+	// required whatever the mode, and the host is not skipped or verified
+	// by MTA-STS. Nil means no host uses DANE.
+	DANE func(host string) bool
+}
+
+// Plan is the per-MX delivery plan for one message to one policy domain.
+// Make it with Result.Plan; try Hosts in order, skipping those whose Try is
+// false. A Plan and its HostPlans are used by one delivery at a time.
+type Plan struct {
+	// Result is the policy lookup the plan was made from.
+	Result *Result
+	// Mode is the policy's mode, ModeNone when there is no policy.
+	Mode Mode
+	// ReportTraffic is PlanOptions.ReportTraffic.
+	ReportTraffic bool
+	// Hosts are the MX hosts in the order given, one HostPlan each.
+	Hosts []HostPlan
+
+	mx   []*net.MX
+	opts PlanOptions
+}
+
+// HostPlan says how to deliver to one MX host, and records the outcome.
+//
+// A HostPlan may be copied, as in a range over Plan.Hosts by value: every
+// copy of a HostPlan made by Result.Plan shares the state that TLSConfig,
+// Done and Skipped record, so Done sees what a copy's handshake recorded
+// and Client.Replan sees the decision made through any copy.
+type HostPlan struct {
+	// Host is the MX host name without a trailing dot.
+	Host string
+	// Preference is the MX preference.
+	Preference uint16
+	// Try says whether the host may be tried at all. Under an enforce
+	// policy a host that matches no mx pattern may not.
+	Try bool
+	// Mismatch says that there is a policy and the host matches none of
+	// its mx patterns. Under testing such a host is still tried, and the
+	// mismatch reported.
+	Mismatch bool
+	// RequireTLS says that delivery must not go on without STARTTLS and a
+	// successful handshake (enforce, or DANE).
+	RequireTLS bool
+	// Verify says that the host's certificate is validated with PKIX for
+	// MTA-STS (enforce and testing). Use TLSConfig for the handshake.
+	Verify bool
+	// DANE says the caller's DANE validation governs this host.
+	DANE bool
+
+	// counted says sessions with this host go into TLS-RPT reports. It sits
+	// among the flags so that a HostPlan is 48 bytes, not 56, and a plan for
+	// five hosts stays in one 512-byte allocation.
+	counted bool
+
+	// Reason says, for a host that may not be tried or that does not match,
+	// why.
+	Reason string
+
+	state *hostState // shared by copies; set by Result.Plan
+}
+
+// hostState is the part of a HostPlan that attempts write. It is kept
+// apart, behind a pointer, so that every copy of the HostPlan records into
+// one place.
+type hostState struct {
+	mu        sync.Mutex
+	verifyErr error     // set by the TLSConfig's VerifyConnection
+	decision  *Decision // the last decision made
+}
+
+// st returns the host's state. Result.Plan sets it before handing the plan
+// out; only a HostPlan built by hand gets its state here, on first use.
+func (h *HostPlan) st() *hostState {
+	if h.state == nil {
+		h.state = &hostState{}
+	}
+	return h.state
+}
+
+// Plan makes the delivery plan for the MX hosts of the policy domain, in
+// the order the caller will try them (by preference, from its MX lookup).
+// When the domain has no MX records, pass the domain itself as the only
+// host, the implicit MX of RFC 5321, Section 5.1; it must match the policy
+// too (see the package's Spec notes). A null MX (".") is never tried.
+//
+// Under enforce, hosts that match no pattern may not be tried; under
+// testing every host is tried and a mismatch is recorded for reporting; with
+// mode none or no policy, delivery is opportunistic. Plan does no I/O and,
+// for up to five hosts, makes one allocation.
+func (r *Result) Plan(mx []*net.MX, opts PlanOptions) *Plan {
+	mode := r.Mode()
+	pl := &planAlloc{}
+	pl.plan = Plan{Result: r, Mode: mode, ReportTraffic: opts.ReportTraffic, mx: mx, opts: opts}
+	states := pl.states[:]
+	if len(mx) <= len(pl.hosts) {
+		pl.plan.Hosts = pl.hosts[:len(mx)]
+	} else {
+		pl.plan.Hosts = make([]HostPlan, len(mx))
+		states = make([]hostState, len(mx))
+	}
+	for i, m := range mx {
+		h := &pl.plan.Hosts[i]
+		h.state = &states[i]
+		h.Host = strings.TrimSuffix(m.Host, ".")
+		h.Preference = m.Pref
+		h.Mismatch = r.Policy != nil && !r.Policy.Match(h.Host)
+		h.DANE = opts.DANE != nil && opts.DANE(h.Host)
+		switch {
+		case h.Host == "":
+			// RFC 7505 null MX: the domain accepts no mail.
+			h.Reason = "null MX: the domain accepts no mail"
+		case h.DANE:
+			// Spec note: RFC 8461, Section 2 forbids MTA-STS to override a
+			// failing DANE validation; the caller's DANE check decides.
+			h.Try, h.RequireTLS = true, true
+		case opts.ReportTraffic:
+			// RFC 8460, Section 5.3.1: reports go out despite failures.
+			h.Try = true
+		case mode == ModeEnforce:
+			h.Try, h.RequireTLS, h.Verify = !h.Mismatch, !h.Mismatch, !h.Mismatch
+			if h.Mismatch {
+				h.Reason = "MX host matches no mx pattern of the enforce policy"
+			}
+		case mode == ModeTesting:
+			h.Try, h.Verify = true, true
+			if h.Mismatch {
+				h.Reason = "MX host matches no mx pattern of the testing policy"
+			}
+		default:
+			h.Try = true
+		}
+		h.counted = (mode == ModeEnforce || mode == ModeTesting) && !opts.ReportTraffic && !h.DANE
+	}
+	return &pl.plan
+}
+
+// planAlloc lets Plan make one allocation for up to five hosts: the Plan,
+// its HostPlans and their states.
+type planAlloc struct {
+	plan   Plan
+	hosts  [5]HostPlan
+	states [5]hostState
+}
