@@ -58,7 +58,7 @@ var (
 	// the handshake failed; a *CertificateError says how.
 	ErrCertificate = errors.New("mtasts: MX certificate invalid")
 	// ErrTLSVersion means the MX host negotiated a TLS version older than
-	// 1.2 (RFC 8461, Section 4.2).
+	// 1.2 (RFC 8461, Section 7.2).
 	ErrTLSVersion = errors.New("mtasts: TLS version older than 1.2")
 	// ErrNoAcceptableMX means that under an enforce policy no MX host could
 	// be used. It is always a temporary failure: queue and retry, never

@@ -11,11 +11,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
-	"net/netip"
 	"strconv"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/strictmx/strictmx/internal/dialguard"
 )
 
 // maxResponseHeaderBytes bounds the headers of a policy response, so that a
@@ -23,7 +24,7 @@ import (
 const maxResponseHeaderBytes = 16 << 10
 
 // PolicyURL returns the address a policy for domain is fetched from
-// (RFC 8461, Section 3.3). domain must already be normalised.
+// (RFC 8461, Section 3.2). domain must already be normalised.
 func PolicyURL(domain string) string {
 	return "https://mta-sts." + domain + "/.well-known/mta-sts.txt"
 }
@@ -50,7 +51,8 @@ func (c *Client) newHTTPClient() *http.Client {
 		}
 		dial = d.DialContext
 	} else if !c.AllowPrivate {
-		dial = guardConn(dial)
+		// A caller's dialer: the peer is checked once connected.
+		dial = dialguard.Dial(ErrDialGuard, dial)
 	}
 	return &http.Client{
 		CheckRedirect: noRedirect,
@@ -70,43 +72,14 @@ func (c *Client) newHTTPClient() *http.Client {
 	}
 }
 
-// publicAddr reports whether the dial guard lets a fetch connect to a:
-// global unicast and not private. That leaves out loopback, link-local,
-// multicast, broadcast and unspecified addresses too.
-func publicAddr(a netip.Addr) bool {
-	a = a.Unmap()
-	return a.IsGlobalUnicast() && !a.IsPrivate()
-}
-
 // DialGuard is a net.Dialer.Control function that refuses, before
 // connecting, every address that is not public: loopback, private,
-// link-local, multicast and unspecified addresses. The Client's built-in
-// HTTP client uses it unless AllowPrivate is set; use it in a dialer of
-// your own to apply the same rule. Errors wrap ErrDialGuard.
+// link-local, multicast, broadcast and unspecified addresses. The Client's
+// built-in HTTP client uses it unless AllowPrivate is set; use it in a
+// dialer of your own to apply the same rule, the one every outgoing
+// connection of this module follows. Errors wrap ErrDialGuard.
 func DialGuard(network, address string, _ syscall.RawConn) error {
-	ap, err := netip.ParseAddrPort(address)
-	if err != nil || !publicAddr(ap.Addr()) {
-		return fmt.Errorf("%w: %s", ErrDialGuard, address)
-	}
-	return nil
-}
-
-// guardConn wraps a caller's dialer: it cannot see the address before the
-// connection is made, so it checks the peer and closes the connection before
-// a byte is sent.
-func guardConn(dial func(context.Context, string, string) (net.Conn, error)) func(context.Context, string, string) (net.Conn, error) {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		conn, err := dial(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		ap, perr := netip.ParseAddrPort(conn.RemoteAddr().String())
-		if perr != nil || !publicAddr(ap.Addr()) {
-			conn.Close()
-			return nil, fmt.Errorf("%w: %s", ErrDialGuard, conn.RemoteAddr())
-		}
-		return conn, nil
-	}
+	return dialguard.Check(ErrDialGuard, address)
 }
 
 // PolicyFetch is what one policy fetch saw: for diagnostics such as a checker,
@@ -148,7 +121,7 @@ func (c *Client) FetchPolicy(ctx context.Context, domainName string) (*PolicyFet
 }
 
 // fetch fetches and parses the policy of a normalised domain
-// (RFC 8461, Section 3.3).
+// (RFC 8461, Sections 3.2 and 3.3).
 func (c *Client) fetch(ctx context.Context, domain string) *PolicyFetch {
 	start := time.Now()
 	f := &PolicyFetch{URL: PolicyURL(domain)}
@@ -204,8 +177,8 @@ func (c *Client) get(ctx context.Context, f *PolicyFetch) (*Policy, error) {
 		failed := hsFailed
 		mu.Unlock()
 		if failed || errors.As(err, &certErr) {
-			// RFC 8461, Section 3.3: the policy host must present a valid
-			// certificate over TLS 1.2 or newer.
+			// RFC 8461, Sections 3.3 and 7.2: the policy host must present a
+			// valid certificate over TLS 1.2 or newer.
 			return nil, fmt.Errorf("%w: %s: %w", ErrWebPKI, url, err)
 		}
 		return nil, fmt.Errorf("%w: %s: %w", ErrPolicyFetch, url, err)
@@ -241,8 +214,9 @@ func (c *Client) get(ctx context.Context, f *PolicyFetch) (*Policy, error) {
 
 var errContentType = errors.New("mtasts: policy media type is not text/plain")
 
-// checkContentType applies RFC 8461, Section 3.2: the media type must be
-// text/plain; parameters such as charset are allowed.
+// checkContentType applies RFC 8461, Section 3.2, where senders SHOULD
+// check that the media type is text/plain; strictmx requires it.
+// Parameters such as charset are allowed.
 func (c *Client) checkContentType(values []string) error {
 	switch {
 	case len(values) == 0 && c.AllowMissingContentType:

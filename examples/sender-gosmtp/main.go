@@ -7,13 +7,15 @@
 // go-smtp (v0.25) upgrades a connection only in NewClientStartTLS, which
 // sends its own EHLO first, so this example asks one connection whether
 // STARTTLS is offered and upgrades a second one. It prints what happened
-// at each MX host and exits 0 (delivered), 75 (temporary failure) or 2
+// at each MX host and exits 0 (delivered), 75 (temporary failure), 1
+// (permanent failure: a null MX, a domain that does not exist) or 2
 // (usage).
 package main
 
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -73,9 +75,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, out io.Writer, w *
 		fmt.Fprintln(out, err)
 		return 2
 	}
-	mxs, err := w.mx.LookupMX(ctx, res.Domain)
-	if err != nil || len(mxs) == 0 {
-		mxs = []*net.MX{{Host: res.Domain}} // the implicit MX
+	mxs, _, err := mtasts.ResolveMX(ctx, w.mx, res.Domain) // or the implicit MX
+	if errors.Is(err, mtasts.ErrDNSTemporary) {
+		fmt.Fprintln(out, "temporary failure:", err)
+		return 75
+	}
+	if err != nil {
+		fmt.Fprintln(out, "failed:", err) // a null MX or a domain that does not exist
+		return 1
 	}
 	plan := res.Plan(mxs, mtasts.PlanOptions{})
 	fmt.Fprintf(out, "policy: %s\n", res.Mode())

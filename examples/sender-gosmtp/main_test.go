@@ -40,3 +40,31 @@ func TestGoSMTPSender(t *testing.T) {
 		t.Fatalf("exit %d; want 75:\n%s", code, out.String())
 	}
 }
+
+// The MX step: the implicit MX is tried; a null MX and a domain that does
+// not exist are permanent failures; a failed MX lookup is temporary.
+func TestMXOutcomes(t *testing.T) {
+	s := mtaststest.NewServer(t)
+	s.MXHost("", 0, "implicit.test", mtaststest.MXConfig{})
+	s.A("implicit.test", "127.0.0.1") // exists, no MX: NODATA
+	s.MX("null.test", 0, ".")
+	s.A("servfail.test", "127.0.0.1").DNSFault("servfail.test", mtaststest.DNSServFail)
+	w := &world{client: s.Client(), mx: s.Resolver(), dial: s.DialContext, tls: &tls.Config{RootCAs: s.RootCAs()}}
+	for _, tt := range []struct {
+		domain string
+		code   int
+		out    string
+	}{
+		{"implicit.test", 0, "implicit.test: delivered"},
+		{"null.test", 1, "failed: " + mtasts.ErrNullMX.Error()},
+		{"nope.test", 1, "failed: " + mtasts.ErrNoSuchDomain.Error()},
+		{"servfail.test", 75, "temporary failure: " + mtasts.ErrDNSTemporary.Error()},
+	} {
+		var out bytes.Buffer
+		code := run(context.Background(), []string{"-from", "a@sender.test", "-to", "b@" + tt.domain},
+			strings.NewReader("Subject: hi\r\n\r\nhello\r\n"), &out, w)
+		if code != tt.code || !strings.Contains(out.String(), tt.out) {
+			t.Errorf("%s: exit %d, want %d with %q:\n%s", tt.domain, code, tt.code, tt.out, out.String())
+		}
+	}
+}

@@ -4,8 +4,8 @@
 //	go run ./examples/sender -from me@example.org -to you@example.com < message.eml
 //
 // For the recipient domain it looks up the MTA-STS policy (mtasts.Client),
-// the MX hosts in preference order (the domain itself when there are none,
-// RFC 8461, Section 4.1), and makes a delivery plan. It then tries each host
+// the MX hosts in preference order (mtasts.ResolveMX: the domain itself when
+// there are none, RFC 5321, Section 5.1), and makes a delivery plan. It then tries each host
 // the plan allows: connect to port 25, EHLO, STARTTLS with the plan's TLS
 // configuration (SNI and, under enforce or testing, full certificate
 // validation for the MX host), and asks the plan whether to go on. A host
@@ -18,7 +18,7 @@
 // the daily TLS-RPT reports (RFC 8460).
 //
 // Exit status: 0 delivered, 75 temporary failure, 2 usage error, 1 other
-// errors (a permanent failure such as a null MX).
+// errors (a permanent failure: a null MX, a domain that does not exist).
 //
 // Flags:
 //
@@ -216,9 +216,15 @@ func (e *env) deliver(ctx context.Context, from string, to []string, domain stri
 	}
 	fmt.Fprintln(e.out, ")")
 
-	mxs, err := e.lookupMX(ctx, res.Domain)
+	// The MX hosts in preference order, or the implicit MX (RFC 5321,
+	// Section 5.1), which must match the policy like any other (a Spec
+	// note of package mtasts).
+	mxs, _, err := mtasts.ResolveMX(ctx, e.mx, res.Domain)
+	if errors.Is(err, mtasts.ErrDNSTemporary) {
+		return fmt.Errorf("%w: %w", errTemporary, err)
+	}
 	if err != nil {
-		return err
+		return err // a null MX or a domain that does not exist: permanent
 	}
 	plan := res.Plan(mxs, mtasts.PlanOptions{ReportTraffic: e.report})
 	// At most one new plan: a policy that changes again while we deliver
@@ -241,26 +247,6 @@ func (e *env) deliver(ctx context.Context, from string, to []string, domain stri
 		plan = next
 	}
 	return fmt.Errorf("%w: the policy of %s changed during delivery", errTemporary, domain)
-}
-
-// lookupMX returns the MX hosts in preference order, or the implicit MX.
-func (e *env) lookupMX(ctx context.Context, domain string) ([]*net.MX, error) {
-	mxs, err := e.mx.LookupMX(ctx, domain)
-	var dnsErr *net.DNSError
-	switch {
-	case err == nil && len(mxs) == 1 && mxs[0].Host == ".":
-		return nil, fmt.Errorf("%s accepts no mail (null MX, RFC 7505)", domain)
-	case err == nil && len(mxs) > 0:
-		return mxs, nil
-	case errors.Is(err, resolver.ErrNXDOMAIN):
-		return nil, fmt.Errorf("%s does not exist", domain)
-	case err == nil, errors.As(err, &dnsErr) && dnsErr.IsNotFound:
-		// RFC 5321, Section 5.1: the implicit MX; RFC 8461, Section 4.1:
-		// it must match the policy like any other.
-		return []*net.MX{{Host: domain, Pref: 0}}, nil
-	default:
-		return nil, fmt.Errorf("%w: MX lookup: %w", errTemporary, err)
-	}
 }
 
 // try makes one attempt at host h and reports whether the message was

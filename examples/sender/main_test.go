@@ -182,8 +182,8 @@ func TestNoPolicyOpportunistic(t *testing.T) {
 	}
 }
 
-// RFC 8460, Section 5.3.1: a report goes out despite MTA-STS failures and
-// is not itself reported.
+// RFC 8460, Sections 3 and 5.3.1: a report goes out despite MTA-STS
+// failures and is not itself reported.
 func TestReportTraffic(t *testing.T) {
 	s := mtaststest.NewServer(t)
 	s.Domain("example.test").Record("1").
@@ -208,5 +208,34 @@ func TestUsage(t *testing.T) {
 		if code := run(context.Background(), args, strings.NewReader(""), &out, &errOut, &env{}); code != exitUsage {
 			t.Errorf("run(%q) = %d; want %d", args, code, exitUsage)
 		}
+	}
+}
+
+// The MX step (mtasts.ResolveMX): the implicit MX is tried like any host;
+// a null MX and a domain that does not exist are permanent failures (exit
+// 1); a failed MX lookup is temporary (exit 75).
+func TestMXOutcomes(t *testing.T) {
+	s := mtaststest.NewServer(t)
+	s.MXHost("", 0, "implicit.test", mtaststest.MXConfig{})
+	s.A("implicit.test", "127.0.0.1") // exists, no MX: NODATA
+	s.MX("null.test", 0, ".")
+	s.A("servfail.test", "127.0.0.1").DNSFault("servfail.test", mtaststest.DNSServFail)
+	for _, tt := range []struct {
+		domain string
+		code   int
+		out    string
+	}{
+		{"implicit.test", exitOK, "implicit.test"},
+		{"null.test", exitError, "failed: " + mtasts.ErrNullMX.Error()},
+		{"nope.test", exitError, "failed: " + mtasts.ErrNoSuchDomain.Error()},
+		{"servfail.test", exitTempFail, "temporary failure, try again later: temporary failure: " + mtasts.ErrDNSTemporary.Error()},
+	} {
+		code, out, _ := sendTo(t, s, nil, "b@"+tt.domain)
+		if code != tt.code || !strings.Contains(out, tt.out) {
+			t.Errorf("%s: exit %d, want %d with %q:\n%s", tt.domain, code, tt.code, tt.out, out)
+		}
+	}
+	if n := s.LookupMXHost("implicit.test").MessageCount(); n != 1 {
+		t.Errorf("the implicit MX got %d messages", n)
 	}
 }

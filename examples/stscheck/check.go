@@ -16,7 +16,6 @@ import (
 
 	"github.com/strictmx/strictmx/internal/domain"
 	"github.com/strictmx/strictmx/mtasts"
-	"github.com/strictmx/strictmx/mtasts/resolver"
 	"github.com/strictmx/strictmx/tlsrpt"
 )
 
@@ -173,7 +172,7 @@ func (c *checker) checkRecord(ctx context.Context, r *report) *mtasts.Record {
 	return rec
 }
 
-// checkPolicy fetches and parses the policy (RFC 8461, Section 3.3).
+// checkPolicy fetches and parses the policy (RFC 8461, Sections 3.2 and 3.3).
 func (c *checker) checkPolicy(ctx context.Context, r *report) *mtasts.Policy {
 	f, err := c.client.FetchPolicy(ctx, r.Domain)
 	if err != nil { // only for an invalid domain, checked before
@@ -200,20 +199,21 @@ func (c *checker) checkPolicy(ctx context.Context, r *report) *mtasts.Policy {
 // (RFC 8461, Section 4).
 func (c *checker) checkMX(ctx context.Context, r *report, res *mtasts.Result) {
 	lctx, cancel := context.WithTimeout(ctx, c.timeout)
-	mxs, err := c.dns.LookupMX(lctx, r.Domain)
+	// With no MX records, the implicit MX is the domain itself (RFC 5321,
+	// Section 5.1), and it must match the policy too (a Spec note of
+	// package mtasts).
+	mxs, implicit, err := mtasts.ResolveMX(lctx, c.dns, r.Domain)
 	cancel()
-	var dnsErr *net.DNSError
+	r.implicitMX = implicit
 	switch {
 	case err == nil:
-	case errors.As(err, &dnsErr) && dnsErr.IsNotFound && !errors.Is(err, resolver.ErrNXDOMAIN):
-		// NODATA: the implicit MX is the domain itself, and it must match
-		// the policy too (RFC 8461, Section 4.1).
-		mxs = []*net.MX{{Host: r.Domain + ".", Pref: 0}}
-		r.implicitMX = true
-	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
-		r.mxErr = fmt.Errorf("stscheck: %s does not exist: %w", r.Domain, err)
+	case errors.Is(err, mtasts.ErrNullMX):
+		// Shown as the null MX host, which the plan never tries.
+		mxs = []*net.MX{{Host: ".", Pref: 0}}
+	case errors.Is(err, mtasts.ErrNoSuchDomain):
+		r.mxErr = fmt.Errorf("stscheck: %s does not exist: %w", r.Domain, dnsCause(err))
 	default:
-		r.mxErr = fmt.Errorf("stscheck: MX lookup for %s failed: %w", r.Domain, err)
+		r.mxErr = fmt.Errorf("stscheck: MX lookup for %s failed: %w", r.Domain, dnsCause(err))
 	}
 	plan := res.Plan(mxs, mtasts.PlanOptions{})
 	r.mode = plan.Mode
@@ -240,6 +240,16 @@ func (c *checker) checkMX(ctx context.Context, r *report, res *mtasts.Result) {
 		}
 	}
 	wg.Wait()
+}
+
+// dnsCause returns the resolver's own error inside an error of
+// mtasts.ResolveMX, which says what failed without repeating the class.
+func dnsCause(err error) error {
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return dnsErr
+	}
+	return err
 }
 
 func (m *mxReport) setDecision(d mtasts.Decision) {

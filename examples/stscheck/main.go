@@ -11,12 +11,12 @@
 //  2. the policy fetch from https://mta-sts.DOMAIN/.well-known/mta-sts.txt:
 //     status, Content-Type, size, the policy host's certificate, and the
 //     parsed policy with each leniency the parser applied shown as a
-//     problem for the publisher (RFC 8461, Section 3.2 and 3.3);
+//     problem for the publisher (RFC 8461, Sections 3.2 and 3.3);
 //  3. the MX hosts in preference order: whether each matches the policy,
 //     offers STARTTLS, which TLS version it negotiates, its certificate's
 //     names, issuer and expiry, whether that certificate validates for the
 //     host, and the delivery decision with the TLS-RPT result type of a
-//     failure (RFC 8461, Section 4 and 5);
+//     failure (RFC 8461, Sections 4 and 5);
 //  4. the `_smtp._tls` TLS-RPT record and its report destinations;
 //  5. a verdict: deliver, temporary-failure (an enforce policy and no
 //     acceptable MX host: a sender queues and retries, never bounces), or

@@ -486,8 +486,8 @@ func TestNonexistentDomain(t *testing.T) {
 	}
 }
 
-// A domain without MX records is its own implicit MX, which must match the
-// policy (RFC 8461, Section 4.1).
+// A domain without MX records is its own implicit MX (RFC 5321, Section
+// 5.1), which must match the policy (a Spec note of package mtasts).
 func TestImplicitMX(t *testing.T) {
 	s := mtaststest.NewServer(t)
 	mx := s.MXHost("", 0, "implicit.test", mtaststest.MXConfig{})
@@ -568,6 +568,18 @@ func TestMXLookupOutcomes(t *testing.T) {
 	}
 	if code != exitOK {
 		t.Errorf("null MX without MTA-STS: exit status %d, want 0", code)
+	}
+
+	// A null MX among other records (against RFC 7505, Section 3) still
+	// says the domain accepts no mail: no other host is probed.
+	s.MX("nullmix.test", 10, "mx.nullmix.test").MX("nullmix.test", 0, ".")
+	out, _, _ = stscheck(t, append(slices.Clone(base), "nullmix.test")...)
+	docs = decodeAll(t, out)
+	if len(docs) != 1 {
+		t.Fatalf("%d documents", len(docs))
+	}
+	if mx := docs[0]["mx"].([]any); len(mx) != 1 || mx[0].(map[string]any)["host"] != "" {
+		t.Errorf("null MX among others: mx = %v, want the null MX alone", mx)
 	}
 
 	human, _, code := stscheck(t, "--dns", s.DNSAddr(), "--timeout", "5s", "servfail.test")

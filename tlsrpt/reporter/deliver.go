@@ -12,12 +12,12 @@ import (
 	"mime/quotedprintable"
 	"net"
 	"net/http"
-	"net/netip"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/emersion/go-msgauth/dkim"
+
+	"github.com/strictmx/strictmx/internal/dialguard"
 	"github.com/strictmx/strictmx/tlsrpt"
 )
 
@@ -29,20 +29,20 @@ const (
 	// maxHTTPResponse bounds how much of a response body is read (and
 	// discarded) so the connection can be reused.
 	maxHTTPResponse = 64 << 10
-	// MaxMessageSize bounds a report message. RFC 8460, Section 5.3
-	// asks to stay under common limits; the contract says well under
-	// 10 MB.
+	// MaxMessageSize bounds a report message. RFC 8460, Section 5.2
+	// names ten megabytes as a commonly observed receiver limit; report
+	// mail stays well under it.
 	MaxMessageSize = 5 << 20
 )
 
 // NoRedirectClient returns an http.Client that never follows redirects
 // (a 3xx is returned as the response), times out after
-// DefaultHTTPTimeout and connects only to public unicast addresses: the
-// rua URI comes from the policy domain's DNS, so without that check any
-// domain could make the sender POST to its loopback or private network.
-// It is the default for report POSTs.
+// DefaultHTTPTimeout and connects only to public unicast addresses
+// (refusals wrap ErrDialGuard): the rua URI comes from the policy domain's
+// DNS, so without that check any domain could make the sender POST to its
+// loopback or private network. It is the default for report POSTs.
 func NoRedirectClient() *http.Client {
-	d := &net.Dialer{Timeout: 30 * time.Second, Control: publicOnly}
+	d := &net.Dialer{Timeout: 30 * time.Second, Control: dialguard.Control(ErrDialGuard)}
 	t := &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
 		DialContext:         d.DialContext,
@@ -58,22 +58,13 @@ func NoRedirectClient() *http.Client {
 	}
 }
 
-// errNotPublic refuses a connection to a non-public address.
-var errNotPublic = errors.New("reporter: refusing to connect to a non-public address")
-
-// publicOnly is a net.Dialer Control function that allows only global
-// unicast addresses outside private ranges.
-func publicOnly(network, address string, _ syscall.RawConn) error {
-	ap, err := netip.ParseAddrPort(address)
-	if err != nil {
-		return fmt.Errorf("%w: %s", errNotPublic, address)
-	}
-	a := ap.Addr().Unmap()
-	if !a.IsGlobalUnicast() || a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() {
-		return fmt.Errorf("%w: %s", errNotPublic, a)
-	}
-	return nil
-}
+// ErrDialGuard means a connection was refused because its address is
+// not public (loopback, private, link-local, multicast, broadcast or
+// unspecified): the address of an https rua host, with NoRedirectClient,
+// or of an MX host, with DirectMailer unless its AllowPrivate is set. Both
+// come from a remote domain's DNS. The delivery is retried like any other
+// that failed.
+var ErrDialGuard = errors.New("reporter: refusing to connect to a non-public address")
 
 // PostReport POSTs a gzipped report to an https rua URI (RFC 8460,
 // Section 5.4) with Content-Type application/tlsrpt+gzip. Only a 2xx
@@ -115,7 +106,7 @@ type DKIM struct {
 }
 
 // signedHeaders are covered by the DKIM signature; TLS-Report-Domain and
-// TLS-Report-Submitter must be (RFC 8460, Section 5.3).
+// TLS-Report-Submitter SHOULD be (RFC 8460, Section 5.3), and are.
 var signedHeaders = []string{
 	"From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type",
 	"TLS-Report-Domain", "TLS-Report-Submitter", "Auto-Submitted", "TLS-Required",
@@ -143,7 +134,8 @@ type Message struct {
 // Build returns the message (CRLF line endings), DKIM-signed by the
 // submitter domain when d is not nil: multipart/report; report-type=tlsrpt
 // with a text/plain summary and the application/tlsrpt+gzip attachment,
-// and the headers of RFC 8460, Section 5.3 (see the contract's section 4).
+// and the headers of RFC 8460, Section 5.3 (with the choices listed under
+// "Decisions where the RFC is loose" in package tlsrpt).
 func (m *Message) Build(d *DKIM) ([]byte, error) {
 	r := m.Report
 	submitter, err := tlsrpt.ContactDomain(r.ContactInfo)

@@ -18,6 +18,10 @@ import (
 	"time"
 
 	"github.com/emersion/go-msgauth/dkim"
+
+	"github.com/strictmx/strictmx/internal/dialguard"
+	"github.com/strictmx/strictmx/mtasts"
+	"github.com/strictmx/strictmx/mtasts/resolver"
 	"github.com/strictmx/strictmx/tlsrpt"
 	"github.com/strictmx/strictmx/tlsrpt/reporter"
 	"github.com/strictmx/strictmx/tlsrpt/tlsrpttest"
@@ -159,7 +163,7 @@ func TestMessageDKIM(t *testing.T) {
 }
 
 // TestMessageMIME parses the message with a MIME parser into exactly the
-// parts the contract names.
+// parts a report mail has: a text/plain summary and the gzipped report.
 func TestMessageMIME(t *testing.T) {
 	_, gz := sampleReport(t)
 	b := buildMessage(t, nil)
@@ -261,12 +265,13 @@ func (d redirectDialer) DialContext(ctx context.Context, network, addr string) (
 
 func TestDirectMailer(t *testing.T) {
 	// The MX has a certificate from an unknown CA: opportunistic TLS
-	// ignores that (RFC 8460, Section 5.3).
+	// ignores that (RFC 8460, Section 3).
 	mx := tlsrpttest.NewSMTPServer(t, tlsrpttest.SMTPOptions{STARTTLS: true})
 	m := &reporter.DirectMailer{
-		Resolver:  mxResolver{"example.net": {{Host: "mx2.example.net.", Pref: 20}, {Host: "mx1.example.net.", Pref: 10}}},
-		HelloName: "sender.example",
-		Dialer:    redirectDialer{"mx2.example.net": mx.Addr}, // mx1 refuses
+		Resolver:     mxResolver{"example.net": {{Host: "mx2.example.net.", Pref: 20}, {Host: "mx1.example.net.", Pref: 10}}},
+		HelloName:    "sender.example",
+		Dialer:       redirectDialer{"mx2.example.net": mx.Addr}, // mx1 refuses
+		AllowPrivate: true,                                       // the test servers are on loopback
 	}
 	msg := buildMessage(t, nil)
 	if err := m.Send(context.Background(), "tlsrpt@sender.example", "reports@example.net", msg); err != nil {
@@ -286,8 +291,66 @@ func TestDirectMailer(t *testing.T) {
 	}
 	// Null MX.
 	m.Resolver = mxResolver{"null.example": {{Host: ".", Pref: 0}}}
-	if err := m.Send(context.Background(), "a@sender.example", "r@null.example", msg); err == nil {
-		t.Error("sent to a null MX domain")
+	if err := m.Send(context.Background(), "a@sender.example", "r@null.example", msg); !errors.Is(err, mtasts.ErrNullMX) {
+		t.Errorf("send to a null MX domain: %v, want ErrNullMX", err)
+	}
+	// NXDOMAIN, told apart by the resolver, is not an implicit MX.
+	gone := tlsrpttest.NewSMTPServer(t, tlsrpttest.SMTPOptions{})
+	m.Resolver = nxResolver{}
+	m.Dialer = redirectDialer{"gone.example": gone.Addr}
+	if err := m.Send(context.Background(), "a@sender.example", "r@gone.example", msg); !errors.Is(err, mtasts.ErrNoSuchDomain) {
+		t.Errorf("send to a domain that does not exist: %v, want ErrNoSuchDomain", err)
+	}
+	if len(gone.Messages()) != 0 {
+		t.Error("NXDOMAIN taken for an implicit MX")
+	}
+}
+
+// nxResolver answers NXDOMAIN the way resolver.Stub does.
+type nxResolver struct{}
+
+func (nxResolver) LookupMX(_ context.Context, name string) ([]*net.MX, error) {
+	return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true, UnwrapErr: resolver.ErrNXDOMAIN}
+}
+
+// The DirectMailer refuses MX hosts on non-public addresses unless
+// AllowPrivate is set: before connecting with its own dialer, once
+// connected with the caller's.
+func TestDirectMailerDialGuard(t *testing.T) {
+	mx := tlsrpttest.NewSMTPServer(t, tlsrpttest.SMTPOptions{})
+	_, port, _ := net.SplitHostPort(mx.Addr)
+	msg := buildMessage(t, nil)
+	for _, tt := range []struct {
+		name string
+		m    *reporter.DirectMailer
+	}{
+		// "localhost" resolves to loopback through the system resolver.
+		{"own dialer", &reporter.DirectMailer{
+			Resolver: mxResolver{"example.net": {{Host: "localhost.", Pref: 10}}},
+			Port:     port,
+		}},
+		{"caller's dialer", &reporter.DirectMailer{
+			Resolver: mxResolver{"example.net": {{Host: "mx.example.net.", Pref: 10}}},
+			Dialer:   redirectDialer{"mx.example.net": mx.Addr},
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(mx.Messages())
+			err := tt.m.Send(context.Background(), "a@sender.example", "r@example.net", msg)
+			if !errors.Is(err, reporter.ErrDialGuard) || !errors.Is(err, dialguard.ErrRefused) {
+				t.Fatalf("send to a loopback MX: %v, want ErrDialGuard", err)
+			}
+			if len(mx.Messages()) != before {
+				t.Fatal("the loopback MX got the message")
+			}
+			tt.m.AllowPrivate = true
+			if err := tt.m.Send(context.Background(), "a@sender.example", "r@example.net", msg); err != nil {
+				t.Fatalf("with AllowPrivate: %v", err)
+			}
+			if len(mx.Messages()) != before+1 {
+				t.Fatal("with AllowPrivate: no message")
+			}
+		})
 	}
 }
 
@@ -301,8 +364,11 @@ func decodeBase64Lines(b []byte) ([]byte, error) {
 func TestNoRedirectClientPublicOnly(t *testing.T) {
 	srv := tlsrpttest.NewHTTPSServer(t)
 	err := reporter.PostReport(context.Background(), nil, srv.URL+"/r", []byte{1})
+	if !errors.Is(err, reporter.ErrDialGuard) || !errors.Is(err, dialguard.ErrRefused) || !errors.Is(err, reporter.ErrDelivery) {
+		t.Errorf("POST to %s with the default client: %v, want ErrDialGuard", srv.URL, err)
+	}
 	if err == nil || !strings.Contains(err.Error(), "non-public") {
-		t.Errorf("POST to %s with the default client: %v", srv.URL, err)
+		t.Errorf("POST to %s: error text %q does not say why", srv.URL, err)
 	}
 	if len(srv.Posts()) != 0 {
 		t.Error("the loopback server was reached")

@@ -9,15 +9,15 @@ import (
 	"io"
 	"net"
 	"net/textproto"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/strictmx/strictmx/internal/dialguard"
 	"github.com/strictmx/strictmx/internal/domain"
-	"github.com/strictmx/strictmx/mtasts/resolver"
+	"github.com/strictmx/strictmx/mtasts"
 )
 
 // Mailer submits one report message. from is the envelope sender, to the
@@ -149,18 +149,20 @@ func transact(c *smtp.Client, from, to string, msg []byte) error {
 	return c.Quit()
 }
 
-// MXResolver looks up MX records; *net.Resolver satisfies it, with the
-// error convention of Resolver.
-type MXResolver interface {
-	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
-}
+// MXResolver looks up MX records. It is mtasts.MXResolver, whose error
+// convention ResolveMX relies on: *net.Resolver and *resolver.Stub satisfy
+// it.
+type MXResolver = mtasts.MXResolver
 
 // DirectMailer delivers messages straight to the recipient domain's MX
-// hosts, in preference order.
+// hosts, in preference order: the hosts of mtasts.ResolveMX, the domain
+// itself when it has no MX records. A null MX, a domain that does not exist
+// and a failed MX lookup end Send with an error wrapping mtasts.ErrNullMX,
+// mtasts.ErrNoSuchDomain or mtasts.ErrDNSTemporary.
 //
 // TLS is opportunistic: STARTTLS is used when offered but certificates
 // are not checked and MTA-STS and DANE failures are ignored, as RFC 8460,
-// Section 5.3 asks, so that reports about broken TLS still arrive. A
+// Sections 3 and 5.3.1 ask, so that reports about broken TLS still arrive. A
 // failed TLS handshake is retried in plain text on that host.
 type DirectMailer struct {
 	// Resolver for MX lookups; nil means a *resolver.Stub reading
@@ -175,6 +177,13 @@ type DirectMailer struct {
 	Dialer interface {
 		DialContext(ctx context.Context, network, addr string) (net.Conn, error)
 	}
+	// AllowPrivate turns the dial guard off. By default the mailer
+	// refuses to connect to loopback, private, link-local, multicast and
+	// unspecified addresses (the error wraps ErrDialGuard), so that a
+	// hostile DNS answer cannot point a report into the sender's own
+	// network; with a Dialer of the caller's, the peer is checked once
+	// connected, before a byte is sent. Set it for tests and intranets.
+	AllowPrivate bool
 }
 
 // Send implements Mailer.
@@ -189,31 +198,14 @@ func (m *DirectMailer) Send(ctx context.Context, from, to string, msg []byte) er
 	}
 	ctx, cancel := context.WithTimeout(ctx, DefaultSMTPTimeout)
 	defer cancel()
-	var r MXResolver = &resolver.Stub{}
-	if m.Resolver != nil {
-		r = m.Resolver
-	}
-	mxs, err := r.LookupMX(ctx, d)
-	var hosts []string
+	mxs, _, err := mtasts.ResolveMX(ctx, m.Resolver, d)
 	if err != nil {
-		var dnsErr *net.DNSError
-		if !errors.As(err, &dnsErr) || !dnsErr.IsNotFound {
-			return fmt.Errorf("reporter: MX of %s: %w", d, err)
-		}
-		hosts = []string{d} // implicit MX (RFC 5321, Section 5.1)
-	} else {
-		slices.SortStableFunc(mxs, func(a, b *net.MX) int { return cmp.Compare(a.Pref, b.Pref) })
-		for _, mx := range mxs {
-			h := strings.TrimSuffix(mx.Host, ".")
-			if h == "" {
-				return fmt.Errorf("reporter: %s accepts no mail (null MX)", d)
-			}
-			hosts = append(hosts, h)
-		}
+		return err
 	}
 	port := cmp.Or(m.Port, "25")
 	var errs []error
-	for _, h := range hosts {
+	for _, mx := range mxs {
+		h := mx.Host
 		err := m.sendHost(ctx, net.JoinHostPort(h, port), h, from, to, msg, true)
 		if err != nil && errors.Is(err, errTLSFailed) {
 			err = m.sendHost(ctx, net.JoinHostPort(h, port), h, from, to, msg, false)
@@ -233,10 +225,27 @@ func (m *DirectMailer) Send(ctx context.Context, from, to string, msg []byte) er
 	return errors.Join(errs...)
 }
 
+// dial connects to an MX host, through the dial guard unless AllowPrivate
+// is set.
+func (m *DirectMailer) dial(ctx context.Context, addr string) (net.Conn, error) {
+	var dial dialguard.DialFunc
+	switch {
+	case m.Dialer != nil && m.AllowPrivate:
+		dial = m.Dialer.DialContext
+	case m.Dialer != nil:
+		dial = dialguard.Dial(ErrDialGuard, m.Dialer.DialContext)
+	case m.AllowPrivate:
+		dial = (&net.Dialer{}).DialContext
+	default:
+		dial = (&net.Dialer{Control: dialguard.Control(ErrDialGuard)}).DialContext
+	}
+	return dial(ctx, "tcp", addr)
+}
+
 var errTLSFailed = errors.New("reporter: opportunistic TLS failed")
 
 func (m *DirectMailer) sendHost(ctx context.Context, addr, host, from, to string, msg []byte, tryTLS bool) error {
-	conn, err := dial(ctx, m.Dialer, addr)
+	conn, err := m.dial(ctx, addr)
 	if err != nil {
 		return err
 	}
