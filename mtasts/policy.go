@@ -306,7 +306,7 @@ func (p *Policy) String() string {
 
 // Lines returns the policy as received, one string per non-blank line in
 // file order, without line ends or a byte order mark: the form a TLS-RPT
-// report's policy-string takes (RFC 8460, Section 4.3).
+// report's policy-string takes (RFC 8460, Section 4.5).
 func (p *Policy) Lines() []string {
 	s := strings.TrimPrefix(p.Raw, "\ufeff")
 	out := make([]string, 0, strings.Count(s, "\n")+1)

@@ -32,8 +32,8 @@ func (r *Result) ReportPolicy() tlsrpt.Policy {
 //
 // Spec note: when a cached policy was used because refreshing it failed,
 // the session counts as that failure unless the session failed by itself
-// (RFC 8460, Section 4.3.2.2 lists the policy failures as session
-// failures); tlsrpt.ReasonCachedPolicy notes the fallback.
+// (the MTA-STS policy failures of RFC 8460, Section 4.3.2.2 are result
+// types like any other); tlsrpt.ReasonCachedPolicy notes the fallback.
 func (r *Result) Session(d Decision, start time.Time) (res tlsrpt.Result, ok bool) {
 	res = tlsrpt.Result{Policy: r.ReportPolicy(), MXHost: d.Host, Time: start}
 	switch {
@@ -43,8 +43,9 @@ func (r *Result) Session(d Decision, start time.Time) (res tlsrpt.Result, ok boo
 			res.ResultType, res.ReasonCode = r.Failure, tlsrpt.ReasonCachedPolicy
 		}
 	case r.Policy == nil && r.Failure != "":
-		// A policy that could not be fetched or parsed fails every session
-		// to the domain (RFC 8460, Section 4.3.2.2).
+		// Spec note: a policy that could not be fetched or parsed fails every
+		// session to the domain, with its result type from RFC 8460,
+		// Section 4.3.2.2.
 		res.ResultType = r.Failure
 	default:
 		return tlsrpt.Result{}, false

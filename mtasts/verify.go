@@ -13,7 +13,7 @@ import (
 // host, cloned from base (which may be nil) so that the caller's settings,
 // such as client certificates, carry over.
 //
-// It always sets ServerName to the MX host (SNI, RFC 8461, Section 4.2).
+// It always sets ServerName to the MX host (SNI, RFC 8461, Section 7.1).
 // For a host with Verify set it checks, in VerifyConnection, that TLS 1.2 or
 // newer was negotiated and that the certificate chains to base.RootCAs (the
 // system roots when nil) at base.Time, is in its validity period and has a

@@ -3,8 +3,9 @@
 // record), counts the outcome of every SMTP session per policy, builds the
 // daily JSON reports and delivers them by https and by mail.
 //
-// Where the RFC is loose, the project's TLS-RPT contract decides, so that
-// reports pass the strict receivers: no null or empty values, canonical IP
+// Where the RFC is loose, strictmx takes one documented decision (see
+// "Decisions where the RFC is loose" below), so that reports pass the
+// strict receivers: no null or empty values, canonical IP
 // addresses, only the 11 registered result types, failure-details always
 // present, a msg-id shaped report-id, one report per policy domain and UTC
 // day.
@@ -76,11 +77,57 @@
 // Package tlsrpt/tlsrpttest has a recording Mailer, a recording SMTP
 // server, an https endpoint that records POSTs, the conformance suite
 // RunStore, and validators that check report JSON and report messages
-// against every rule of the contract. Golden files under testdata are
+// against every rule strictmx reports follow. Golden files under testdata are
 // rewritten with "go test ./tlsrpt -args -update". The tlsrpt/redisstore
 // tests need a redis-server and run only with STRICTMX_TEST_REDIS=1.
 //
 // This package is pre-v1: its API may change.
+//
+// # Decisions where the RFC is loose
+//
+// Spec note: each of these is a documented choice; the tests pin them.
+//
+//   - The `_smtp._tls` record: white space is allowed around ";" and ",",
+//     extensions may come before or after rua, several rua= fields all
+//     count, and field names are case-sensitive ("RUA=" is an unknown
+//     extension, ignored). URIs are percent-decoded; only mailto: and
+//     https: are used, others are ignored without failing the record, and a
+//     mailto: URI must hold one bare addr-spec.
+//   - A session is one connection attempt to one MX host and counts once,
+//     as a success or as one failure with one result type; a retry to
+//     another MX host is another session. A policy-level failure (fetch
+//     error, invalid policy, MX host outside the policy) fails the session
+//     too. Sessions under no policy are reported with policy type
+//     no-policy-found. Sessions that carried a report are never counted.
+//   - Counts are kept per (policy domain, UTC day of the session start,
+//     policy) as plain sums, so partial aggregates merge in any order; a
+//     policy that changes during a day gives two policy entries in that
+//     day's report.
+//   - Reports hold no null or "" values (an unknown optional value is
+//     omitted, and a value that cannot be reported is dropped rather than
+//     the session), mx-host and failure-details are always arrays, IP
+//     addresses are canonical (RFC 5952 for IPv6), domains are lower-case
+//     A-labels without a trailing dot, only the 11 registered result types
+//     appear, and certificate-not-trusted and validation-failure always
+//     carry a failure-reason-code. The date range is one UTC day, 00:00:00
+//     to 23:59:59.
+//   - The report-id is msg-id shaped, "<token>@<submitter domain>", the
+//     submitter being the contact-info domain; the Subject carries it in
+//     angle brackets, and a retry sends the same id and the same bytes.
+//   - Reports are always gzipped, and the file name always has a unique
+//     part.
+//   - At send time the record is looked up again: no record drops that
+//     day's data for the domain, a temporary DNS failure is retried. Each
+//     day is sent after a random delay (up to four hours by default), to
+//     every rua; it is delivered once one accepts it. Failures are retried
+//     with exponential backoff for 24 hours. An https rua succeeds on any
+//     2xx status, and redirects are not followed.
+//   - Report mail is DKIM-signed by the submitter domain, with the
+//     TLS-Report-Domain and TLS-Report-Submitter headers signed and no l=
+//     tag, and carries "Auto-Submitted: auto-generated" and
+//     "TLS-Required: No".
+//   - All-success reports (the heartbeat) are sent unless the reporter's
+//     Scheduler.SkipAllSuccess is set.
 //
 // [RFC 8460]: https://www.rfc-editor.org/rfc/rfc8460
 package tlsrpt

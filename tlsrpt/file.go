@@ -3,7 +3,7 @@ package tlsrpt
 import "strconv"
 
 // MediaType is the report attachment and https body type (RFC 8460,
-// Section 5.3 and 5.4).
+// Sections 5.3 and 5.4).
 const MediaType = "application/tlsrpt+gzip"
 
 // FileName returns the report file name of RFC 8460, Section 5.1:

@@ -14,8 +14,8 @@ var gzipWriters = sync.Pool{New: func() any {
 	return w
 }}
 
-// Gzip compresses a report's JSON for delivery (RFC 8460, Section 5.1:
-// reports are always gzipped). The gzip header carries no name and no
+// Gzip compresses a report's JSON for delivery (RFC 8460, Section 5.2 says
+// reports SHOULD be gzipped; strictmx always gzips them). The gzip header carries no name and no
 // modification time, so the same JSON always gives the same bytes.
 func Gzip(report []byte) ([]byte, error) {
 	var buf bytes.Buffer

@@ -10,8 +10,8 @@ import (
 )
 
 // MaxReportSize bounds the JSON of one report, when encoding and decoding
-// (after gunzip). RFC 8460, Section 5.3 asks mail reports to stay well
-// under common message size limits; 10 MB of JSON gzips to far less.
+// (after gunzip). RFC 8460, Section 5.2 names ten megabytes as a commonly
+// observed receiver limit; 10 MB of JSON gzips to far less.
 const MaxReportSize = 10 << 20
 
 // Report is one TLS-RPT aggregate report (RFC 8460, Section 4).
@@ -89,7 +89,7 @@ func (d *FailureDetail) sameExceptCount(e *FailureDetail) bool {
 	return a == b
 }
 
-// wire forms: field order here is the order of RFC 8460, Section 4.
+// wire forms: field order here is the order of RFC 8460, Section 4.4.
 type wireReport struct {
 	OrganizationName string             `json:"organization-name"`
 	DateRange        wireDateRange      `json:"date-range"`
@@ -135,7 +135,7 @@ type wireFailure struct {
 const dateTimeLayout = "2006-01-02T15:04:05Z"
 
 // Marshal returns the report's JSON: UTF-8, fields in the order of RFC 8460,
-// Section 4, two-space indentation, absent optional values omitted, arrays
+// Section 4.4, two-space indentation, absent optional values omitted, arrays
 // always present. The same Report always gives the same bytes.
 //
 // Marshal first checks the report with Validate and returns its error

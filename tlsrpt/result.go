@@ -6,11 +6,12 @@ import (
 )
 
 // Result is the outcome of one SMTP session: one connection attempt to one
-// MX host, successful or failed exactly once (RFC 8460, Section 4.3). A
-// retry to another MX host is another Result; reusing a connection for
-// more messages adds nothing. A policy-level failure (the policy could not
-// be fetched, was invalid, or the MX host is outside it) is a failed
-// Result too.
+// MX host, successful or failed exactly once. A retry to another MX host is
+// another Result; reusing a connection for more messages adds nothing. A
+// policy-level failure (the policy could not be fetched, was invalid, or
+// the MX host is outside it) is a failed Result too. Spec note: RFC 8460,
+// Section 4 lets the failures of one session overlap in the counts;
+// strictmx counts each session once, with one result type.
 //
 // Result is the entry point for the enforcement layer: after each attempt
 // a sender calls Collector.Record with a Result literal. Its JSON form

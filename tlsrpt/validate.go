@@ -14,8 +14,9 @@ import (
 	"github.com/strictmx/strictmx/internal/domain"
 )
 
-// Validate checks r against every rule strictmx reports follow (the
-// contract's section 3). The error wraps ErrInvalidReport and one error per
+// Validate checks r against every rule strictmx reports follow (RFC 8460,
+// Section 4, and the report decisions listed in the package documentation
+// under "Decisions where the RFC is loose"). The error wraps ErrInvalidReport and one error per
 // broken rule.
 func (r *Report) Validate() error {
 	var errs []error
@@ -90,7 +91,7 @@ func (p *PolicyResult) validate() error {
 	return errors.Join(errs...)
 }
 
-// validate checks the policy against the contract's section 3.
+// validate checks one policy entry of a report against the same rules.
 func (pol *Policy) validate() error {
 	var errs []error
 	bad := func(format string, args ...any) {

@@ -30,7 +30,7 @@
 // client follows no redirects, bounds time and response size and connects
 // only to public unicast addresses; at most MaxRUAs URIs of a record are
 // used. DirectMailer uses opportunistic TLS without certificate checks, as
-// RFC 8460, Section 5.3 allows, so its mail is readable by an active
+// RFC 8460, Section 3 allows, so its mail is readable by an active
 // attacker (reports hold aggregate counts and the recipient's own MX
 // names). Report mail carries "TLS-Required: No". DKIM keys are only used
 // for signing.

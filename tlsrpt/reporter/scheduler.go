@@ -20,8 +20,8 @@ import (
 // Scheduler defaults.
 const (
 	// DefaultMaxDelay bounds the random delay after the end of a day
-	// before its reports are sent (RFC 8460, Section 4.1 asks senders to
-	// spread them out).
+	// before its reports are sent (RFC 8460, Section 4.1 asks that reports
+	// be delivered after some delay).
 	DefaultMaxDelay = 4 * time.Hour
 	// DefaultRetryFor is how long after the first attempt failures are
 	// retried.
@@ -77,7 +77,7 @@ var (
 )
 
 // Scheduler sends the daily reports of what a Store holds (RFC 8460,
-// Section 4.1 and 5). Run it with Run; it starts no goroutine otherwise.
+// Sections 4.1 and 5). Run it with Run; it starts no goroutine otherwise.
 //
 // Day D is sent after D ends plus a random delay, to every rua of the
 // record looked up again at send time. A report is delivered once any rua

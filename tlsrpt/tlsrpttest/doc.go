@@ -1,8 +1,9 @@
 // Package tlsrpttest helps test programs that send TLS-RPT reports with
 // package tlsrpt, in the manner of net/http/httptest: a Mailer that
 // records messages, an https endpoint that records POSTs, validators that
-// check a report's JSON or a whole report message against every rule of
-// the strictmx TLS-RPT contract ([RFC 8460] as strict receivers read it),
+// check a report's JSON or a whole report message against every rule
+// strictmx reports follow ([RFC 8460] as strict receivers read it, with the
+// decisions package tlsrpt lists where the RFC is loose),
 // and RunStore, the conformance suite for tlsrpt.Store implementations.
 //
 // Users can point the validators at reports made by any software.

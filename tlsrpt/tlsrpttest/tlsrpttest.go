@@ -27,8 +27,8 @@ import (
 // ErrInvalid is wrapped by every validation error.
 var ErrInvalid = reportcheck.ErrInvalid
 
-// ValidateReportJSON checks one report's JSON against every rule of the
-// contract's section 3 (what strict receivers enforce): UTF-8 without BOM,
+// ValidateReportJSON checks one report's JSON against every rule strictmx
+// report JSON follows (what strict receivers enforce): UTF-8 without BOM,
 // no duplicate keys, no null or "", integers only, the exact key set,
 // registered types, canonical IPs, A-label domains, msg-id shaped
 // report-id, and the count invariants. The error lists every problem.
@@ -37,8 +37,8 @@ func ValidateReportJSON(data []byte) error {
 	return err
 }
 
-// ValidateMessage checks a whole report mail against the contract's
-// section 4 (headers once each, Subject, multipart/report with exactly a
+// ValidateMessage checks a whole report mail against every rule strictmx
+// report mail follows (headers once each, Subject, multipart/report with exactly a
 // text/plain part and a base64 application/tlsrpt+gzip attachment with the
 // RFC 8460 file name, DKIM by the submitter covering the TLS-Report-*
 // headers without l=) and its attachment with ValidateReportJSON. With

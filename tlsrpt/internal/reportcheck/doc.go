@@ -1,5 +1,6 @@
 // Package reportcheck validates TLS-RPT report JSON and report messages
-// against the strictmx contract ([RFC 8460] as strict receivers read it),
+// against the rules strictmx reports follow ([RFC 8460] as strict receivers
+// read it, with the decisions package tlsrpt lists where the RFC is loose),
 // independently of package tlsrpt's own types, so that tests cross-check
 // the encoder rather than re-run it. Package tlsrpttest exports it.
 //

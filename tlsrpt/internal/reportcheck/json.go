@@ -38,8 +38,8 @@ type Summary struct {
 	Start, End    string
 }
 
-// JSON checks one report document against every rule of the contract's
-// section 3. It returns all problems found, joined, wrapping ErrInvalid.
+// JSON checks one report document against every rule strictmx report JSON
+// follows (RFC 8460, Section 4, as package tlsrpt reads it). It returns all problems found, joined, wrapping ErrInvalid.
 func JSON(data []byte) (*Summary, error) {
 	c := &checker{}
 	c.run(data)

@@ -36,8 +36,9 @@ const (
 	maxJSON    = 10 << 20
 )
 
-// Message checks one report mail against the contract's section 4 and its
-// attached report against section 3.
+// Message checks one report mail against the rules strictmx report mail
+// follows (RFC 8460, Section 5.3, as package tlsrpt reads it) and its
+// attached report with JSON.
 func Message(data []byte, opts *MessageOptions) (*Summary, error) {
 	var errs []error
 	bad := func(format string, args ...any) {
