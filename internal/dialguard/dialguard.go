@@ -12,12 +12,28 @@ import (
 // caller's class.
 var ErrRefused = errors.New("dialguard: address not public")
 
-// Allowed reports whether an outgoing connection may go to a: a global
-// unicast address that is not private. An IPv4-mapped IPv6 address is
-// judged as the IPv4 address it holds.
+// Allowed reports whether an outgoing connection may go to a: a globally
+// reachable unicast address. It is an allow-list: an IPv4 address is
+// allowed unless the IANA IPv4 Special-Purpose Address Registry marks its
+// block not globally reachable (or it is multicast or reserved); an IPv6
+// address must be in the global unicast space 2000::/3 and outside every
+// block the IANA IPv6 Special-Purpose Address Registry marks not globally
+// reachable (Teredo, 2001::/32, included). The IPv6 forms that carry an
+// IPv4 address are judged by that address: IPv4-mapped (::ffff:0:0/96),
+// the NAT64 well-known prefix (64:ff9b::/96) and 6to4 (2002::/16). A zone
+// is ignored.
 func Allowed(a netip.Addr) bool {
-	a = a.Unmap()
-	return a.IsGlobalUnicast() && !a.IsPrivate()
+	a = a.WithZone("")
+	if v4, ok := embeddedIPv4(a); ok {
+		a = v4
+	}
+	if !a.IsValid() {
+		return false
+	}
+	if e, ok := special(a); ok {
+		return e.global
+	}
+	return a.Is4() || globalUnicast6.Contains(a)
 }
 
 // Check returns nil when address, an "ip:port" as net.Dialer.Control and

@@ -51,21 +51,40 @@ func TestAllowed(t *testing.T) {
 		{"::ffff:10.0.0.1", false},
 		{"::ffff:169.254.169.254", false},
 
-		// Allowed by the current rule although not globally reachable
-		// (IANA special-purpose registries): the rule looks only at
-		// netip's IsGlobalUnicast and IsPrivate and unwraps only the
-		// IPv4-mapped form. Pinned so that a change of the rule shows
-		// here.
-		{"100.64.0.1", true},          // shared address space (CGNAT)
-		{"192.0.2.1", true},           // documentation (TEST-NET-1)
-		{"198.18.0.1", true},          // benchmarking
-		{"240.0.0.1", true},           // reserved
-		{"0.1.2.3", true},             // "this network", not 0.0.0.0
-		{"2001:db8::1", true},         // documentation
-		{"64:ff9b::7f00:1", true},     // NAT64 of 127.0.0.1
-		{"2002:7f00:1::1", true},      // 6to4 of 127.0.0.1
-		{"2001:0:4136:e378::1", true}, // Teredo
-		{"::127.0.0.1", true},         // IPv4-compatible, deprecated
+		// The holes of the first rule, which looked only at netip's
+		// IsGlobalUnicast and IsPrivate and unwrapped only the mapped form.
+		{"100.64.0.1", false},                           // shared address space (CGNAT, Tailscale)
+		{"100.127.255.254", false},                      // its last address
+		{"192.0.2.1", false},                            // documentation (TEST-NET-1)
+		{"198.18.0.1", false},                           // benchmarking
+		{"240.0.0.1", false},                            // reserved
+		{"0.1.2.3", false},                              // "this network", not 0.0.0.0
+		{"192.0.0.8", false},                            // IETF protocol assignments
+		{"2001:db8::1", false},                          // documentation
+		{"64:ff9b::7f00:1", false},                      // NAT64 of 127.0.0.1
+		{"64:ff9b::a01:203", false},                     // NAT64 of 10.1.2.3
+		{"64:ff9b::a9fe:a9fe", false},                   // NAT64 of 169.254.169.254
+		{"64:ff9b:1::a01:203", false},                   // local-use NAT64
+		{"2002:7f00:1::1", false},                       // 6to4 of 127.0.0.1
+		{"2002:a01:203::1", false},                      // 6to4 of 10.1.2.3
+		{"2001:0:4136:e378::1", false},                  // Teredo
+		{"2001:0:4136:e378:8000:63bf:f5ff:fffe", false}, // Teredo of 10.0.0.1
+		{"::127.0.0.1", false},                          // IPv4-compatible, deprecated
+		{"::a01:203", false},                            // IPv4-compatible 10.1.2.3
+		{"fec0::1", false},                              // site-local, deprecated
+		{"4000::1", false},                              // outside 2000::/3
+		{"100::1", false},                               // discard-only
+
+		// Transition forms of public addresses, and registry blocks that
+		// are globally reachable.
+		{"64:ff9b::808:808", true}, // NAT64 of 8.8.8.8
+		{"2002:808:808::1", true},  // 6to4 of 8.8.8.8
+		{"192.0.0.9", true},        // PCP anycast
+		{"192.31.196.1", true},     // AS112-v4
+		{"2001:4:112::1", true},    // AS112-v6
+		{"2620:4f:8000::1", true},  // AS112 direct delegation
+		{"100.63.255.255", true},   // just below shared address space
+		{"100.128.0.0", true},      // just above it
 	} {
 		a := netip.MustParseAddr(tt.addr)
 		if got := Allowed(a); got != tt.ok {
@@ -74,6 +93,49 @@ func TestAllowed(t *testing.T) {
 	}
 	if Allowed(netip.Addr{}) {
 		t.Error("the zero Addr is allowed")
+	}
+}
+
+// TestRegistries checks every entry of the two registry tables, at its
+// first and last address, directly and (for IPv4) in the IPv6 forms that
+// carry an IPv4 address: Allowed says what the registry's "Globally
+// Reachable" column says.
+func TestRegistries(t *testing.T) {
+	last := func(p netip.Prefix) netip.Addr {
+		b := p.Addr().AsSlice()
+		for i := p.Bits(); i < len(b)*8; i++ {
+			b[i/8] |= 0x80 >> (i % 8)
+		}
+		a, _ := netip.AddrFromSlice(b)
+		return a
+	}
+	for _, tables := range [][]block{ipv4Special, ipv6Special} {
+		for _, e := range tables {
+			for _, a := range []netip.Addr{e.prefix.Addr(), last(e.prefix)} {
+				want := e.global
+				if got, _ := special(a); got.prefix != e.prefix {
+					// A more specific entry comes first for this address.
+					want = got.global
+				}
+				if got := Allowed(a); got != want {
+					t.Errorf("%s (%s): Allowed = %v, want %v", a, e.name, got, want)
+				}
+				if !a.Is4() {
+					continue
+				}
+				v4 := a.As4()
+				forms := map[string]netip.Addr{
+					"mapped": netip.AddrFrom16([16]byte{10: 0xff, 11: 0xff, 12: v4[0], 13: v4[1], 14: v4[2], 15: v4[3]}),
+					"NAT64":  netip.AddrFrom16([16]byte{0: 0x00, 1: 0x64, 2: 0xff, 3: 0x9b, 12: v4[0], 13: v4[1], 14: v4[2], 15: v4[3]}),
+					"6to4":   netip.AddrFrom16([16]byte{0: 0x20, 1: 0x02, 2: v4[0], 3: v4[1], 4: v4[2], 5: v4[3], 15: 1}),
+				}
+				for name, f := range forms {
+					if got := Allowed(f); got != want {
+						t.Errorf("%s form %s of %s (%s): Allowed = %v, want %v", name, f, a, e.name, got, want)
+					}
+				}
+			}
+		}
 	}
 }
 

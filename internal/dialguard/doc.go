@@ -20,17 +20,25 @@
 //
 // # Security
 //
-// The rule allows global unicast addresses that are not private: it refuses
-// loopback, RFC 1918 and RFC 4193 private, link-local, multicast, broadcast
-// and unspecified addresses, IPv4-mapped IPv6 forms of them included. It
-// does not yet refuse every address of the IANA special-purpose registries
-// (shared address space, documentation ranges, NAT64, 6to4 and Teredo forms
-// are allowed); the table in the tests pins what is allowed today.
+// The rule is an allow-list of globally reachable unicast addresses,
+// following the IANA IPv4 and IPv6 Special-Purpose Address Registries: it
+// refuses loopback, private (RFC 1918, RFC 4193), shared (100.64.0.0/10),
+// link-local, documentation, benchmarking, reserved, multicast, broadcast
+// and unspecified addresses, deprecated site-local and IPv4-compatible
+// addresses, Teredo, and IPv6 outside 2000::/3. The IPv6 forms that carry
+// an IPv4 address (IPv4-mapped, NAT64 64:ff9b::/96, 6to4 2002::/16) are
+// judged by the IPv4 address inside, so that none of them reaches an
+// address the IPv4 rule refuses; local-use NAT64 (64:ff9b:1::/48) is
+// refused.
+//
+// Spec note: the registries' "Globally Reachable" column decides; blocks
+// it marks reachable (anycast services such as AS112) are allowed.
 //
 // # Testing
 //
-// The rule has a table test; the callers test that their dialers refuse
-// loopback unless told otherwise.
+// A table test checks every registry entry, at both ends of its block and
+// in each IPv6 form that carries an IPv4 address; the callers test that
+// their dialers refuse before connecting unless told otherwise.
 //
 // Like every package of strictmx before v1, this one may change.
 package dialguard
