@@ -28,8 +28,11 @@ type Resolver interface {
 // Record is a parsed `_smtp._tls` TXT record (RFC 8460, Section 3).
 type Record struct {
 	// RUA holds the usable report URIs in record order, percent-decoded:
-	// "mailto:" followed by a bare addr-spec, or an absolute "https:" URL.
-	// It is never empty in a Record returned without error.
+	// "mailto:" followed by a bare addr-spec (its local part exactly as
+	// written, quotes included; its domain a lower-case A-label), or an
+	// absolute "https:" URL with the record's delimiters "%2C", "%21" and
+	// "%3B" decoded and its other escapes kept. It is never empty in a
+	// Record returned without error.
 	RUA []string
 	// Ignored holds rua values that were skipped: other schemes,
 	// scheme-less or malformed values. It is informational.
@@ -203,7 +206,10 @@ func parseRUA(raw string) (string, bool) {
 		}
 		return "mailto:" + a, true
 	case "https":
-		u, err := url.Parse(raw)
+		// The record had to encode the characters that delimit its own
+		// syntax (RFC 8460, Section 3); the URI to use has them decoded.
+		// Other escapes are the URI's own and stay as they are.
+		u, err := url.Parse(recordUnescaper.Replace(raw))
 		if err != nil || u.Host == "" || u.User != nil || u.Opaque != "" {
 			return "", false
 		}
@@ -220,8 +226,14 @@ func parseRUA(raw string) (string, bool) {
 	return "", false
 }
 
+// recordUnescaper decodes the percent-encoded delimiters of the record
+// syntax: ",", "!" and ";".
+var recordUnescaper = strings.NewReplacer("%2C", ",", "%2c", ",", "%21", "!", "%3B", ";", "%3b", ";")
+
 // normalizeAddr checks that s is one bare addr-spec and returns it with its
-// domain normalised.
+// domain normalised and its local part exactly as written: a quoted local
+// part stays quoted (`"a@b"@example.com` is one mailbox at example.com, not
+// a@b@example.com).
 func normalizeAddr(s string) (string, bool) {
 	if s == "" || strings.ContainsAny(s, "<>, \t\r\n") {
 		return "", false
@@ -230,15 +242,17 @@ func normalizeAddr(s string) (string, bool) {
 	if err != nil || a.Name != "" {
 		return "", false
 	}
-	i := strings.LastIndexByte(a.Address, '@')
+	// The domain cannot hold "@", so the last one ends the local part,
+	// quoted or not.
+	i := strings.LastIndexByte(s, '@')
 	if i <= 0 {
 		return "", false
 	}
-	d, err := domain.Normalize(a.Address[i+1:])
+	d, err := domain.Normalize(s[i+1:])
 	if err != nil {
 		return "", false
 	}
-	return a.Address[:i+1] + d, true
+	return s[:i+1] + d, true
 }
 
 func truncate(s string) string {

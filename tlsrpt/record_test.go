@@ -38,13 +38,18 @@ func TestParseRecord(t *testing.T) {
 
 		// Percent-decoding (RFC 8460, Section 3: "," and "!" must be encoded).
 		{"pct comma splits nothing", "v=TLSRPTv1; rua=https://r.example.com/x?a=1%2C2,mailto:a@example.com",
-			[]string{"https://r.example.com/x?a=1%2C2", "mailto:a@example.com"}, nil, nil},
+			[]string{"https://r.example.com/x?a=1,2", "mailto:a@example.com"}, nil, nil},
 		{"pct comma in mailto is not an addr-spec", "v=TLSRPTv1; rua=mailto:a%2Cb@example.com", nil, nil, ErrNoRUA},
 		{"pct plus", "v=TLSRPTv1; rua=mailto:tls%2Brpt@example.com", []string{"mailto:tls+rpt@example.com"}, nil, nil},
 		{"pct bang", "v=TLSRPTv1; rua=mailto:tls%21rpt@example.com", []string{"mailto:tls!rpt@example.com"}, nil, nil},
 		{"pct semicolon", "v=TLSRPTv1; rua=mailto:a%3Bb@example.com", nil, []string{"mailto:a%3Bb@example.com"}, ErrNoRUA},
 		{"mailto hfields dropped", "v=TLSRPTv1; rua=mailto:a@Example.COM?subject=x", []string{"mailto:a@example.com"}, nil, nil},
-		{"https escapes kept", "v=TLSRPTv1; rua=https://r.example.com/a%2Cb", []string{"https://r.example.com/a%2Cb"}, nil, nil},
+		{"https delimiters decoded", "v=TLSRPTv1; rua=https://r.example.com/a%2Cb", []string{"https://r.example.com/a,b"}, nil, nil},
+		{"https semicolon decoded", "v=TLSRPTv1; rua=https://r.example.com/r/wrong%3Bname", []string{"https://r.example.com/r/wrong;name"}, nil, nil},
+		{"https bang decoded", "v=TLSRPTv1; rua=https://r.example.com/r/a%21b", []string{"https://r.example.com/r/a!b"}, nil, nil},
+		{"https other escapes kept", "v=TLSRPTv1; rua=https://r.example.com/a%2Fb%20c", []string{"https://r.example.com/a%2Fb%20c"}, nil, nil},
+		{"mailto quoted local part kept", `v=TLSRPTv1; rua=mailto:"a@evil.test"@Example.com`, []string{`mailto:"a@evil.test"@example.com`}, nil, nil},
+		{"mailto encoded quotes kept", "v=TLSRPTv1; rua=mailto:%22a@evil.test%22@example.com", []string{`mailto:"a@evil.test"@example.com`}, nil, nil},
 
 		// Only mailto: and https:; others ignored without failing.
 		{"http ignored", "v=TLSRPTv1; rua=http://r.example.com/,mailto:a@example.com",
