@@ -1,6 +1,8 @@
 package tlsrpt
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -40,14 +42,23 @@ func BuildReport(a *Aggregate, org, contact, reportID string) (*Report, error) {
 // NewReportID returns a msg-id shaped report-id,
 // "<YYYYMMDD>.<policy domain>.<random hex>@<submitter>". unique should be
 // random (it tells apart reports for the same day and domain from
-// different submitter hosts).
+// different submitter hosts). When the policy domain would make the id
+// longer than the 250 octets Report.Validate allows, a digest of the
+// domain (32 hex digits) stands in for it, so that a long domain name
+// never makes its report unsendable.
 func NewReportID(k Key, submitter string, unique uint64) string {
+	u := strconv.FormatUint(unique, 16)
+	dom := k.Domain
+	if len("YYYYMMDD..@")+len(dom)+len(u)+len(submitter) > maxReportIDLength {
+		sum := sha256.Sum256([]byte(dom))
+		dom = hex.EncodeToString(sum[:16])
+	}
 	var b strings.Builder
 	b.WriteString(strings.ReplaceAll(k.Day.String(), "-", ""))
 	b.WriteByte('.')
-	b.WriteString(k.Domain)
+	b.WriteString(dom)
 	b.WriteByte('.')
-	b.WriteString(strconv.FormatUint(unique, 16))
+	b.WriteString(u)
 	b.WriteByte('@')
 	b.WriteString(submitter)
 	return b.String()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -80,4 +81,26 @@ func BenchmarkBuildReports(b *testing.B) {
 	b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MB")
 	b.ReportMetric(float64(base.HeapInuse)/(1<<20), "aggregates-heap-MB")
 	b.ReportMetric(float64(gzBytes)/domains, "gz-bytes/report")
+}
+
+// A policy domain of any valid length gives a report that validates: the
+// report-id stays within its bound.
+func TestNewReportIDLongDomain(t *testing.T) {
+	labels := []string{strings.Repeat("a", 63), strings.Repeat("b", 63), strings.Repeat("c", 63), strings.Repeat("d", 53), "example"}
+	long := strings.Join(labels, ".")
+	if len(long) != 253 {
+		t.Fatalf("domain of %d octets", len(long))
+	}
+	for _, dom := range []string{"example.net", long} {
+		var c Collector
+		c.Record(Result{Policy: Policy{Type: PolicyNoPolicyFound, Domain: dom}, Time: time.Date(2026, 11, 24, 1, 0, 0, 0, time.UTC)})
+		a := c.Snapshot()[0]
+		id := NewReportID(a.Key, "sender.example", 0xfedcba9876543210)
+		if _, err := BuildReport(a, "Sender Org", "tlsrpt@sender.example", id); err != nil {
+			t.Errorf("%d-octet domain: %v", len(dom), err)
+		}
+		if short := dom == "example.net"; short != strings.Contains(id, dom) {
+			t.Errorf("%d-octet domain: report-id %q", len(dom), id)
+		}
+	}
 }

@@ -188,9 +188,13 @@ func ContactDomain(addr string) (string, error) {
 	return a[strings.LastIndexByte(a, '@')+1:], nil
 }
 
+// maxReportIDLength bounds a report-id, so that it fits a header line with
+// room to spare (it is carried in Message-ID and Subject).
+const maxReportIDLength = 250
+
 func validReportID(id, submitter string) bool {
 	tok, dom, ok := strings.Cut(id, "@")
-	if !ok || dom != submitter || submitter == "" || tok == "" || len(id) > 250 {
+	if !ok || dom != submitter || submitter == "" || tok == "" || len(id) > maxReportIDLength {
 		return false
 	}
 	return validIDToken(tok)

@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +16,8 @@ import (
 	"mime/quotedprintable"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -35,17 +41,49 @@ const (
 	MaxMessageSize = 5 << 20
 )
 
-// NoRedirectClient returns an http.Client that never follows redirects
-// (a 3xx is returned as the response), times out after
-// DefaultHTTPTimeout and connects only to public unicast addresses
-// (refusals wrap ErrDialGuard): the rua URI comes from the policy domain's
-// DNS, so without that check any domain could make the sender POST to its
-// loopback or private network. It is the default for report POSTs.
+// NoRedirectClient returns NewHTTPClient(HTTPOptions{}), the default for
+// report POSTs: no redirects, no proxy, DefaultHTTPTimeout, and only
+// globally reachable addresses.
 func NoRedirectClient() *http.Client {
-	d := &net.Dialer{Timeout: 30 * time.Second, Control: dialguard.Control(ErrDialGuard)}
+	return NewHTTPClient(HTTPOptions{})
+}
+
+// HTTPOptions adjusts the client NewHTTPClient makes.
+type HTTPOptions struct {
+	// Resolver resolves the rua hosts' names; nil means the system
+	// resolver (net.DefaultResolver). *resolver.Stub satisfies it.
+	Resolver interface {
+		LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+	}
+	// AllowPrivate turns the dial guard off, for a collector on the
+	// sender's own network. By default a rua host whose address is not
+	// globally reachable is refused before a connection is made.
+	AllowPrivate bool
+	// RootCAs verifies the rua hosts' certificates; nil means the system
+	// roots.
+	RootCAs *x509.CertPool
+	// Proxy chooses a proxy, as http.Transport.Proxy does. Nil means none:
+	// the environment (HTTPS_PROXY) is never consulted unless the caller
+	// sets Proxy to http.ProxyFromEnvironment. Through a proxy the dial
+	// guard sees only the proxy's address, never the rua host's: the
+	// proxy must refuse private destinations itself, or any domain can
+	// make the sender POST into the proxy's network.
+	Proxy func(*http.Request) (*url.URL, error)
+}
+
+// NewHTTPClient returns an http.Client for report POSTs that never follows
+// redirects (a 3xx is returned as the response), times out after
+// DefaultHTTPTimeout, and connects only to globally reachable addresses
+// unless AllowPrivate is set (refusals wrap ErrDialGuard): the rua URI
+// comes from the policy domain's DNS, so without that check any domain
+// could make the sender POST to its loopback or private network.
+func NewHTTPClient(o HTTPOptions) *http.Client {
+	d := &dialguard.Dialer{Class: ErrDialGuard, Resolver: o.Resolver, AllowPrivate: o.AllowPrivate,
+		Net: net.Dialer{Timeout: 30 * time.Second}}
 	t := &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
+		Proxy:               o.Proxy,
 		DialContext:         d.DialContext,
+		TLSClientConfig:     &tls.Config{RootCAs: o.RootCAs, MinVersion: tls.VersionTLS12},
 		ForceAttemptHTTP2:   true,
 		TLSHandshakeTimeout: 30 * time.Second,
 		MaxIdleConns:        16,
@@ -59,8 +97,9 @@ func NoRedirectClient() *http.Client {
 }
 
 // ErrDialGuard means a connection was refused because its address is
-// not public (loopback, private, link-local, multicast, broadcast or
-// unspecified): the address of an https rua host, with NoRedirectClient,
+// not globally reachable (loopback, private, shared, link-local,
+// documentation, reserved, multicast and the like; see NewHTTPClient): the
+// address of an https rua host, with NoRedirectClient,
 // or of an MX host, with DirectMailer unless its AllowPrivate is set. Both
 // come from a remote domain's DNS. The delivery is retried like any other
 // that failed.
@@ -126,8 +165,9 @@ type Message struct {
 	Date time.Time
 	// MessageID without angle brackets.
 	MessageID string
-	// Boundary of the multipart body; empty means one derived from
-	// MessageID.
+	// Boundary of the multipart body: 1 to 70 characters of RFC 2046,
+	// Section 5.1.1 (letters, digits, '()+_,-./:=? and inner spaces), or
+	// empty for a digest of MessageID.
 	Boundary string
 }
 
@@ -153,12 +193,13 @@ func (m *Message) Build(d *DKIM) ([]byte, error) {
 	}
 	boundary := m.Boundary
 	if boundary == "" {
-		boundary = "tlsrpt-" + strings.Map(func(r rune) rune {
-			if 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' {
-				return r
-			}
-			return '-'
-		}, m.MessageID)
+		// A digest of the Message-ID: unique per message, and always within
+		// the 70 characters RFC 2046, Section 5.1.1 allows, whatever the
+		// lengths of the domains in the Message-ID.
+		sum := sha256.Sum256([]byte(m.MessageID))
+		boundary = "tlsrpt-" + hex.EncodeToString(sum[:16])
+	} else if !validBoundary(boundary) {
+		return nil, fmt.Errorf("%w: multipart boundary %q is not 1 to 70 characters of RFC 2046, Section 5.1.1", ErrConfig, boundary)
 	}
 	var b bytes.Buffer
 	h := func(k, v string) { b.WriteString(k + ": " + v + "\r\n") }
@@ -237,4 +278,22 @@ func summaryText(r *tlsrpt.Report, submitter, policyDomain string) string {
 	fmt.Fprintf(&s, "Successful sessions: %d\r\nFailed sessions: %d\r\n", ok, failed)
 	fmt.Fprintf(&s, "Report-ID: %s\r\nContact: %s\r\n\r\nThe report is attached as application/tlsrpt+gzip.\r\n", r.ReportID, r.ContactInfo)
 	return s.String()
+}
+
+// validBoundary reports whether b is a multipart boundary of RFC 2046,
+// Section 5.1.1: 1 to 70 bchars, the last not a space.
+func validBoundary(b string) bool {
+	if b == "" || len(b) > 70 || b[len(b)-1] == ' ' {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("'()+_,-./:=? ", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
