@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -21,6 +22,19 @@ import (
 // domain never begins with '.', so temporary files and entry files cannot
 // collide.
 const tempPrefix = ".tmp-"
+
+// DirMarker is the name of the file by which a Dir knows a directory as its
+// own. NewDir, or the first use of a Dir made without NewDir, writes it into
+// a new or empty directory, and into a directory that holds only entries
+// and temporary files of this package (a cache of a strictmx version that
+// wrote no marker). Any other directory without it is refused with
+// ErrForeignDir. The name starts with '.', so it is never a domain's file.
+const DirMarker = ".strictmx-cache"
+
+// markerText is what the DirMarker file says to a person who opens it.
+const markerText = "This directory is an MTA-STS policy cache kept by strictmx\n" +
+	"(github.com/strictmx/strictmx/cache.Dir). It writes, replaces and deletes\n" +
+	"the files in it; keep other files elsewhere.\n"
 
 // Dir is a Store that keeps one file per domain in a directory, so cached
 // policies survive a restart, and a crash at any point (kill -9 included)
@@ -39,12 +53,19 @@ const tempPrefix = ".tmp-"
 // A Dir leaves expiry to its consumer, like LRU; files of domains that are
 // never looked up again stay until Delete or Prune removes them.
 //
+// A Dir deletes and replaces files only in a directory that is its own,
+// marked by a DirMarker file. It marks a new or empty directory (and an
+// unmarked cache of an earlier strictmx) at first use; in any other
+// directory, such as another MTA's cache that also names its files after
+// domains, every call that would touch a file fails with ErrForeignDir,
+// and the files stay as they are.
+//
 // Only one Dir (in one process) should use a directory at a time: the
 // memory tier does not see changes made behind its back.
 //
-// A Dir is usable once Path is set; NewDir also creates the directory and
-// clears temporary files left by a crash. A Dir must not be copied after
-// first use.
+// A Dir is usable once Path is set; NewDir also creates the directory,
+// checks that it is the Dir's own (or makes it so) and clears temporary
+// files left by a crash. A Dir must not be copied after first use.
 type Dir struct {
 	// Path is the directory holding the entry files. It must exist,
 	// unless the Dir is made with NewDir.
@@ -62,10 +83,21 @@ type Dir struct {
 	mem   *lru.Cache[string, *Entry]
 	seed  maphash.Seed
 	locks [64]sync.Mutex // striped by domain: orders file writes and tier updates
+
+	owned   atomic.Bool // the directory holds DirMarker
+	ownMu   sync.Mutex  // serialises claims
+	foreign error       // the ErrForeignDir found, kept; guarded by ownMu
 }
 
-// NewDir creates path (mode 0700) if needed, removes temporary files that a
-// crashed process left in it, and returns a Dir on it.
+// NewDir creates path (mode 0700) if needed, makes sure it is the store's
+// own directory, removes temporary files that a crashed process left in
+// it, and returns a Dir on it.
+//
+// A directory is the store's own when it holds the DirMarker file. NewDir
+// writes that file into a new or empty directory, and into one that holds
+// only entries and temporary files of this package. It refuses any other
+// directory with an error wrapping ErrForeignDir, without changing
+// anything in it.
 func NewDir(path string) (*Dir, error) {
 	if path == "" {
 		return nil, errors.New("cache: dir: empty path")
@@ -73,11 +105,15 @@ func NewDir(path string) (*Dir, error) {
 	if err := os.MkdirAll(path, 0o700); err != nil {
 		return nil, fmt.Errorf("cache: dir: %w", err)
 	}
+	d := &Dir{Path: path}
+	d.init()
+	if err := d.own(); err != nil {
+		return nil, err
+	}
 	names, err := readNames(path)
 	if err != nil {
 		return nil, fmt.Errorf("cache: dir: %w", err)
 	}
-	d := &Dir{Path: path}
 	for _, name := range names {
 		if strings.HasPrefix(name, tempPrefix) {
 			if err := os.Remove(filepath.Join(path, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -85,8 +121,90 @@ func NewDir(path string) (*Dir, error) {
 			}
 		}
 	}
-	d.init()
 	return d, nil
+}
+
+// own returns nil once the directory is the store's own, claiming it on
+// first use (see NewDir). An ErrForeignDir is remembered and logged once;
+// other errors (a missing directory, say) are retried at the next call.
+func (d *Dir) own() error {
+	if d.owned.Load() {
+		return nil
+	}
+	d.ownMu.Lock()
+	defer d.ownMu.Unlock()
+	if d.owned.Load() {
+		return nil
+	}
+	if d.foreign != nil {
+		return d.foreign
+	}
+	err := d.claim()
+	switch {
+	case err == nil:
+		d.owned.Store(true)
+	case errors.Is(err, ErrForeignDir):
+		d.foreign = err
+		d.logger().Warn("cache: refusing a directory that is not a strictmx cache; no file in it is read, written or deleted",
+			"path", d.Path, "err", err)
+	}
+	return err
+}
+
+// claim checks for the marker and writes it if the directory may be made
+// the store's own.
+func (d *Dir) claim() error {
+	fi, err := os.Lstat(filepath.Join(d.Path, DirMarker))
+	switch {
+	case err == nil && fi.Mode().IsRegular():
+		return nil
+	case err == nil:
+		return fmt.Errorf("%w: %s: %s is not a regular file", ErrForeignDir, d.Path, DirMarker)
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("cache: dir: %w", err)
+	}
+	names, err := readNames(d.Path)
+	if err != nil {
+		return fmt.Errorf("cache: dir: %w", err)
+	}
+	for _, name := range names {
+		if !d.earlierFile(name) {
+			return fmt.Errorf("%w: %s has no %s file and holds %q, which is not a cache entry", ErrForeignDir, d.Path, DirMarker, name)
+		}
+	}
+	if err := d.write(DirMarker, []byte(markerText)); err != nil {
+		return fmt.Errorf("cache: dir: write %s: %w", DirMarker, err)
+	}
+	return nil
+}
+
+// earlierFile reports whether name, in a directory without the marker, is
+// a file that a Dir of an earlier strictmx wrote: a temporary file, or a
+// regular file holding the entry of the domain it is named after.
+func (d *Dir) earlierFile(name string) bool {
+	if rest, ok := strings.CutPrefix(name, tempPrefix); ok {
+		// os.CreateTemp puts a decimal number in place of the '*'.
+		return rest != "" && strings.Trim(rest, "0123456789") == ""
+	}
+	if !ValidDomain(name) {
+		return false
+	}
+	path := d.file(name)
+	fi, err := os.Lstat(path)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() > MaxEncodedSize {
+		return false
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxEncodedSize+1))
+	if err != nil {
+		return false
+	}
+	e, err := UnmarshalEntry(data)
+	return err == nil && e.Domain == name
 }
 
 func readNames(path string) ([]string, error) {
@@ -142,6 +260,9 @@ func (d *Dir) Get(ctx context.Context, domain string) (*Entry, error) {
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("cache: dir: get %s: %w", domain, err)
+	}
+	if err := d.own(); err != nil {
+		return nil, err
 	}
 	mu := d.lock(domain)
 	mu.Lock()
@@ -203,6 +324,9 @@ func (d *Dir) Put(ctx context.Context, e *Entry) error {
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("cache: dir: put %s: %w", e.Domain, err)
+	}
+	if err := d.own(); err != nil {
+		return err
 	}
 	mu := d.lock(e.Domain)
 	mu.Lock()
@@ -272,6 +396,9 @@ func (d *Dir) Delete(ctx context.Context, domain string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("cache: dir: delete %s: %w", domain, err)
 	}
+	if err := d.own(); err != nil {
+		return err
+	}
 	mu := d.lock(domain)
 	mu.Lock()
 	defer mu.Unlock()
@@ -297,6 +424,9 @@ func (d *Dir) Delete(ctx context.Context, domain string) error {
 func (d *Dir) Prune(ctx context.Context, t time.Time) (removed int, err error) {
 	d.init()
 	if err := d.checkPath(); err != nil {
+		return 0, err
+	}
+	if err := d.own(); err != nil {
 		return 0, err
 	}
 	f, err := os.Open(d.Path)

@@ -94,6 +94,9 @@ func TestDirReadsOnce(t *testing.T) {
 func TestDirCorruptFiles(t *testing.T) {
 	path := t.TempDir()
 	ctx := t.Context()
+	if _, err := cache.NewDir(path); err != nil { // the directory is the store's
+		t.Fatal(err)
+	}
 	good, err := cache.MarshalEntry(&cache.Entry{Domain: "other.example", ID: "1", Policy: "x"})
 	if err != nil {
 		t.Fatal(err)
@@ -135,6 +138,9 @@ func TestDirCorruptFiles(t *testing.T) {
 
 func TestNewDirRemovesTempFiles(t *testing.T) {
 	path := t.TempDir()
+	if _, err := cache.NewDir(path); err != nil {
+		t.Fatal(err)
+	}
 	stale := filepath.Join(path, ".tmp-example.com-123")
 	if err := os.WriteFile(stale, []byte("half"), 0o600); err != nil {
 		t.Fatal(err)
@@ -279,6 +285,9 @@ func TestDirSurvivesKill(t *testing.T) {
 	}
 	temps := 0
 	for _, de := range names {
+		if de.Name() == cache.DirMarker {
+			continue
+		}
 		if strings.HasPrefix(de.Name(), ".") {
 			temps++
 			continue
@@ -297,8 +306,8 @@ func TestDirSurvivesKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if names, _ := os.ReadDir(path); len(names) != crashDomains {
-		t.Errorf("after NewDir, %d files, want %d (temporary files removed)", len(names), crashDomains)
+	if names, _ := os.ReadDir(path); len(names) != crashDomains+1 {
+		t.Errorf("after NewDir, %d files, want %d entries and the marker (temporary files removed)", len(names), crashDomains)
 	}
 	inFlight := crashEntry(maxDone + 1) // the Put the kill may have interrupted
 	for dom, i := range last {
@@ -315,6 +324,153 @@ func TestDirSurvivesKill(t *testing.T) {
 			t.Errorf("Get(%s) after kill: id %s, want %s (last completed Put)", dom, got.ID, want.ID)
 		}
 	}
+}
+
+// maddyFiles are what another MTA's MTA-STS cache keeps (maddy's go-mtasts
+// names its files by bare domain too), and a file of the operator's.
+var maddyFiles = map[string]string{
+	"example.com": `{"ID":"20240101","FetchTime":"2026-03-01T12:00:00Z","Policy":{"Mode":"enforce","MX":["mx.example.com"],"MaxAge":86400}}` + "\n",
+	"example.org": `{"ID":"1","FetchTime":"2026-03-01T12:00:00Z","Policy":{"Mode":"testing","MX":["*.example.org"],"MaxAge":604800}}` + "\n",
+	"README":      "keep me\n",
+}
+
+func writeFiles(t *testing.T, path string, files map[string]string) {
+	t.Helper()
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(path, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// checkFiles fails unless path holds exactly files.
+func checkFiles(t *testing.T, path string, files map[string]string) {
+	t.Helper()
+	des, err := os.ReadDir(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(des) != len(files) {
+		var names []string
+		for _, de := range des {
+			names = append(names, de.Name())
+		}
+		t.Errorf("directory holds %q; want only the %d files it had", names, len(files))
+	}
+	for name, want := range files {
+		got, err := os.ReadFile(filepath.Join(path, name))
+		if err != nil || string(got) != want {
+			t.Errorf("file %s: %q, %v; want it untouched", name, got, err)
+		}
+	}
+}
+
+// A Dir never deletes, replaces or adds a file in a directory it did not
+// make its own: NewDir refuses it, and a Dir made without NewDir fails every
+// call that would touch a file, with ErrForeignDir and not a miss.
+func TestDirForeignDirUntouched(t *testing.T) {
+	path := t.TempDir()
+	ctx := t.Context()
+	writeFiles(t, path, maddyFiles)
+
+	d, err := cache.NewDir(path)
+	if !errors.Is(err, cache.ErrForeignDir) || d != nil {
+		t.Errorf("NewDir on another program's directory = %v, %v; want ErrForeignDir", d, err)
+	} else if !strings.Contains(err.Error(), path) {
+		t.Errorf("error %q does not name the directory", err)
+	}
+	checkFiles(t, path, maddyFiles)
+
+	var logs bytes.Buffer
+	z := &cache.Dir{Path: path, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	for _, name := range []string{"example.com", "example.org", "example.net"} {
+		if e, err := z.Get(ctx, name); !errors.Is(err, cache.ErrForeignDir) {
+			t.Errorf("Get(%s) = %v, %v; want ErrForeignDir", name, e, err)
+		}
+	}
+	if err := z.Put(ctx, &cache.Entry{Domain: "example.com", ID: "2"}); !errors.Is(err, cache.ErrForeignDir) {
+		t.Errorf("Put: %v; want ErrForeignDir", err)
+	}
+	if err := z.Delete(ctx, "example.org"); !errors.Is(err, cache.ErrForeignDir) {
+		t.Errorf("Delete: %v; want ErrForeignDir", err)
+	}
+	if n, err := z.Prune(ctx, time.Now().Add(1000*time.Hour)); n != 0 || !errors.Is(err, cache.ErrForeignDir) {
+		t.Errorf("Prune = %d, %v; want ErrForeignDir", n, err)
+	}
+	checkFiles(t, path, maddyFiles)
+	if !strings.Contains(logs.String(), "level=WARN") {
+		t.Errorf("refusing the directory was not logged; log:\n%s", logs.String())
+	}
+}
+
+// NewDir marks a new or empty directory as its own; a Dir made without
+// NewDir does so at first use.
+func TestDirMarksItsDirectory(t *testing.T) {
+	ctx := t.Context()
+	for name, path := range map[string]string{
+		"new":   filepath.Join(t.TempDir(), "a", "b"),
+		"empty": t.TempDir(),
+	} {
+		if _, err := cache.NewDir(path); err != nil {
+			t.Fatalf("NewDir on a %s directory: %v", name, err)
+		}
+		if fi, err := os.Stat(filepath.Join(path, cache.DirMarker)); err != nil || !fi.Mode().IsRegular() {
+			t.Fatalf("NewDir on a %s directory wrote no marker: %v", name, err)
+		}
+	}
+	path := t.TempDir()
+	d := &cache.Dir{Path: path}
+	if err := d.Put(ctx, &cache.Entry{Domain: "example.com", ID: "1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(path, cache.DirMarker)); err != nil {
+		t.Fatalf("first Put of a zero Dir wrote no marker: %v", err)
+	}
+	// Files added later are the store's: a corrupt one is dropped.
+	writeFiles(t, path, map[string]string{"example.net": "junk"})
+	if _, err := (&cache.Dir{Path: path}).Get(ctx, "example.net"); !errors.Is(err, cache.ErrCacheMiss) {
+		t.Fatalf("Get of a corrupt file in the store's directory: %v; want a miss", err)
+	}
+}
+
+// A directory without the marker that holds only entries and temporary
+// files of this package (a cache of an earlier strictmx) is adopted; one
+// foreign file is enough to refuse it all.
+func TestNewDirAdoptsUnmarkedCache(t *testing.T) {
+	ctx := t.Context()
+	path := t.TempDir()
+	e := &cache.Entry{Domain: "example.com", ID: "1", Policy: gmailPolicy, Expires: time.Now().Add(time.Hour)}
+	data, err := cache.MarshalEntry(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{"example.com": string(data), ".tmp-123456": "half"}
+	writeFiles(t, path, files)
+	writeFiles(t, path, map[string]string{"example.org": maddyFiles["example.org"]})
+	if _, err := cache.NewDir(path); !errors.Is(err, cache.ErrForeignDir) || !strings.Contains(err.Error(), "example.org") {
+		t.Fatalf("NewDir with one foreign file: %v; want ErrForeignDir naming it", err)
+	}
+	files["example.org"] = maddyFiles["example.org"]
+	checkFiles(t, path, files)
+
+	os.Remove(filepath.Join(path, "example.org"))
+	d, err := cache.NewDir(path)
+	if err != nil {
+		t.Fatalf("NewDir on an earlier cache: %v", err)
+	}
+	if got, err := d.Get(ctx, "example.com"); err != nil || got.Policy != e.Policy {
+		t.Fatalf("Get after adoption = %v, %v", got, err)
+	}
+	checkFiles(t, path, map[string]string{"example.com": string(data), cache.DirMarker: readFile(t, filepath.Join(path, cache.DirMarker))})
+}
+
+func readFile(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 func BenchmarkDirGetMemoryTier(b *testing.B) {

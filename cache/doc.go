@@ -5,7 +5,7 @@
 // Store on Redis shared by a fleet of senders, and cache/cachetest is the
 // conformance suite every Store, including third-party ones, should pass.
 //
-// RFC 8461, Section 3.3 lets a sender keep a policy for its max_age, and
+// RFC 8461, Section 3.2 lets a sender keep a policy for its max_age, and
 // RFC 8461, Section 5.1 has it use the cached policy while it is valid; the
 // cache is what makes MTA-STS resist an attacker who blocks policy
 // discovery (RFC 8461, Section 10.2). The decisions (when an entry is
@@ -18,7 +18,9 @@
 // LRU and Dir return an entry whatever its Expires (Dir.Prune removes old
 // files); redisstore lets Redis expire keys at Expires. Stores do not
 // enumerate their entries. Dir is for one process per directory; share a
-// cache between hosts with redisstore.
+// cache between hosts with redisstore. Dir does not share a directory with
+// anything else: it refuses one that is not its own (ErrForeignDir) rather
+// than read, replace or delete files it did not write.
 //
 // # Usage
 //
@@ -27,6 +29,7 @@
 //
 //	// On disk, surviving restarts:
 //	store, err := cache.NewDir("/var/lib/mysender/mta-sts")
+//	if errors.Is(err, cache.ErrForeignDir) { ... } // another program's files
 //	if err != nil { ... }
 //
 //	client := &mtasts.Client{Store: store}
@@ -78,9 +81,22 @@
 // torn one; a lost cache would reopen the window RFC 8461, Section 10.2
 // describes. An entry returned by Get is shared: modifying it is a bug.
 //
+// Dir deletes files (corrupt entries, Prune, stale temporary files) and
+// replaces them, so it works only in a directory it owns, marked by a
+// DirMarker file that it writes into a new or empty directory. Pointed at a
+// directory without the marker that holds anything but entries and
+// temporary files of this package (another MTA's cache, which may name its
+// files after domains too, or a mistyped path such as /var/lib), NewDir
+// fails with ErrForeignDir and a Dir made without NewDir fails every call
+// that would touch a file with it, logging a warning once; nothing in the
+// directory changes. An unmarked directory holding only this package's
+// files, as strictmx versions without the marker left them, is adopted.
+//
 // # Testing
 //
-// Every store here passes cache/cachetest. TestDirSurvivesKill re-executes
+// Every store here passes cache/cachetest. TestDirForeignDirUntouched points
+// a Dir at a directory of another MTA's cache and checks that no file
+// changes. TestDirSurvivesKill re-executes
 // the test binary, kills it with SIGKILL in the middle of a stream of Puts
 // and checks every completed Put and every file. The memory figure comes
 // from `go test -run TestLRUMemoryPerEntry -v ./cache/`; benchmarks from

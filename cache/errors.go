@@ -21,6 +21,14 @@ var (
 	ErrCorrupt = errors.New("cache: corrupt entry")
 )
 
+// ErrForeignDir is wrapped by the error from NewDir, and from the methods
+// of a Dir made without NewDir, when the directory is not the store's own:
+// it has no DirMarker file and holds something that is not an entry of
+// this package (the cache of another MTA, say, which may also name its
+// files after domains). A Dir never deletes, replaces or adds a file in
+// such a directory. Give the Dir a directory of its own: a new or empty one.
+var ErrForeignDir = errors.New("cache: directory is not a strictmx cache")
+
 // CorruptError describes stored bytes that UnmarshalEntry refused. It
 // unwraps to ErrCorrupt.
 type CorruptError struct {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -36,6 +37,10 @@ const (
 	MaxPolicySize = cache.MaxPolicySize
 	// DefaultUserAgent is sent with policy fetches.
 	DefaultUserAgent = "strictmx-mtasts/0"
+	// DefaultMaxDiscoveries is how many discoveries of distinct domains a
+	// Client runs at once by default (see Client.MaxDiscoveries). Each
+	// holds about four goroutines and a socket for up to FetchTimeout.
+	DefaultMaxDiscoveries = 256
 )
 
 // Resolver looks up the TXT records of a name. Each string returned is one
@@ -50,7 +55,10 @@ type Resolver interface {
 }
 
 // MXResolver looks up the MX records of a domain, with the same error
-// convention as Resolver. *net.Resolver and *resolver.Stub satisfy it.
+// convention as Resolver; an error in which errors.Is finds
+// resolver.ErrNXDOMAIN says the domain does not exist. *net.Resolver and
+// *resolver.Stub satisfy it. ResolveMX turns its answer into the hosts to
+// try.
 type MXResolver interface {
 	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
 }
@@ -103,7 +111,10 @@ type Client struct {
 	UserAgent string
 
 	// Store caches policies. Nil means an in-memory LRU of
-	// DefaultCacheSize entries, made on first use.
+	// DefaultCacheSize entries, made on first use. The Client also holds
+	// the policies it fetches in memory (up to DefaultCacheSize), and uses
+	// them until they expire when the Store fails, misses or keeps an
+	// older entry: a Store outage costs no refetches and loses no policy.
 	Store cache.Store
 
 	// RecheckInterval is the least time between two checks of a cached
@@ -127,21 +138,34 @@ type Client struct {
 	// RefreshConcurrency bounds the fetches Run makes at once. Zero means 4.
 	RefreshConcurrency int
 
-	once      sync.Once
-	epoch     time.Time // wall and monotonic reading at init
-	epochUnix int64
-	res       Resolver
-	http      *http.Client
-	store     cache.Store
-	log       *slog.Logger
-	flight    singleflight.Group
-	backoff   *lru.Cache[string, backoff] // failed fetches by domain
-	tracked   *lru.Cache[string, *state]  // domains Run keeps fresh
+	// MaxDiscoveries bounds the discoveries (record lookup, then fetch)
+	// that Lookup, CheckID and Refresh run at once, one per domain: callers
+	// of a domain already being discovered share its discovery and do not
+	// count. When the bound is reached, a discovery is not started and its
+	// callers get at once the cached policy, if there is one, or no
+	// policy, with an Err wrapping ErrDiscoveryLimit. Run's refreshes are
+	// bounded by RefreshConcurrency instead. Zero or negative means
+	// DefaultMaxDiscoveries.
+	MaxDiscoveries int
+
+	once        sync.Once
+	epoch       time.Time // wall and monotonic reading at init
+	epochUnix   int64
+	res         Resolver
+	http        *http.Client
+	store       cache.Store
+	log         *slog.Logger
+	flight      singleflight.Group
+	discoveries atomic.Int64  // limited discoveries in flight
+	backoff     *backoffTable // failed fetches by domain, summarised
+	// held are the policies this Client fetched, by domain: Run keeps
+	// them fresh, and Lookup uses them when the store fails or misses.
+	held *lru.Cache[string, *state]
 }
 
-// DefaultCacheSize is the number of domains the default in-memory store
-// and the proactive-refresh index hold: cache.DefaultLRUSize, the default
-// of every store.
+// DefaultCacheSize is the number of domains the default in-memory store,
+// the policies a Client holds in memory and the fetch back-off hold:
+// cache.DefaultLRUSize, the default of every store.
 const DefaultCacheSize = cache.DefaultLRUSize
 
 func (c *Client) init() {
@@ -161,8 +185,8 @@ func (c *Client) init() {
 		if c.log == nil {
 			c.log = slog.New(slog.DiscardHandler)
 		}
-		c.backoff, _ = lru.New[string, backoff](DefaultCacheSize)
-		c.tracked, _ = lru.New[string, *state](DefaultCacheSize)
+		c.backoff = newBackoffTable(DefaultCacheSize)
+		c.held, _ = lru.New[string, *state](DefaultCacheSize)
 	})
 }
 
@@ -223,6 +247,13 @@ func (c *Client) refreshConcurrency() int {
 	return 4
 }
 
+func (c *Client) maxDiscoveries() int {
+	if c.MaxDiscoveries > 0 {
+		return c.MaxDiscoveries
+	}
+	return DefaultMaxDiscoveries
+}
+
 // Hooks are optional callbacks for metrics, in the manner of
 // net/http/httptrace. They must be fast and must not block; they are called
 // synchronously from the goroutine doing the work.
@@ -235,4 +266,7 @@ type Hooks struct {
 	Fetched func(domain string, d time.Duration, err error)
 	// RecordChecked is called after every `_mta-sts` lookup.
 	RecordChecked func(domain string, d time.Duration, err error)
+	// DiscoveryRefused is called when a discovery is not started because
+	// MaxDiscoveries are in flight.
+	DiscoveryRefused func(domain string)
 }

@@ -77,7 +77,8 @@ func TestLookupFetchThenCache(t *testing.T) {
 	}
 }
 
-// RFC 8461, Section 3.3 and our spec section 2: the fetch.
+// RFC 8461, Sections 3.2 and 3.3, and the fetch decisions listed in doc.go:
+// the fetch.
 func TestFetchRules(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -143,8 +144,9 @@ func TestDialGuard(t *testing.T) {
 	}
 }
 
-// Spec section 4: a cached policy survives a record that goes away, breaks
-// or multiplies, and a new id whose fetch fails.
+// Spec note (listed in doc.go): a cached policy survives a record that goes
+// away, breaks or multiplies, and a new id whose fetch fails (RFC 8461,
+// Sections 3.1 and 3.3).
 func TestCachedPolicyKept(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -202,7 +204,8 @@ func TestNewIDFetchesNewPolicy(t *testing.T) {
 	}
 }
 
-// Spec section 4: a fresh mode none policy replaces the cached one at once.
+// A fresh mode none policy replaces the cached one at once (RFC 8461,
+// Section 8.3 removes MTA-STS that way).
 func TestModeNoneReplaces(t *testing.T) {
 	_, d, c, _ := setup(t)
 	lookup(t, c)
@@ -304,7 +307,7 @@ func TestBackoffExpires(t *testing.T) {
 	}
 }
 
-// Spec section 4: expired and no fresh policy means no policy.
+// RFC 8461, Section 3.3: expired and no fresh policy means no policy.
 func TestExpiredAndUnreachable(t *testing.T) {
 	_, d, c, clk := setup(t)
 	d.Policy(mtasts.ModeEnforce, 600, "mx1.example.test")
@@ -339,7 +342,7 @@ func TestMaxAgeCapped(t *testing.T) {
 	}
 }
 
-// Spec section 4: "no record" is cached for NegativeTTL.
+// Spec note (listed in doc.go): "no record" is cached for NegativeTTL.
 func TestNegativeCache(t *testing.T) {
 	s, _, c, clk := setup(t)
 	none := s.Domain("none.test")
@@ -392,7 +395,7 @@ func TestPurge(t *testing.T) {
 	}
 }
 
-// Spec section 4: a persistent store keeps policies across a restart.
+// A persistent store keeps policies across a restart.
 func TestRestartWithDirectoryStore(t *testing.T) {
 	s, d, c, clk := setup(t)
 	dir := t.TempDir()
@@ -538,8 +541,8 @@ func mustParse(t *testing.T, s string) *mtasts.Policy {
 	return p
 }
 
-// Spec section 4: "no record" is cached for the DNS negative TTL when that
-// is shorter than NegativeTTL.
+// Spec note (listed in doc.go): "no record" is cached for the DNS negative
+// TTL when that is shorter than NegativeTTL.
 func TestNegativeCacheDNSTTL(t *testing.T) {
 	s, _, c, clk := setup(t)
 	s.NegativeTTL(time.Minute)

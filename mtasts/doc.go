@@ -78,11 +78,25 @@
 //     types other than text/plain (parameters allowed), a missing
 //     Content-Type (unless Client.AllowMissingContentType), and bodies over
 //     64 KiB (65,536 bytes pass). A failed fetch of one (domain, id) is not
-//     retried for five minutes.
+//     retried for five minutes; the back-off keeps only the failure's
+//     class and at most 256 bytes of its text, and ends at its deadline.
+//   - At most Client.MaxDiscoveries (256) discoveries of distinct domains
+//     run at once. One over the bound is not started: the caller gets the
+//     cached policy or none, at once, with ErrDiscoveryLimit and no TLS-RPT
+//     failure, and nothing is cached or backed off.
+//   - A policy the Client fetched stays usable until it expires even when
+//     the Store fails, misses or keeps an older entry: the Client holds it
+//     in memory too (RFC 8461, Section 10.2: the cache is the defence
+//     against blocked discovery).
 //   - Under testing, a host whose certificate fails is still used and the
 //     failure reported; a TLS version below 1.2 is refused in the verifier,
 //     not by crypto/tls, so that it is classified (validation-failure,
 //     reason tls-version).
+//   - A domain without MX records has the implicit MX of RFC 5321, Section
+//     5.1, the domain itself; RFC 8461 does not mention it, and it must
+//     match the policy like any other MX host. An MX host outside an
+//     enforce or testing policy is reported as validation-failure with the
+//     reason code mtasts-policy-mx-mismatch.
 //
 // # Security
 //

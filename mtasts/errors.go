@@ -46,6 +46,14 @@ var (
 	// guard refuses (see Client.AllowPrivate). It is wrapped with
 	// ErrPolicyFetch.
 	ErrDialGuard = errors.New("mtasts: policy host address not public")
+	// ErrDiscoveryLimit means the Client already had MaxDiscoveries
+	// discoveries in flight and did not start this one. Nothing was asked
+	// of the domain, nothing was cached or backed off, and nothing is to
+	// be reported (Result.Failure is empty). Use the cached policy the
+	// Result may carry; without one, deliver as if the domain had no
+	// MTA-STS, as after a failed fetch, or queue the message and look up
+	// again later.
+	ErrDiscoveryLimit = errors.New("mtasts: too many policy discoveries in flight")
 )
 
 // Enforcement errors: what a delivery attempt under a policy ran into.

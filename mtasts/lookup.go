@@ -7,9 +7,13 @@ import (
 	"math/rand/v2"
 	"net"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/strictmx/strictmx/cache"
@@ -29,8 +33,9 @@ const (
 	// SourceCache: the policy came from the cache.
 	SourceCache
 	// SourceCacheAfterFailure: refreshing the policy failed and the cached,
-	// unexpired policy is used instead (RFC 8461, Section 5.1). Failure
-	// says how the refresh failed.
+	// unexpired policy is used instead (RFC 8461, Section 3.3). Failure
+	// says how the refresh failed; it is empty when the refresh was not
+	// started (Err wraps ErrDiscoveryLimit).
 	SourceCacheAfterFailure
 )
 
@@ -69,7 +74,8 @@ type Result struct {
 	Failure tlsrpt.ResultType
 	// Err is the error behind Failure, or the discovery error that left the
 	// domain without a policy (wrapping ErrNoRecord, ErrRecordSyntax,
-	// ErrMultipleRecords or ErrDNSTemporary). Nil on a clean result.
+	// ErrMultipleRecords or ErrDNSTemporary), or ErrDiscoveryLimit when the
+	// discovery was not started. Nil on a clean result.
 	Err error
 }
 
@@ -81,19 +87,155 @@ func (r *Result) Mode() Mode {
 	return r.Policy.Mode
 }
 
-// state is what the Client keeps in a cache entry's memo: the parsed
-// policy and the Result that a cache hit returns, built once.
+// state is what the Client keeps in a cache entry's memo, and in its own
+// memory for the policies it fetched: the parsed policy and the Result that
+// a cache hit returns, built once.
 type state struct {
 	result    *Result
+	expires   int64        // unix nanoseconds: the entry's Expires
 	lastCheck atomic.Int64 // unix nanoseconds of the last id check
 	hits      atomic.Int64 // Lookups served, for Run's ordering
 	jitter    time.Duration
+	// next is the state that replaced this one, when the store may still
+	// hand this one out: a Put of the newer policy failed, or the newer
+	// policy had max_age 0 and replaced it with nothing.
+	next atomic.Pointer[state]
 }
 
+// maxStateHops bounds the walk along next; each hop is a policy fetched
+// while the store kept returning an older one.
+const maxStateHops = 16
+
+// latest returns the newest state that replaced st, or st.
+func (st *state) latest() *state {
+	for range maxStateHops {
+		nx := st.next.Load()
+		if nx == nil {
+			break
+		}
+		st = nx
+	}
+	return st
+}
+
+// live reports whether st's result applies at now (unix nanoseconds).
+func (st *state) live(now int64) bool { return now < st.expires }
+
+// maxFailureText bounds the text a back-off entry keeps of a failed fetch.
+const maxFailureText = 256
+
+// fetchClass names, one bit each, the fetch errors a back-off entry keeps
+// of the error it summarises, so that errors.Is still finds them.
+var fetchClasses = [...]error{ErrPolicyFetch, ErrPolicyInvalid, ErrWebPKI, ErrDialGuard}
+
+// fetchFailure is what the back-off keeps of a failed fetch: which fetch
+// errors it wrapped and a bounded copy of its text. Never the error itself,
+// which can hold what the policy host sent (its certificate chain, a
+// 256 KiB certificate message, in a *tls.CertificateVerificationError).
+type fetchFailure struct {
+	classes uint8 // bit i set: the error wrapped fetchClasses[i]
+	text    string
+}
+
+// summarize returns the fetchFailure of err, a failed fetch.
+func summarize(err error) fetchFailure {
+	var f fetchFailure
+	for i, class := range fetchClasses {
+		if errors.Is(err, class) {
+			f.classes |= 1 << i
+		}
+	}
+	if f.classes == 0 {
+		f.classes = 1 // ErrPolicyFetch: every fetch error is one
+	}
+	text := err.Error()
+	if len(text) > maxFailureText {
+		text = text[:maxFailureText]
+		for len(text) > 0 && !utf8.ValidString(text) {
+			text = text[:len(text)-1]
+		}
+		text += "..."
+	}
+	f.text = strings.Clone(text) // not a slice of the whole text
+	return f
+}
+
+func (f *fetchFailure) Error() string { return f.text }
+
+// Unwrap returns the fetch errors the failed fetch wrapped.
+func (f *fetchFailure) Unwrap() []error {
+	var errs []error
+	for i, class := range fetchClasses {
+		if f.classes&(1<<i) != 0 {
+			errs = append(errs, class)
+		}
+	}
+	return errs
+}
+
+// backoff is the back-off entry of a domain whose fetch failed.
 type backoff struct {
 	id    string
-	until time.Time
-	err   error
+	until int64 // unix nanoseconds
+	fail  fetchFailure
+}
+
+// backoffTable holds the back-off entries, at most DefaultCacheSize, oldest
+// first. Every entry lasts FetchBackoff, so the oldest is also the first to
+// expire, and expired entries are dropped from that end whenever one is
+// added (and by Run), so that they last no longer than their deadline.
+type backoffTable struct {
+	mu  sync.Mutex
+	lru *simplelru.LRU[string, backoff]
+}
+
+func newBackoffTable(size int) *backoffTable {
+	l, _ := simplelru.NewLRU[string, backoff](size, nil)
+	return &backoffTable{lru: l}
+}
+
+// get returns the unexpired back-off entry of d for id.
+func (t *backoffTable) get(d, id string, now int64) (backoff, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	b, ok := t.lru.Peek(d) // Peek: the order stays that of the deadlines
+	if ok && now >= b.until {
+		t.lru.Remove(d)
+		ok = false
+	}
+	return b, ok && b.id == id
+}
+
+// add records that the fetch of d under id failed with err at now.
+func (t *backoffTable) add(d, id string, now int64, err error) {
+	b := backoff{id: id, until: now + int64(FetchBackoff), fail: summarize(err)}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.sweepLocked(now)
+	t.lru.Add(d, b) // a replaced entry moves to the newest end
+}
+
+func (t *backoffTable) remove(d string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lru.Remove(d)
+}
+
+// sweep drops the entries whose deadline has passed.
+func (t *backoffTable) sweep(now int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.sweepLocked(now)
+}
+
+func (t *backoffTable) sweepLocked(now int64) {
+	for t.lru.Len() > 0 { // each turn removes an entry or stops
+		_, b, _ := t.lru.GetOldest()
+		if now < b.until {
+			return
+		}
+		t.lru.RemoveOldest()
+	}
 }
 
 // Lookup returns the MTA-STS policy that applies to mail for domain now.
@@ -105,6 +247,11 @@ type backoff struct {
 // detached from any one caller with its own timeout, so a caller whose ctx
 // ends gets ctx.Err() and the others are not disturbed.
 //
+// "Cached" means in the Store, or held by the Client: a policy it fetched
+// is used until it expires even when the Store failed to keep it. When
+// MaxDiscoveries are in flight a discovery is not started and the Result,
+// at once, has no policy and an Err wrapping ErrDiscoveryLimit.
+//
 // "No MTA-STS" and every remote failure are Results, not errors. The error
 // is for the caller's problems: an invalid domain (ErrInvalidDomain) or the
 // end of ctx.
@@ -114,27 +261,68 @@ func (c *Client) Lookup(ctx context.Context, domainName string) (*Result, error)
 		return nil, err
 	}
 	now := c.nowUnix()
-	e, err := c.store.Get(ctx, d)
-	if err != nil && !errors.Is(err, cache.ErrCacheMiss) {
-		c.log.Warn("mtasts: cache get failed", "domain", d, "err", err)
-		e = nil
-	}
-	if e != nil && now < e.Expires.UnixNano() {
-		if st := c.stateOf(e); st != nil {
-			st.hits.Add(1)
-			if h := c.Hooks.CacheHit; h != nil {
-				h(d)
-			}
-			if !e.Negative() && c.claimRecheck(st, now) {
-				c.discoverShared(ctx, d, discoverIfNew) // in the background
-			}
-			return st.result, nil
+	if st := c.usable(ctx, d, now); st != nil {
+		st.hits.Add(1)
+		if h := c.Hooks.CacheHit; h != nil {
+			h(d)
 		}
+		if st.result.Policy != nil && c.claimRecheck(st, now) {
+			c.discoverShared(ctx, d, discoverIfNew, true) // in the background
+		}
+		return st.result, nil
 	}
 	if h := c.Hooks.CacheMiss; h != nil {
 		h(d)
 	}
-	return wait(ctx, c.discoverShared(ctx, d, discoverIfNew))
+	return wait(ctx, c.discoverShared(ctx, d, discoverIfNew, true))
+}
+
+// usable returns what answers for d at now (unix nanoseconds) without a
+// discovery: the store's unexpired entry, or, when the store misses, fails
+// or has only an expired entry, the unexpired policy the Client holds in
+// memory. RFC 8461, Section 10.2: the cache is what resists an attacker who
+// blocks discovery, so a policy once fetched is used until it expires
+// whatever the store does. It returns nil when there is neither.
+//
+// Spec note: RFC 8461, Section 3.3 speaks of "a valid (non-expired)
+// previously cached policy" without saying where it is kept. Ours is the
+// newest of the Store's entry and the policy the Client holds (by fetch
+// time), and a Store's "no record" entry never hides an unexpired policy
+// the Client holds: that would be the downgrade the cache exists to stop.
+func (c *Client) usable(ctx context.Context, d string, now int64) *state {
+	e, err := c.store.Get(ctx, d)
+	switch {
+	case err == nil:
+		if now < e.Expires.UnixNano() {
+			if st := c.stateOf(e); st != nil {
+				if st = st.latest(); st.live(now) {
+					return st
+				}
+			}
+		}
+	case !errors.Is(err, cache.ErrCacheMiss):
+		c.log.Warn("mtasts: cache get failed; using what the client holds", "domain", d, "err", err)
+	}
+	if st, ok := c.held.Get(d); ok {
+		if st = st.latest(); st.live(now) {
+			return st
+		}
+	}
+	return nil
+}
+
+// usablePolicy is usable without "no record" entries: the cached policy a
+// discovery falls back on.
+func (c *Client) usablePolicy(ctx context.Context, d string, now int64) *state {
+	if st := c.usable(ctx, d, now); st != nil && st.result.Policy != nil {
+		return st
+	}
+	if st, ok := c.held.Peek(d); ok { // behind a "no record" entry of the store
+		if st = st.latest(); st.live(now) && st.result.Policy != nil {
+			return st
+		}
+	}
+	return nil
 }
 
 // start readies the Client and normalises the domain a public method was
@@ -157,7 +345,7 @@ func (c *Client) CheckID(ctx context.Context, domainName string) (*Result, error
 	if err != nil {
 		return nil, err
 	}
-	return wait(ctx, c.discoverShared(ctx, d, discoverIfNew))
+	return wait(ctx, c.discoverShared(ctx, d, discoverIfNew, true))
 }
 
 // Refresh looks domain's record up and fetches its policy now, even when
@@ -168,7 +356,7 @@ func (c *Client) Refresh(ctx context.Context, domainName string) (*Result, error
 	if err != nil {
 		return nil, err
 	}
-	return wait(ctx, c.discoverShared(ctx, d, discoverForce))
+	return wait(ctx, c.discoverShared(ctx, d, discoverForce, true))
 }
 
 // Purge forgets everything cached about domain: the policy, "no record",
@@ -178,20 +366,54 @@ func (c *Client) Purge(ctx context.Context, domainName string) error {
 	if err != nil {
 		return err
 	}
-	c.backoff.Remove(d)
-	c.tracked.Remove(d)
+	c.backoff.remove(d)
+	c.held.Remove(d)
 	return c.store.Delete(ctx, d)
 }
 
 // discoverShared runs discover for d in mode how once for all concurrent
 // callers asking the same. The work is detached from the cancellation of
-// the ctx that started it and bounded by the fetch timeout.
-func (c *Client) discoverShared(ctx context.Context, d string, how discoverMode) <-chan singleflight.Result {
+// the ctx that started it and bounded by the fetch timeout. A limited
+// discovery counts against MaxDiscoveries, and is not started when that
+// many are in flight: its callers get the overflow Result at once.
+func (c *Client) discoverShared(ctx context.Context, d string, how discoverMode, limited bool) <-chan singleflight.Result {
 	return c.flight.DoChan(strconv.Itoa(int(how))+" "+d, func() (any, error) {
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.fetchTimeout())
 		defer cancel()
+		if limited {
+			if c.discoveries.Add(1) > int64(c.maxDiscoveries()) {
+				c.discoveries.Add(-1)
+				return c.overflow(wctx, d), nil
+			}
+			defer c.discoveries.Add(-1)
+		}
 		return c.discover(wctx, d, how), nil
 	})
+}
+
+// overflow is the Result of a discovery of d that was not started because
+// MaxDiscoveries are in flight: the policy the Client has for d if any,
+// otherwise none, with an error wrapping ErrDiscoveryLimit. Nothing is
+// cached and no back-off is set: nothing was asked of the domain.
+//
+// Spec note: RFC 8461 sets no bound on discoveries. A refused one is
+// treated like a fetch that failed on the sender's side (RFC 8461, Section
+// 3.3: with no valid cached policy, deliver as though the domain had no
+// MTA-STS), but with no TLS-RPT failure (Failure is empty): the domain did
+// nothing wrong, and its reports must not say it did.
+func (c *Client) overflow(ctx context.Context, d string) *Result {
+	if h := c.Hooks.DiscoveryRefused; h != nil {
+		h(d)
+	}
+	err := fmt.Errorf("%w (%d in flight)", ErrDiscoveryLimit, c.maxDiscoveries())
+	c.log.Debug("mtasts: discovery refused", "domain", d, "err", err)
+	st := c.usablePolicy(ctx, d, c.nowUnix())
+	if st == nil {
+		return &Result{Domain: d, Err: err}
+	}
+	r := *st.result
+	r.Source, r.Err = SourceCacheAfterFailure, err
+	return &r
 }
 
 // wait returns the result of shared work, or gives up when ctx ends.
@@ -216,12 +438,15 @@ func (c *Client) claimRecheck(st *state, now int64) bool {
 
 // stateOf returns the entry's memo, building it (parsing the policy) for an
 // entry that has none, such as one read from disk or Redis. It returns nil
-// for an entry whose policy no longer parses.
+// for an entry whose policy no longer parses. A state built for an entry
+// that is older than the policy the Client holds for the domain, or that
+// says "no record" while the Client holds a policy, is linked to the held
+// one, which wins.
 func (c *Client) stateOf(e *cache.Entry) *state {
 	if st, ok := e.Memo().(*state); ok {
 		return st
 	}
-	st := &state{result: &Result{Domain: e.Domain, Err: ErrNoRecord}}
+	st := &state{result: &Result{Domain: e.Domain, Err: ErrNoRecord}, expires: e.Expires.UnixNano()}
 	if !e.Negative() {
 		p, err := ParsePolicy([]byte(e.Policy))
 		if err != nil {
@@ -231,6 +456,9 @@ func (c *Client) stateOf(e *cache.Entry) *state {
 		st.result = &Result{Domain: e.Domain, Policy: p, ID: e.ID, Source: SourceCache, Fetched: e.Fetched, Expires: e.Expires}
 	}
 	st.lastCheck.Store(e.Fetched.UnixNano())
+	if h, ok := c.held.Peek(e.Domain); ok && h.result.Policy != nil && (e.Negative() || h.result.Fetched.After(e.Fetched)) {
+		st.next.Store(h)
+	}
 	e.SetMemo(st)
 	return st
 }
@@ -249,26 +477,22 @@ const (
 // anything fails.
 func (c *Client) discover(ctx context.Context, d string, how discoverMode) *Result {
 	now := c.now()
-	var old *state
-	var oldEntry *cache.Entry
-	if e, err := c.store.Get(ctx, d); err == nil && now.Before(e.Expires) && !e.Negative() {
-		if st := c.stateOf(e); st != nil {
-			old, oldEntry = st, e
-			st.lastCheck.Store(now.UnixNano())
-		}
+	old := c.usablePolicy(ctx, d, now.UnixNano())
+	if old != nil {
+		old.lastCheck.Store(now.UnixNano())
 	}
 
 	rec, ttl, err := c.lookupRecord(ctx, d)
 	if err != nil {
 		if old != nil {
-			// RFC 8461, Section 5.1: a record that disappears or breaks does
+			// RFC 8461, Section 3.1: a record that disappears or breaks does
 			// not withdraw a cached policy; this can be a downgrade attack.
 			c.log.Warn("mtasts: record check failed; keeping the cached policy", "domain", d, "policy_id", old.result.ID, "err", err)
 			return old.result
 		}
 		res := &Result{Domain: d, Err: err}
 		if neg := c.negativeTTL(); !errors.Is(err, ErrDNSTemporary) && neg > 0 {
-			// Spec section 4: "no record" is kept for NegativeTTL, or for the
+			// Spec note: "no record" is kept for NegativeTTL, or for the
 			// DNS's own negative-caching time when that is shorter.
 			if ttl > 0 && ttl < neg {
 				neg = ttl
@@ -284,8 +508,10 @@ func (c *Client) discover(ctx context.Context, d string, how discoverMode) *Resu
 
 	// RFC 8461, Section 3.3: do not retry a failed fetch of one id for
 	// five minutes.
-	if b, ok := c.backoff.Get(d); ok && b.id == rec.ID && now.Before(b.until) && how != discoverForce {
-		return c.fetchFailed(d, old, fmt.Errorf("%w: %w", ErrFetchBackoff, b.err))
+	if how != discoverForce {
+		if b, ok := c.backoff.get(d, rec.ID, now.UnixNano()); ok {
+			return c.fetchFailed(d, old, fmt.Errorf("%w: %w", ErrFetchBackoff, &b.fail))
+		}
 	}
 	f := c.fetch(ctx, d)
 	p, err := f.Policy, f.Err
@@ -293,27 +519,33 @@ func (c *Client) discover(ctx context.Context, d string, how discoverMode) *Resu
 		h(d, f.Duration, err)
 	}
 	if err != nil {
-		c.backoff.Add(d, backoff{id: rec.ID, until: now.Add(FetchBackoff), err: err})
+		// The back-off keeps a summary of err: the Result below has err
+		// itself, for this caller only.
+		c.backoff.add(d, rec.ID, now.UnixNano(), err)
 		return c.fetchFailed(d, old, err)
 	}
-	c.backoff.Remove(d)
+	c.backoff.remove(d)
 	c.log.Debug("mtasts: policy fetched", "domain", d, "policy_id", rec.ID, "mode", p.Mode, "max_age", p.MaxAge)
-	return c.keep(ctx, d, rec.ID, p, oldEntry != nil)
+	return c.keep(ctx, d, rec.ID, p, old)
 }
 
 // keep caches a policy fetched now under id and returns the Result of the
-// fetch. replaces says a cached entry exists that a max_age of 0 must
-// remove.
-func (c *Client) keep(ctx context.Context, d, id string, p *Policy, replaces bool) *Result {
+// fetch. old is the cached policy it replaces, if any. The Client holds
+// the policy in memory too, so that it stays usable until it expires even
+// when the store cannot keep it.
+func (c *Client) keep(ctx context.Context, d, id string, p *Policy, old *state) *Result {
 	now := c.now()
 	res := &Result{Domain: d, Policy: p, ID: id, Source: SourceFetch, Fetched: now, Expires: now.Add(p.MaxAge)}
 	if p.MaxAge == 0 {
 		// A max_age of 0 applies to this attempt only: nothing is kept,
-		// and the policy it replaces is gone.
-		if replaces {
+		// and the policy it replaces is gone, even where the store still
+		// has it.
+		if old != nil {
+			c.held.Remove(d)
 			if err := c.store.Delete(ctx, d); err != nil {
 				c.log.Warn("mtasts: cache delete failed", "domain", d, "err", err)
 			}
+			c.supersede(ctx, d, old, &state{result: res, expires: now.UnixNano()})
 		}
 		return res
 	}
@@ -321,8 +553,23 @@ func (c *Client) keep(ctx context.Context, d, id string, p *Policy, replaces boo
 	hit := *res
 	hit.Source = SourceCache
 	st := c.put(ctx, e, &hit)
-	c.tracked.Add(d, st)
+	c.held.Add(d, st)
+	c.supersede(ctx, d, old, st)
 	return res
+}
+
+// supersede marks old, and whatever the store still hands out for d (the
+// entry a failed Put or Delete left, a "no record" entry), as replaced by
+// st, so that no Lookup returns them again.
+func (c *Client) supersede(ctx context.Context, d string, old, st *state) {
+	if old != nil && old != st {
+		old.next.Store(st)
+	}
+	if e, err := c.store.Get(ctx, d); err == nil {
+		if cur, ok := e.Memo().(*state); ok && cur != st && cur != old {
+			cur.next.Store(st)
+		}
+	}
 }
 
 // Preload caches a policy obtained some other way (a test, a migration
@@ -341,12 +588,12 @@ func (c *Client) Preload(ctx context.Context, domainName, id string, body []byte
 	if err != nil {
 		return nil, err
 	}
-	return c.keep(ctx, d, id, p, true), nil
+	return c.keep(ctx, d, id, p, c.usablePolicy(ctx, d, c.nowUnix())), nil
 }
 
 // put stores e with its memo: the Result later hits return.
 func (c *Client) put(ctx context.Context, e *cache.Entry, hit *Result) *state {
-	st := &state{result: hit, jitter: time.Duration(rand.Int64N(int64(time.Minute)))}
+	st := &state{result: hit, expires: e.Expires.UnixNano(), jitter: time.Duration(rand.Int64N(int64(time.Minute)))}
 	st.lastCheck.Store(e.Fetched.UnixNano())
 	e.SetMemo(st)
 	if err := c.store.Put(ctx, e); err != nil {

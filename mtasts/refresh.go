@@ -19,8 +19,8 @@ const (
 )
 
 // Run keeps the policies this Client has fetched fresh, so that a delivery
-// rarely waits for a fetch (RFC 8461, Section 3.3 allows refreshing at any
-// time). Once a minute it refreshes every policy that expires within
+// rarely waits for a fetch (RFC 8461, Section 3.3: MTAs SHOULD refresh
+// cached policies before they expire). Once a minute it refreshes every policy that expires within
 // RefreshLead (or within a quarter of its max_age, if that is shorter), with
 // a per-domain jitter of up to a minute, the most looked-up domains first and
 // at most RefreshConcurrency at once. A failed refresh keeps the cached
@@ -53,14 +53,19 @@ func (c *Client) refreshDue(ctx context.Context) {
 		hits   int64
 	}
 	var list []due
-	for _, d := range c.tracked.Keys() {
-		st, ok := c.tracked.Peek(d)
+	c.backoff.sweep(now.UnixNano())
+	for _, d := range c.held.Keys() {
+		st, ok := c.held.Peek(d)
 		if !ok {
 			continue
 		}
 		r := st.result
 		if !r.Expires.After(now) {
-			c.tracked.Remove(d) // expired: Lookup will fetch it if it is used
+			// Expired: Lookup will fetch it if it is used. Leave alone a
+			// policy fetched since the Peek.
+			if cur, ok := c.held.Peek(d); ok && cur == st {
+				c.held.Remove(d)
+			}
 			continue
 		}
 		lead := min(RefreshLead, r.Expires.Sub(r.Fetched)/4)
@@ -82,7 +87,7 @@ func (c *Client) refreshDue(ctx context.Context) {
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			r, err := wait(ctx, c.discoverShared(ctx, it.domain, discoverRenew))
+			r, err := wait(ctx, c.discoverShared(ctx, it.domain, discoverRenew, false))
 			if err == nil && r.Err != nil {
 				c.log.Debug("mtasts: proactive refresh failed", "domain", it.domain, "err", r.Err)
 			}

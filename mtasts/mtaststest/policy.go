@@ -2,8 +2,15 @@ package mtaststest
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"fmt"
+	"math/big"
 	"net/http"
 	"strconv"
 	"strings"
@@ -86,7 +93,9 @@ type domainState struct {
 	trickle     time.Duration
 	headers     int
 	certMode    CertMode
+	certPad     int
 	tls11       bool
+	hang        bool
 }
 
 // A Domain is a handle for setting up one policy domain: its `_mta-sts`
@@ -99,8 +108,8 @@ type domainState struct {
 //		MX(10, "mx1.example.test")
 //
 // Failure switches (Status, Redirect, ContentType, PolicySize, Trickle,
-// ExtraHeaders, Certificate, TLS11Only, DNSFault) stay on until changed or
-// until Reset. Everything is safe to change while lookups run.
+// ExtraHeaders, Certificate, CertificatePadding, TLS11Only, Hang, DNSFault)
+// stay on until changed or until Reset. Everything is safe to change while lookups run.
 type Domain struct {
 	s    *Server
 	name string
@@ -227,9 +236,30 @@ func (d *Domain) Certificate(m CertMode) *Domain {
 	return d.edit(func(st *domainState) { st.certMode = m })
 }
 
+// CertificatePadding adds to the policy host's certificate chain, after the
+// leaf, a filler certificate of about n bytes: self-signed, with an unknown
+// non-critical extension holding the padding. The filler is made afresh for
+// every handshake, so no two handshakes, and no two domains, present the
+// same chain, and the harness keeps none of them. Verification ignores the
+// filler (the chain is as good as the Certificate mode makes it); a client
+// that keeps the chain it was shown, in an error say, keeps n bytes or more
+// per handshake. crypto/tls refuses a certificate message over 256 KiB, so
+// an n above about 250,000 fails every handshake. 0 undoes it.
+func (d *Domain) CertificatePadding(n int) *Domain {
+	return d.edit(func(st *domainState) { st.certPad = max(n, 0) })
+}
+
 // TLS11Only makes the policy host speak TLS 1.1 and nothing else.
 func (d *Domain) TLS11Only() *Domain {
 	return d.edit(func(st *domainState) { st.tls11 = true })
+}
+
+// Hang makes the policy host complete the TLS handshake, read the request
+// and never answer it, until the client goes away or the Server is closed:
+// a policy host that holds every connection for as long as the client
+// waits. The request is counted in Fetches. Reset undoes it.
+func (d *Domain) Hang() *Domain {
+	return d.edit(func(st *domainState) { st.hang = true })
 }
 
 // Reset turns every failure switch of the domain off (DNS fault included)
@@ -280,6 +310,15 @@ func (s *Server) policyTLSConfig(hello *tls.ClientHelloInfo) (*tls.Config, error
 	if err != nil {
 		return nil, err
 	}
+	if st.certPad > 0 {
+		filler, err := paddingCert(st.certPad)
+		if err != nil {
+			return nil, err
+		}
+		chain := make([][]byte, 0, len(cert.Certificate)+1)
+		chain = append(chain, cert.Certificate[0], filler)
+		cert.Certificate = append(chain, cert.Certificate[1:]...)
+	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if st.tls11 {
 		cfg.MinVersion, cfg.MaxVersion = tls.VersionTLS11, tls.VersionTLS11
@@ -287,7 +326,39 @@ func (s *Server) policyTLSConfig(hello *tls.ClientHelloInfo) (*tls.Config, error
 	return cfg, nil
 }
 
-// PolicyPath is where policy hosts serve the policy (RFC 8461, Section 3.3).
+// paddingOID names the extension that pads a filler certificate: an arc
+// under 1.3.6.1.4.1.32473, the enterprise number RFC 5612 reserves for
+// documentation.
+var paddingOID = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 32473, 1}
+
+// paddingCert returns the DER of a new self-signed certificate of about n
+// bytes (see Domain.CertificatePadding).
+func paddingCert(n int) ([]byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("mtaststest: padding key: %w", err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		return nil, fmt.Errorf("mtaststest: padding serial: %w", err)
+	}
+	const overhead = 400 // the rest of a small self-signed certificate
+	notBefore, notAfter := testpki.DefaultValidity()
+	tmpl := &x509.Certificate{
+		SerialNumber:    serial,
+		Subject:         pkix.Name{CommonName: "mtaststest certificate padding"},
+		NotBefore:       notBefore,
+		NotAfter:        notAfter,
+		ExtraExtensions: []pkix.Extension{{Id: paddingOID, Value: make([]byte, max(n-overhead, 1))}},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, fmt.Errorf("mtaststest: padding certificate: %w", err)
+	}
+	return der, nil
+}
+
+// PolicyPath is where policy hosts serve the policy (RFC 8461, Section 3.2).
 const PolicyPath = "/.well-known/mta-sts.txt"
 
 func (s *Server) servePolicy(w http.ResponseWriter, r *http.Request) {
@@ -299,6 +370,12 @@ func (s *Server) servePolicy(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 
 	switch {
+	case st.hang:
+		select {
+		case <-r.Context().Done():
+		case <-s.done:
+		}
+		return
 	case r.URL.Path != PolicyPath:
 		http.NotFound(w, r)
 		return
