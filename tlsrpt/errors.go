@@ -27,8 +27,8 @@ var (
 var (
 	// ErrReportSyntax: ParseReport could not read the input as a report.
 	ErrReportSyntax = errors.New("tlsrpt: malformed report")
-	// ErrInvalidReport: a report breaks a rule of the contract that
-	// strictmx reports follow; it must not be sent. The wrapped errors
+	// ErrInvalidReport: a report breaks a rule that strictmx reports
+	// follow (see Report.Validate); it must not be sent. The wrapped errors
 	// name each broken rule.
 	ErrInvalidReport = errors.New("tlsrpt: invalid report")
 	// ErrReportTooLarge: a report exceeds MaxReportSize.
@@ -49,4 +49,21 @@ var (
 	// ErrCorruptStore: stored data could not be decoded. The affected
 	// (domain, day) cannot be reported.
 	ErrCorruptStore = errors.New("tlsrpt: corrupt store data")
+	// ErrUnstorable: Store.Add left an aggregate out of a batch because
+	// the store cannot keep it (it fails CheckStorable, a count would
+	// overflow, its stored counters are damaged); the error names it.
+	// The rest of the batch was stored: do not retry. The aggregate's
+	// sessions are lost; the caller has a bug or the store needs repair.
+	ErrUnstorable = errors.New("tlsrpt: aggregate cannot be stored")
+	// ErrNoBatchID: Store.Add was given the zero BatchID. The caller has
+	// a bug: make one id per batch with NewBatchID.
+	ErrNoBatchID = errors.New("tlsrpt: zero batch id")
+)
+
+// Configuration errors.
+var (
+	// ErrConfig: a Flusher (or a Store of a subpackage) is missing a
+	// required field, such as its Collector, Store or Redis client. Fix
+	// the program; nothing was done.
+	ErrConfig = errors.New("tlsrpt: incomplete configuration")
 )

@@ -2,9 +2,14 @@ package tlsrpt
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
+	"github.com/strictmx/strictmx/internal/domain"
 	"github.com/strictmx/strictmx/tlsrpt/internal/lease"
 )
 
@@ -12,15 +17,32 @@ import (
 // reported, and the Scheduler's progress on each report.
 //
 // Implementations must be safe for concurrent use, including by several
-// processes when they share the backing storage (RedisStore). Keys hold
-// normalised policy domains. This package has three: MemoryStore,
-// BoltStore (one machine, durable) and RedisStore (a fleet of senders).
-// Package tlsrpttest has a conformance suite, RunStore.
+// processes when they share the backing storage (tlsrpt/redisstore). Keys
+// hold normalised policy domains. MemoryStore is here; the durable ones
+// are tlsrpt/boltstore (one machine) and tlsrpt/redisstore (a fleet of
+// senders). Package tlsrpttest has a conformance suite, RunStore.
 type Store interface {
-	// Add adds the counts of aggs to what is stored under their keys.
-	// The whole batch is applied or, on error, nothing of it (so a
-	// retried Add does not count twice).
-	Add(ctx context.Context, aggs []*Aggregate) error
+	// Add adds the counts of aggs, one batch identified by id, to what
+	// is stored under their keys. It applies a batch at most once: an
+	// Add with an id already applied (within BatchIDRetention) changes
+	// nothing and returns nil. So a caller whose Add failed retries the
+	// same batch with the same id, and each session is counted exactly
+	// once whatever the failure was: an Add that the store applied
+	// although the caller saw a timeout, a stall, a crash or a restart
+	// of the store is not applied again. Ids must not be reused for
+	// other counts, and Add does not modify aggs, so that a retry passes
+	// the same batch.
+	//
+	// A batch is applied whole, with its id, or not at all; after an
+	// error the caller cannot tell which, and retries. The exception is
+	// an error wrapping ErrUnstorable: the store left out what it cannot
+	// keep (an aggregate that fails CheckStorable, or the batch's counts
+	// under a Key whose sum would overflow or whose stored counters are
+	// damaged), stored the rest, and the error names what it left out;
+	// the batch is applied and must not be retried. One domain's data can
+	// thus never stop another's. An empty batch is a no-op; the zero id
+	// gives ErrNoBatchID.
+	Add(ctx context.Context, id BatchID, aggs []*Aggregate) error
 	// Load returns the sum of everything added under k, in canonical
 	// form, or nil and no error when nothing is.
 	Load(ctx context.Context, k Key) (*Aggregate, error)
@@ -41,16 +63,88 @@ type Store interface {
 	Unlock(ctx context.Context, k Key, owner string) error
 }
 
+// BatchIDRetention is how long, at least, a Store remembers the id of a
+// batch it applied: twice MaxBatchRetry, the longest a Flusher retries a
+// batch, so that no retry reaches a store that has forgotten it.
+const BatchIDRetention = 2 * MaxBatchRetry
+
+// BatchID identifies one batch of counts given to Store.Add, so that a
+// batch retried after an ambiguous failure is applied at most once. Make
+// one per batch with NewBatchID; the zero BatchID is not an id.
+type BatchID [16]byte
+
+// NewBatchID returns a new random BatchID.
+func NewBatchID() BatchID {
+	var id BatchID
+	rand.Read(id[:]) // never fails (crypto/rand)
+	return id
+}
+
+// IsZero reports whether id is the zero BatchID.
+func (id BatchID) IsZero() bool { return id == BatchID{} }
+
+// String returns id in hexadecimal, 32 characters.
+func (id BatchID) String() string { return hex.EncodeToString(id[:]) }
+
+// CheckStorable reports whether a store can keep a: a is not nil, its
+// Key's Domain is a normalised domain name (as Collector makes them), and
+// no count is negative. The error wraps ErrUnstorable and names a's key.
+// Store.Add leaves out the aggregates that fail it.
+func CheckStorable(a *Aggregate) error {
+	if a == nil {
+		return fmt.Errorf("%w: nil aggregate", ErrUnstorable)
+	}
+	if d, err := domain.Normalize(a.Domain); err != nil || d != a.Domain {
+		return fmt.Errorf("%w: %s/%.80q: not a normalised domain name", ErrUnstorable, a.Day, a.Domain)
+	}
+	for i := range a.Policies {
+		p := &a.Policies[i]
+		bad := p.Summary.TotalSuccessfulSessionCount < 0 || p.Summary.TotalFailureSessionCount < 0
+		for _, d := range p.FailureDetails {
+			bad = bad || d.FailedSessionCount < 0
+		}
+		if bad {
+			return fmt.Errorf("%w: %s: negative session count", ErrUnstorable, a.Key)
+		}
+	}
+	return nil
+}
+
+// overflowed reports whether a sum of non-negative counts (a, as
+// CheckStorable admits them) wrapped around.
+func overflowed(a *Aggregate) bool {
+	for i := range a.Policies {
+		p := &a.Policies[i]
+		if p.Summary.TotalSuccessfulSessionCount < 0 || p.Summary.TotalFailureSessionCount < 0 {
+			return true
+		}
+		for _, d := range p.FailureDetails {
+			if d.FailedSessionCount < 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // MemoryStore is a Store in memory, for tests and short-lived programs.
 // Its zero value is ready to use.
 type MemoryStore struct {
-	// Now is the clock for lock expiry; nil means time.Now.
+	// Now is the clock for lock expiry and for forgetting applied batch
+	// ids; nil means time.Now.
 	Now func() time.Time
 
-	mu     sync.Mutex
-	counts map[Key]*Aggregate
-	states map[Key][]byte
-	locks  lease.Table[Key]
+	mu      sync.Mutex
+	counts  map[Key]*Aggregate
+	states  map[Key][]byte
+	locks   lease.Table[Key]
+	applied map[BatchID]bool
+	order   []appliedBatch // applied ids, oldest first, for pruning
+}
+
+type appliedBatch struct {
+	id BatchID
+	at time.Time
 }
 
 func (s *MemoryStore) now() time.Time {
@@ -61,28 +155,54 @@ func (s *MemoryStore) now() time.Time {
 }
 
 // Add implements Store.
-func (s *MemoryStore) Add(ctx context.Context, aggs []*Aggregate) error {
+func (s *MemoryStore) Add(ctx context.Context, id BatchID, aggs []*Aggregate) error {
+	if id.IsZero() {
+		return ErrNoBatchID
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.now()
+	for len(s.order) > 0 && now.Sub(s.order[0].at) > BatchIDRetention {
+		delete(s.applied, s.order[0].id)
+		s.order = s.order[1:]
+	}
+	if s.applied[id] || len(aggs) == 0 {
+		return nil
+	}
+	var errs []error
+	batch := map[Key][]*Aggregate{}
+	var keys []Key // in batch order
+	for _, a := range aggs {
+		if err := CheckStorable(a); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if batch[a.Key] == nil {
+			keys = append(keys, a.Key)
+		}
+		batch[a.Key] = append(batch[a.Key], a)
+	}
 	if s.counts == nil {
 		s.counts = map[Key]*Aggregate{}
 	}
-	sums := map[Key]*Aggregate{}
-	for _, a := range aggs {
-		prev := sums[a.Key]
-		if prev == nil {
-			prev = s.counts[a.Key]
-		}
-		m, err := Merge(prev, a)
-		if err != nil {
-			return err
-		}
-		sums[a.Key] = m
+	if s.applied == nil {
+		s.applied = map[BatchID]bool{}
 	}
-	for k, a := range sums {
-		s.counts[k] = a
+	for _, k := range keys {
+		m, err := Merge(append([]*Aggregate{s.counts[k]}, batch[k]...)...)
+		if err != nil { // cannot happen: one Key
+			errs = append(errs, fmt.Errorf("%w: %s: %w", ErrUnstorable, k, err))
+			continue
+		}
+		if overflowed(m) {
+			errs = append(errs, fmt.Errorf("%w: %s: a count would overflow", ErrUnstorable, k))
+			continue
+		}
+		s.counts[k] = m
 	}
-	return nil
+	s.applied[id] = true
+	s.order = append(s.order, appliedBatch{id, now})
+	return errors.Join(errs...)
 }
 
 // Load implements Store.

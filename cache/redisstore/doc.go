@@ -19,7 +19,10 @@
 // that fetch the same domain at once both write, and the last Put wins
 // (both wrote a policy valid at the time). With Redis down, a host keeps
 // serving what its memory tier holds, and cold lookups fail with an error
-// that the consumer treats as a miss.
+// that the consumer treats as a miss. Every call returns when its ctx
+// ends, whatever the client's timeouts. A Redis that comes back without
+// its data does not make a host drop what its memory tier holds: a Delete
+// leaves a tombstone, so a key that is simply missing is written back.
 //
 // # Performance
 //
@@ -42,7 +45,9 @@
 // internal/redistest; they are skipped unless STRICTMX_TEST_REDIS=1, and
 // fail if it is set and redis-server (Debian package redis-server) is
 // missing. The suite cache/cachetest runs with the default settings, with
-// every Get re-reading Redis, and with a one-entry memory tier.
+// every Get re-reading Redis, and with a one-entry memory tier. Fault
+// tests stall the server (SIGSTOP) under a client that ignores contexts,
+// and restart it without its data.
 //
 // This package is pre-v1: its API may change before strictmx v1.0.0.
 //

@@ -34,6 +34,20 @@ const (
 // also keeps the millisecond rounding below from overflowing.
 const maxTTL = 10 * 365 * 24 * time.Hour
 
+// tombstone is the value a Delete (or a Put of an expired entry) leaves
+// at a domain's key, so that a missing key and a deleted entry differ: a
+// store that holds an unexpired entry writes it back when Redis has lost
+// the key (a restart without persistence, an eviction), and drops it when
+// the key holds a tombstone. It is never a valid encoding (cache encodings
+// begin with their version, EncodingVersion, which is not 0).
+const tombstone = "\x00strictmx:deleted"
+
+// tombstoneTTL is how long Redis keeps a tombstone: a year and a day,
+// longer than an MTA-STS policy may be cached (max_age is at most 31557600
+// seconds, RFC 8461, Section 3.2), so that no store still holds a deleted
+// entry to write back when the tombstone goes.
+const tombstoneTTL = 366 * 24 * time.Hour
+
 // ErrNoClient is returned by every method of a Store whose Client is nil:
 // set Client before use.
 var ErrNoClient = errors.New("redisstore: Store.Client is nil")
@@ -53,19 +67,31 @@ var ErrNoClient = errors.New("redisstore: Store.Client is nil")
 // memo of the parsed policy is kept). After LocalTTL the next Get re-reads
 // the key; if the entry is unchanged the held *Entry is kept. So a change
 // made by another sender (a new policy, a Delete) is seen everywhere within
-// LocalTTL. While one re-read of a domain is in flight, other Gets of it
-// are answered from memory; when the re-read fails for a reason other than
-// the caller's context, the held entry is served for another LocalTTL and
-// a warning logged.
+// LocalTTL. While a re-read of a domain is in flight, or another call on
+// its lock stripe, Gets of it are answered from memory; when the re-read
+// fails for a reason other than the caller's context, the held entry is
+// served for another LocalTTL and a warning logged.
+//
+// A Delete, and a Put of an entry that has already expired, leave a
+// tombstone at the key (kept for a year and a day), so that a key Redis
+// has lost (a restart without persistence, an eviction) is not taken for a
+// deletion: a re-read that finds no key while the memory tier holds an
+// unexpired entry writes the entry back (if the key is still absent) and
+// serves it, and one that finds a tombstone drops it.
+//
+// Every call returns when its ctx ends, whatever the client's options
+// (ContextTimeoutEnabled, read timeouts): a Redis round trip that has not
+// finished goes on in the background, holding its domain's lock stripe
+// until it ends (so that writes stay in order), and applies its outcome
+// to the memory tier. Setting ContextTimeoutEnabled also frees those
+// round trips when their ctx ends.
 //
 // The zero value is not usable: set Client. Other fields may stay zero. A
 // Store must not be copied after first use. The Store does not close
 // Client.
 type Store struct {
 	// Client talks to Redis: a *redis.Client, *redis.ClusterClient or
-	// failover client. Required. Set ContextTimeoutEnabled in its options
-	// so that a caller's ctx deadline also bounds the Redis round trip;
-	// otherwise go-redis applies only its own read and write timeouts.
+	// failover client. Required.
 	Client redis.UniversalClient
 
 	// Prefix starts every key; empty means DefaultPrefix. Use distinct
@@ -218,7 +244,7 @@ func (s *Store) logger() *slog.Logger {
 // lock takes domain's lock, or gives up when ctx ends. Release it with
 // unlock.
 func (s *Store) lock(ctx context.Context, op, domain string) (chan struct{}, error) {
-	l := s.locks[maphash.String(s.seed, domain)%uint64(len(s.locks))]
+	l := s.stripe(domain)
 	select {
 	case l <- struct{}{}:
 		return l, nil
@@ -227,7 +253,42 @@ func (s *Store) lock(ctx context.Context, op, domain string) (chan struct{}, err
 	}
 }
 
+// stripe returns domain's lock.
+func (s *Store) stripe(domain string) chan struct{} {
+	return s.locks[maphash.String(s.seed, domain)%uint64(len(s.locks))]
+}
+
 func unlock(l chan struct{}) { <-l }
+
+// call runs f, which talks to Redis, holding the domain lock l, which it
+// releases when f returns. It returns f's result, or an error wrapping
+// ctx's as soon as ctx ends: f then finishes in the background, so at most
+// one call per lock stripe outlives its caller, and the round trips and
+// memory-tier updates of a domain stay in order.
+func call[T any](ctx context.Context, l chan struct{}, op, domain string, f func() (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer unlock(l)
+		v, err := f()
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		select {
+		case r := <-done: // it finished too: keep its outcome
+			return r.v, r.err
+		default:
+			var zero T
+			return zero, fmt.Errorf("redisstore: %s %s: %w", op, domain, ctx.Err())
+		}
+	}
+}
 
 // fresh reports whether h may be served at clock reading c without a
 // re-read.
@@ -235,9 +296,9 @@ func (s *Store) fresh(h *held, c int64) bool { return c < h.freshUntil.Load() }
 
 // Get returns the entry for domain, from memory when it is fresh there (see
 // Store), else from Redis. A domain that is not valid (cache.ValidDomain),
-// absent, or whose value does not decode is a miss; a corrupt value is
-// logged and left for the next Put to overwrite. Redis errors, including
-// ctx's, are returned wrapped.
+// absent, deleted, or whose value does not decode is a miss; a corrupt
+// value is logged and left for the next Put to overwrite. Redis errors,
+// including ctx's, are returned wrapped.
 func (s *Store) Get(ctx context.Context, domain string) (*cache.Entry, error) {
 	s.init()
 	now := s.clock()
@@ -245,7 +306,6 @@ func (s *Store) Get(ctx context.Context, domain string) (*cache.Entry, error) {
 		if s.fresh(h, now) || !h.refreshing.CompareAndSwap(false, true) {
 			return h.e, nil
 		}
-		defer h.refreshing.Store(false)
 		return s.reread(ctx, domain, h, now)
 	}
 	if s.Client == nil {
@@ -258,41 +318,63 @@ func (s *Store) Get(ctx context.Context, domain string) (*cache.Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer unlock(l)
 	if h, ok := s.mem.Get(domain); ok && s.fresh(h, now) { // filled while we waited
+		unlock(l)
 		return h.e, nil
 	}
-	e, err := s.read(ctx, domain)
+	return call(ctx, l, "get", domain, func() (*cache.Entry, error) { return s.readCold(ctx, domain, now) })
+}
+
+// readCold reads domain from Redis into the memory tier. The caller holds
+// domain's lock.
+func (s *Store) readCold(ctx context.Context, domain string, now int64) (*cache.Entry, error) {
+	e, what, err := s.read(ctx, domain)
 	if err != nil {
 		return nil, err
+	}
+	if what != foundEntry {
+		return nil, cache.ErrCacheMiss
 	}
 	s.mem.Add(domain, s.newHeld(e, now))
 	return e, nil
 }
 
-// reread refreshes h from Redis once it is no longer fresh.
+// reread refreshes h from Redis once it is no longer fresh; the caller
+// has set h.refreshing, and whoever finishes the re-read clears it. It
+// serves h.e rather than wait: for the lock stripe, when another call
+// holds it, and for Redis, once ctx ends.
 func (s *Store) reread(ctx context.Context, domain string, h *held, now int64) (*cache.Entry, error) {
-	l, err := s.lock(ctx, "get", domain)
-	if err != nil {
-		return h.e, nil // the caller gave up; the next Get tries again
+	if s.Client == nil {
+		h.refreshing.Store(false)
+		return h.e, nil
 	}
-	defer unlock(l)
+	l := s.stripe(domain)
+	select {
+	case l <- struct{}{}:
+	default:
+		h.refreshing.Store(false)
+		return h.e, nil // a later Get re-reads
+	}
+	e, err := call(ctx, l, "get", domain, func() (*cache.Entry, error) {
+		defer h.refreshing.Store(false)
+		return s.refresh(ctx, domain, h, now)
+	})
+	if err != nil && ctx.Err() != nil {
+		return h.e, nil // the caller gave up; the re-read goes on
+	}
+	return e, err
+}
+
+// refresh is reread's work, under domain's lock.
+func (s *Store) refresh(ctx context.Context, domain string, h *held, now int64) (*cache.Entry, error) {
 	if cur, ok := s.mem.Peek(domain); ok && cur != h {
 		return cur.e, nil // a Put or a cold Get replaced h while we waited
 	} else if !ok {
 		// Deleted or evicted while we waited: read it as a cold Get would.
-		e, err := s.read(ctx, domain)
-		if err != nil {
-			return nil, err
-		}
-		s.mem.Add(domain, s.newHeld(e, now))
-		return e, nil
+		return s.readCold(ctx, domain, now)
 	}
-	e, err := s.read(ctx, domain)
+	e, what, err := s.read(ctx, domain)
 	switch {
-	case errors.Is(err, cache.ErrCacheMiss):
-		s.mem.Remove(domain)
-		return nil, err
 	case err != nil && ctx.Err() != nil:
 		return h.e, nil // the caller gave up; the next Get tries again
 	case err != nil:
@@ -300,6 +382,11 @@ func (s *Store) reread(ctx context.Context, domain string, h *held, now int64) (
 			"domain", domain, "local_ttl", s.localTTL(), "err", err)
 		s.renew(h, now)
 		return h.e, nil
+	case what == foundNothing && h.e.Expires.After(s.at(now)):
+		return s.restore(ctx, domain, h, now)
+	case what != foundEntry:
+		s.mem.Remove(domain)
+		return nil, cache.ErrCacheMiss
 	case sameFields(e, h.e):
 		s.renew(h, now)
 		return h.e, nil
@@ -308,19 +395,72 @@ func (s *Store) reread(ctx context.Context, domain string, h *held, now int64) (
 	return e, nil
 }
 
+// restore writes h's unexpired entry back to Redis, which has lost the key
+// (no Delete: that leaves a tombstone), unless another sender wrote the
+// key meanwhile, and serves it. Under domain's lock.
+//
+// Spec note: when a policy fetch fails, RFC 8461, Section 3.3 lets a
+// sender go on with "a valid (non-expired) previously cached policy"; a
+// cache that forgets an entry before it expires leaves the next delivery
+// to a fetch that an attacker can block. So a Redis that comes back empty
+// is refilled from the senders' memory tiers rather than trusted.
+func (s *Store) restore(ctx context.Context, domain string, h *held, now int64) (*cache.Entry, error) {
+	data, err := cache.MarshalEntry(h.e)
+	if err != nil { // cannot happen: the entry was stored or read
+		s.mem.Remove(domain)
+		return nil, cache.ErrCacheMiss
+	}
+	ok, err := s.Client.SetNX(ctx, s.key(domain), data, redisTTL(h.e.Expires.Sub(s.at(now)))).Result()
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return h.e, nil
+	case err != nil:
+		s.logger().Warn("redisstore: cannot write back an entry Redis lost; serving it from memory",
+			"domain", domain, "local_ttl", s.localTTL(), "err", err)
+	case ok:
+		s.logger().Debug("redisstore: wrote back an entry Redis lost", "domain", domain)
+	default: // another sender wrote the key after our read: take what it wrote
+		e, what, err := s.read(ctx, domain)
+		switch {
+		case err != nil:
+			s.renew(h, now)
+			return h.e, nil
+		case what == foundEntry && !sameFields(e, h.e):
+			s.mem.Add(domain, s.newHeld(e, now))
+			return e, nil
+		case what == foundTombstone || what == foundCorrupt:
+			s.mem.Remove(domain)
+			return nil, cache.ErrCacheMiss
+		}
+	}
+	s.renew(h, now)
+	return h.e, nil
+}
+
 func sameFields(a, b *cache.Entry) bool {
 	return a.Domain == b.Domain && a.ID == b.ID && a.Policy == b.Policy &&
 		a.Fetched.Equal(b.Fetched) && a.Expires.Equal(b.Expires)
 }
 
-// read fetches and decodes domain's value; corrupt values are a miss.
-func (s *Store) read(ctx context.Context, domain string) (*cache.Entry, error) {
+// What read found at a domain's key.
+const (
+	foundEntry     = iota
+	foundNothing   // no key: never stored, expired, or lost by Redis
+	foundTombstone // deleted through a Store
+	foundCorrupt   // not an entry for the domain (logged)
+)
+
+// read fetches and decodes domain's value.
+func (s *Store) read(ctx context.Context, domain string) (*cache.Entry, int, error) {
 	data, err := s.Client.Get(ctx, s.key(domain)).Bytes()
 	if errors.Is(err, redis.Nil) {
-		return nil, cache.ErrCacheMiss
+		return nil, foundNothing, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("redisstore: get %s: %w", domain, err)
+		return nil, 0, fmt.Errorf("redisstore: get %s: %w", domain, err)
+	}
+	if string(data) == tombstone {
+		return nil, foundTombstone, nil
 	}
 	e, err := cache.UnmarshalEntry(data)
 	if err == nil && e.Domain != domain {
@@ -328,16 +468,23 @@ func (s *Store) read(ctx context.Context, domain string) (*cache.Entry, error) {
 	}
 	if err != nil {
 		s.logger().Warn("redisstore: ignoring corrupt entry", "domain", domain, "key", s.key(domain), "err", err)
-		return nil, cache.ErrCacheMiss
+		return nil, foundCorrupt, nil
 	}
-	return e, nil
+	return e, foundEntry, nil
 }
 
-// Put writes e to Redis with an expiry at e.Expires (or deletes the key if
-// e has already expired), then keeps e in memory. It fails with an error
-// wrapping cache.ErrInvalidEntry if e does not pass Validate. After a failed
-// Put, Redis holds the old entry, the new one or none, and the next Get
-// reads Redis.
+// redisTTL is the Redis expiry for an entry that expires in ttl (> 0):
+// whole milliseconds, rounded up (a key that dies up to 1 ms late is
+// harmless, and 0 would mean no expiry), at most maxTTL.
+func redisTTL(ttl time.Duration) time.Duration {
+	return (min(ttl, maxTTL) + time.Millisecond - 1).Truncate(time.Millisecond)
+}
+
+// Put writes e to Redis with an expiry at e.Expires (or, if e has already
+// expired, a tombstone as Delete does), then keeps e in memory. It fails
+// with an error wrapping cache.ErrInvalidEntry if e does not pass
+// Validate. After a failed Put, Redis holds the old entry, the new one or
+// none, and so, once the write has ended, does the memory tier.
 func (s *Store) Put(ctx context.Context, e *cache.Entry) error {
 	s.init()
 	data, err := cache.MarshalEntry(e)
@@ -354,30 +501,31 @@ func (s *Store) Put(ctx context.Context, e *cache.Entry) error {
 	if err != nil {
 		return err
 	}
-	defer unlock(l)
 	now := s.clock()
 	ttl := e.Expires.Sub(s.at(now))
 	s.mem.Remove(e.Domain)
-	if ttl <= 0 {
-		err = s.Client.Del(ctx, s.key(e.Domain)).Err()
-	} else {
-		// Redis expiries are whole milliseconds. Round up: a key that
-		// dies up to 1 ms late is harmless, and 0 would mean no expiry.
-		ttl = (min(ttl, maxTTL) + time.Millisecond - 1).Truncate(time.Millisecond)
-		err = s.Client.Set(ctx, s.key(e.Domain), data, ttl).Err()
-	}
-	if err != nil {
-		return fmt.Errorf("redisstore: put %s: %w", e.Domain, err)
-	}
-	if ttl > 0 {
-		s.mem.Add(e.Domain, s.newHeld(e, now))
-	}
-	return nil
+	_, err = call(ctx, l, "put", e.Domain, func() (struct{}, error) {
+		var err error
+		if ttl <= 0 {
+			err = s.Client.Set(ctx, s.key(e.Domain), tombstone, tombstoneTTL).Err()
+		} else {
+			err = s.Client.Set(ctx, s.key(e.Domain), data, redisTTL(ttl)).Err()
+		}
+		if err != nil {
+			return struct{}{}, fmt.Errorf("redisstore: put %s: %w", e.Domain, err)
+		}
+		if ttl > 0 {
+			s.mem.Add(e.Domain, s.newHeld(e, now))
+		}
+		return struct{}{}, nil
+	})
+	return err
 }
 
-// Delete removes domain's entry from memory and from Redis. It is not an
-// error when there is none, nor when domain is not valid. Other Stores on
-// the same Redis see the deletion within their LocalTTL.
+// Delete removes domain's entry from memory and from Redis, where it
+// leaves a tombstone. It is not an error when there is none, nor when
+// domain is not valid. Other Stores on the same Redis see the deletion
+// within their LocalTTL.
 func (s *Store) Delete(ctx context.Context, domain string) error {
 	s.init()
 	s.mem.Remove(domain)
@@ -394,10 +542,12 @@ func (s *Store) Delete(ctx context.Context, domain string) error {
 	if err != nil {
 		return err
 	}
-	defer unlock(l)
 	s.mem.Remove(domain)
-	if err := s.Client.Del(ctx, s.key(domain)).Err(); err != nil {
-		return fmt.Errorf("redisstore: delete %s: %w", domain, err)
-	}
-	return nil
+	_, err = call(ctx, l, "delete", domain, func() (struct{}, error) {
+		if err := s.Client.Set(ctx, s.key(domain), tombstone, tombstoneTTL).Err(); err != nil {
+			return struct{}{}, fmt.Errorf("redisstore: delete %s: %w", domain, err)
+		}
+		return struct{}{}, nil
+	})
+	return err
 }

@@ -109,14 +109,20 @@ func TestDefaultPrefixAndExpiry(t *testing.T) {
 		t.Fatalf("Get of a far-future entry = %v, %v; want the same pointer", got, err)
 	}
 
-	// An entry that has already expired replaces by deleting.
+	// An entry that has already expired replaces by deleting: the key
+	// holds no entry any more (a tombstone, with an expiry).
 	old := entry("example.com", "2", clk)
 	old.Expires = clk.Now().Add(-time.Second)
 	if err := s.Put(ctx, old); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := client.Exists(ctx, "strictmx:mtasts:example.com").Result(); err != nil || n != 0 {
-		t.Fatalf("key of an expired entry: exists=%d, %v; want deleted", n, err)
+	if v, err := client.Get(ctx, "strictmx:mtasts:example.com").Bytes(); err == nil {
+		if _, err := cache.UnmarshalEntry(v); err == nil {
+			t.Fatalf("key of an expired entry holds an entry")
+		}
+	}
+	if ttl, err := client.PTTL(ctx, "strictmx:mtasts:example.com").Result(); err != nil || ttl == -1 {
+		t.Fatalf("key of an expired entry: PTTL %v, %v; want an expiry or no key", ttl, err)
 	}
 	if _, err := s.Get(ctx, "example.com"); !errors.Is(err, cache.ErrCacheMiss) {
 		t.Fatalf("Get after Put of an expired entry: %v, want a miss", err)

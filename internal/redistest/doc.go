@@ -8,6 +8,16 @@
 //		...
 //	}
 //
+// Fault tests take the Server itself, from NewServer, to stall the
+// process (Pause, Resume: SIGSTOP, SIGCONT), kill it (SIGKILL) and start
+// it again on the same address with or without its data:
+//
+//	srv := redistest.NewServer(t, &redistest.Config{Persist: true})
+//	srv.Pause(t)
+//	...             // clients time out; the kernel queues what they send
+//	srv.Resume(t)   // Redis executes it all
+//	srv.Restart(t, true)
+//
 // Unless the environment variable STRICTMX_TEST_REDIS is "1", Start skips
 // the test with a message naming that variable, so `go test ./...` passes
 // on a machine without Redis. CI installs the Debian package redis-server
@@ -24,8 +34,9 @@
 // # Security
 //
 // The server binds 127.0.0.1 only, with protected mode on, and keeps
-// nothing on disk: no RDB snapshots, no AOF, working directory in
-// t.TempDir(). It is killed (SIGKILL) when the test ends.
+// nothing on disk unless Config.Persist asks for an append-only file: no
+// RDB snapshots, working directory in t.TempDir(). It is killed (SIGKILL)
+// when the test ends, paused or not.
 //
 // # Testing
 //

@@ -9,8 +9,11 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -34,8 +37,60 @@ const (
 // Start runs a redis-server on a free 127.0.0.1 port for the rest of the
 // test and returns its address ("127.0.0.1:port"). It skips the test unless
 // STRICTMX_TEST_REDIS=1, and fails it when redis-server is missing or does
-// not answer in time.
+// not answer in time. It is NewServer(t, nil).Addr.
 func Start(t testing.TB) (addr string) {
+	t.Helper()
+	return NewServer(t, nil).Addr
+}
+
+// Config is how NewServer runs a server. The zero value (or nil) is what
+// Start runs: no persistence.
+type Config struct {
+	// Persist makes the server log every write to an append-only file
+	// and fsync it before it replies (appendfsync always), so that
+	// Restart with keepData finds every write the server acknowledged.
+	Persist bool
+}
+
+// Server is a redis-server process that a test controls, to inject the
+// faults a production server has: a stall (Pause), a crash (Kill) and a
+// restart with or without its data (Restart). Its methods must be called
+// from the test's goroutine; they fail the test on error.
+type Server struct {
+	// Addr is the server's address, "127.0.0.1:port". It does not
+	// change across restarts.
+	Addr string
+
+	bin  string
+	port int
+	dir  string // working directory, where a persistent server's data is
+	cfg  Config
+
+	mu   sync.Mutex
+	proc *process // nil after Kill
+}
+
+// process is one run of redis-server.
+type process struct {
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when Wait returns
+	err    error         // Wait's result, set before exited is closed
+	out    *syncBuilder
+}
+
+// stop kills p and waits for it. It may be called on a stopped (paused)
+// process: SIGKILL ends it too.
+func (p *process) stop() {
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+}
+
+// NewServer runs a redis-server as cfg says (nil means the zero Config)
+// on a free 127.0.0.1 port for the rest of the test. Like Start, it skips
+// the test unless STRICTMX_TEST_REDIS=1 and fails it when the server does
+// not come up. The server is killed when the test ends, whatever state
+// the test left it in.
+func NewServer(t testing.TB, cfg *Config) *Server {
 	t.Helper()
 	if os.Getenv(EnvVar) != "1" {
 		t.Skip("set " + EnvVar + "=1 to run tests against a real redis-server")
@@ -44,71 +99,182 @@ func Start(t testing.TB) (addr string) {
 	if err != nil {
 		t.Fatalf("redistest: %s=1 but %s is not installed (Debian package redis-server): %v", EnvVar, Binary, err)
 	}
+	s := &Server{bin: bin}
+	if cfg != nil {
+		s.cfg = *cfg
+	}
 	var errs []error
 	for range startAttempts {
-		addr, err := start(t, bin)
+		port, err := freePort()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		s.port, s.dir = port, t.TempDir()
+		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		p, err := s.run()
 		if err == nil {
-			return addr
+			s.proc = p
+			t.Cleanup(s.cleanup)
+			return s
 		}
 		errs = append(errs, err)
 	}
 	t.Fatalf("redistest: could not start %s in %d attempts: %v", bin, startAttempts, errors.Join(errs...))
-	return ""
+	return nil
 }
 
-// start makes one attempt: it picks a port, runs the server and waits for
-// PONG. On failure it has already stopped the process.
-func start(t testing.TB, bin string) (string, error) {
-	port, err := freePort()
-	if err != nil {
-		return "", err
+func (s *Server) cleanup() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc != nil {
+		s.proc.stop()
+		s.proc = nil
 	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	cmd := exec.Command(bin,
+}
+
+// signal sends sig to the running server.
+func (s *Server) signal(t testing.TB, sig syscall.Signal, what string) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		t.Fatalf("redistest: %s: the server at %s is not running", what, s.Addr)
+	}
+	if err := s.proc.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("redistest: %s %s: %v", what, s.Addr, err)
+	}
+}
+
+// Pause stops the server with SIGSTOP: it keeps its connections open and
+// the kernel keeps accepting what clients send, but nothing is executed or
+// answered until Resume. This is what a stall (a long fork, a swapped-out
+// server, a network partition) looks like to a client.
+func (s *Server) Pause(t testing.TB) {
+	t.Helper()
+	s.signal(t, syscall.SIGSTOP, "pause")
+}
+
+// Resume continues a paused server with SIGCONT; it then executes what
+// clients sent meanwhile, including commands whose clients gave up.
+func (s *Server) Resume(t testing.TB) {
+	t.Helper()
+	s.signal(t, syscall.SIGCONT, "resume")
+}
+
+// Kill ends the server with SIGKILL (it may be paused) and waits for it
+// to exit. Connections are reset; what a persistent server acknowledged
+// is on disk.
+func (s *Server) Kill(t testing.TB) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc != nil {
+		s.proc.stop()
+		s.proc = nil
+	}
+}
+
+// Restart kills the server if it is running and starts a new one on the
+// same address. With keepData, the new server loads what the old one
+// persisted (see Config.Persist; a server without persistence comes back
+// empty either way); without, its data directory is emptied first, as a
+// server that lost its disk, or a cache without persistence, comes back.
+func (s *Server) Restart(t testing.TB, keepData bool) {
+	t.Helper()
+	s.Kill(t)
+	if !keepData {
+		entries, err := os.ReadDir(s.dir)
+		if err != nil {
+			t.Fatalf("redistest: restart: %v", err)
+		}
+		for _, e := range entries {
+			if err := os.RemoveAll(filepath.Join(s.dir, e.Name())); err != nil {
+				t.Fatalf("redistest: restart: %v", err)
+			}
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// The port was ours a moment ago; redis-server binds with
+	// SO_REUSEADDR, so only another process taking it in between makes
+	// this fail, and a retry would not help.
+	p, err := s.run()
+	if err != nil {
+		t.Fatalf("redistest: restart on %s: %v", s.Addr, err)
+	}
+	s.proc = p
+}
+
+// run starts one process on s.port and waits for it to answer. On failure
+// it has already stopped the process.
+func (s *Server) run() (*process, error) {
+	args := []string{
 		"--bind", "127.0.0.1",
-		"--port", strconv.Itoa(port),
+		"--port", strconv.Itoa(s.port),
 		"--save", "",
-		"--appendonly", "no",
-		"--dir", t.TempDir(),
+		"--dir", s.dir,
 		"--protected-mode", "yes",
 		"--loglevel", "warning",
-	)
-	var out strings.Builder
-	cmd.Stdout = &out
-	cmd.Stderr = &out
+	}
+	if s.cfg.Persist {
+		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
+	} else {
+		args = append(args, "--appendonly", "no")
+	}
+	cmd := exec.Command(s.bin, args...)
+	out := &syncBuilder{}
+	cmd.Stdout = out
+	cmd.Stderr = out
 	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("redistest: start %s: %w", bin, err)
+		return nil, fmt.Errorf("redistest: start %s: %w", s.bin, err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stop := func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	}
+	p := &process{cmd: cmd, exited: make(chan struct{}), out: out}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.exited)
+	}()
 
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if pid, err := serverPID(ctx, addr); err == nil {
+		if pid, err := serverPID(ctx, s.Addr); err == nil {
 			if pid == cmd.Process.Pid {
-				break
+				return p, nil
 			}
-			stop()
-			return "", fmt.Errorf("redistest: another server (pid %d) holds %s", pid, addr)
+			p.stop()
+			return nil, fmt.Errorf("redistest: another server (pid %d) holds %s", pid, s.Addr)
 		}
 		select {
-		case err := <-exited:
-			return "", fmt.Errorf("redistest: %s on port %d exited: %v: %s", bin, port, err, out.String())
+		case <-p.exited:
+			return nil, fmt.Errorf("redistest: %s on port %d exited: %v: %s", s.bin, s.port, p.err, out.String())
 		case <-ctx.Done():
-			stop()
-			return "", fmt.Errorf("redistest: %s on %s did not answer within %v: %s", bin, addr, readyTimeout, out.String())
+			p.stop()
+			return nil, fmt.Errorf("redistest: %s on %s did not answer within %v: %s", s.bin, s.Addr, readyTimeout, out.String())
 		case <-tick.C:
 		}
 	}
-	t.Cleanup(stop)
-	return addr, nil
+}
+
+// syncBuilder collects a process's output; the process writes it from
+// exec's copying goroutine while a failed start reads it.
+type syncBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *syncBuilder) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncBuilder) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }
 
 // freePort asks the kernel for a free loopback port. Another process may

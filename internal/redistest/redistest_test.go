@@ -1,8 +1,11 @@
 package redistest
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 )
@@ -45,5 +48,64 @@ func TestStartSkipsWithoutEnv(t *testing.T) {
 	})
 	if ran {
 		t.Fatalf("Start did not skip with %s unset", EnvVar)
+	}
+}
+
+// inline sends one inline command to addr and returns the first line of
+// the reply, within timeout.
+func inline(addr, cmd string, timeout time.Duration) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
+		return "", err
+	}
+	if _, err := c.Write([]byte(cmd + "\r\n")); err != nil {
+		return "", err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return strings.TrimSpace(line), err
+}
+
+func TestServerFaults(t *testing.T) {
+	for _, persist := range []bool{false, true} {
+		t.Run(fmt.Sprintf("persist=%v", persist), func(t *testing.T) {
+			s := NewServer(t, &Config{Persist: persist})
+			must := func(cmd, want string) {
+				t.Helper()
+				got, err := inline(s.Addr, cmd, 5*time.Second)
+				if err != nil || got != want {
+					t.Fatalf("%s: %q, %v; want %q", cmd, got, err, want)
+				}
+			}
+			must("SET k v", "+OK")
+
+			// A paused server accepts connections but answers nothing.
+			s.Pause(t)
+			if got, err := inline(s.Addr, "PING", 200*time.Millisecond); err == nil {
+				t.Fatalf("paused server answered %q", got)
+			}
+			s.Resume(t)
+			must("PING", "+PONG")
+
+			s.Kill(t)
+			if _, err := inline(s.Addr, "PING", time.Second); err == nil {
+				t.Fatal("killed server answered")
+			}
+			s.Restart(t, true)
+			if persist {
+				must("GET k", "$1") // the bulk reply's header: "v" survived
+			} else {
+				must("GET k", "$-1")
+			}
+			must("SET k2 v", "+OK")
+			s.Restart(t, false)
+			must("GET k2", "$-1")
+
+			// A paused server is killed at cleanup all the same.
+			s.Pause(t)
+		})
 	}
 }

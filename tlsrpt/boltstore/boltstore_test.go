@@ -3,11 +3,13 @@ package boltstore_test
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,7 +19,9 @@ import (
 	"github.com/strictmx/strictmx/internal/testclock"
 	"github.com/strictmx/strictmx/tlsrpt"
 	"github.com/strictmx/strictmx/tlsrpt/boltstore"
+	"github.com/strictmx/strictmx/tlsrpt/internal/counters"
 	"github.com/strictmx/strictmx/tlsrpt/tlsrpttest"
+	bolt "go.etcd.io/bbolt"
 )
 
 func TestBoltStore(t *testing.T) {
@@ -142,4 +146,91 @@ func TestBoltCrash(t *testing.T) {
 		t.Logf("round %d: killed in flush %d, %d sessions stored", round, killAt, total)
 		committed = total
 	}
+}
+
+// TestBoltLegacyCounters: a file written when counters were keyed by
+// their name is read, and added to, without migration.
+func TestBoltLegacyCounters(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	var c tlsrpt.Collector
+	for i := range 6 {
+		c.Record(crashResults(i * 50)) // all for d00.example
+	}
+	old := c.Snapshot()[0]
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		root, err := tx.CreateBucket([]byte("counts"))
+		if err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket([]byte("states")); err != nil {
+			return err
+		}
+		b, err := root.CreateBucket([]byte(counters.KeyName(old.Key)))
+		if err != nil {
+			return err
+		}
+		for _, c := range counters.Encode(old) {
+			if err := b.Put([]byte(c.Name), binary.BigEndian.AppendUint64(nil, uint64(c.N))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := boltstore.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, err := s.Load(ctx, old.Key); err != nil || !reflect.DeepEqual(got, old) {
+		t.Fatalf("Load of an old file = %+v, %v; want %+v", got, err, old)
+	}
+	if err := s.Add(ctx, tlsrpt.NewBatchID(), []*tlsrpt.Aggregate{old}); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := tlsrpt.Merge(old, old)
+	if got, err := s.Load(ctx, old.Key); err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("Load after an Add to an old file = %+v, %v; want %+v", got, err, want)
+	}
+}
+
+// TestBoltForgetsBatches: applied batch ids are remembered for
+// tlsrpt.BatchIDRetention, then pruned.
+func TestBoltForgetsBatches(t *testing.T) {
+	ctx := context.Background()
+	s, err := boltstore.Open(filepath.Join(t.TempDir(), "tlsrpt.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	clk := testclock.New(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))
+	s.Now = clk.Now
+	var c tlsrpt.Collector
+	c.Record(crashResults(1))
+	batch := c.Snapshot()
+	k := batch[0].Key
+	add := func(id tlsrpt.BatchID, want int64) {
+		t.Helper()
+		if err := s.Add(ctx, id, batch); err != nil {
+			t.Fatal(err)
+		}
+		if a, _ := s.Load(ctx, k); a.Sessions() != want {
+			t.Fatalf("%d sessions, want %d", a.Sessions(), want)
+		}
+	}
+	id := tlsrpt.NewBatchID()
+	add(id, 1)
+	clk.Advance(tlsrpt.BatchIDRetention)
+	add(id, 1) // still remembered
+	clk.Advance(time.Second)
+	add(id, 2) // forgotten
+	add(id, 2) // and remembered again
 }

@@ -9,9 +9,17 @@
 // It mirrors cache/redisstore, the fleet's shared MTA-STS policy cache: a
 // Store with an exported Client and Prefix, keys under DefaultPrefix.
 //
+// A batch is added by one Lua script that checks and sets a marker for
+// the batch's id in the same atomic step as the increments, so a batch
+// that a Flusher retries after a timeout, a stall, or a restart of Redis
+// is counted once. Every call is bounded by its ctx, whatever the client's
+// timeouts.
+//
 // # What it does not do
 //
 // It does not create, configure, authenticate or close the Redis client.
+// On Redis Cluster it needs a Prefix with a hash tag (one slot for all its
+// keys), since a batch is one script.
 //
 // # Security
 //
@@ -24,7 +32,11 @@
 //
 // Tests run against a real redis-server started on 127.0.0.1 by
 // internal/redistest; they are skipped unless STRICTMX_TEST_REDIS=1. The
-// tlsrpt/tlsrpttest conformance suite RunStore runs against it.
+// tlsrpt/tlsrpttest conformance suite RunStore runs against it, and a
+// fault suite stalls (SIGSTOP), kills and restarts the server, with and
+// without its data, while a sender flushes through a client with short
+// timeouts, with and without go-redis retries, and checks that every
+// session is counted exactly once (skipped under -short).
 //
 // This package is pre-v1: its API may change.
 //

@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -105,5 +106,28 @@ func TestRedisFleet(t *testing.T) {
 	pttl, err := stores[0].Client.PTTL(ctx, redisstore.DefaultPrefix+"l:"+k.Day.String()+"/"+k.Domain).Result()
 	if err != nil || pttl <= 0 || pttl > time.Minute {
 		t.Errorf("lock PTTL = %v, %v", pttl, err)
+	}
+}
+
+// TestConfig: a Store without a client, or on Redis Cluster without a
+// hash tag in its prefix, is a configuration error, not a panic or a
+// CROSSSLOT failure at every flush.
+func TestConfig(t *testing.T) {
+	ctx := context.Background()
+	cluster := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}})
+	defer cluster.Close()
+	var c tlsrpt.Collector
+	c.Record(crashResults(1))
+	for name, s := range map[string]*redisstore.Store{
+		"no client":          {},
+		"cluster, no tag":    {Client: cluster},
+		"cluster, empty tag": {Client: cluster, Prefix: "{}tlsrpt:"},
+	} {
+		if err := s.Add(ctx, tlsrpt.NewBatchID(), c.Snapshot()); !errors.Is(err, tlsrpt.ErrConfig) {
+			t.Errorf("%s: Add = %v, want ErrConfig", name, err)
+		}
+		if _, err := s.Keys(ctx); !errors.Is(err, tlsrpt.ErrConfig) {
+			t.Errorf("%s: Keys = %v, want ErrConfig", name, err)
+		}
 	}
 }

@@ -110,7 +110,7 @@ func (w *world) record(domain string, ok, failed int) {
 	for range failed {
 		c.Record(tlsrpt.Result{Policy: p, Time: day.Start().Add(time.Hour), ResultType: tlsrpt.ResultSTARTTLSNotSupported, MXHost: "mx." + domain})
 	}
-	if err := w.store.Add(context.Background(), c.Drain()); err != nil {
+	if err := w.store.Add(context.Background(), tlsrpt.NewBatchID(), c.Drain()); err != nil {
 		w.t.Fatal(err)
 	}
 }
@@ -369,7 +369,7 @@ func TestSchedulerRun(t *testing.T) {
 		store := &tlsrpt.MemoryStore{}
 		var c tlsrpt.Collector
 		c.Record(tlsrpt.Result{Policy: tlsrpt.Policy{Type: tlsrpt.PolicyNoPolicyFound, Domain: "example.org"}})
-		store.Add(context.Background(), c.Drain())
+		store.Add(context.Background(), tlsrpt.NewBatchID(), c.Drain())
 		mailer := &tlsrpttest.Mailer{}
 		s := &reporter.Scheduler{
 			Store: store, OrganizationName: "Org", ContactInfo: "r@sender.example", Mailer: mailer,

@@ -2,13 +2,18 @@ package tlsrpttest
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"math"
 	"net/netip"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/strictmx/strictmx/cache"
 	"github.com/strictmx/strictmx/tlsrpt"
 )
 
@@ -20,6 +25,13 @@ type StoreFactory func(t *testing.T) (s tlsrpt.Store, advance func(time.Duration
 
 // RunStore runs the conformance suite for tlsrpt.Store implementations,
 // in the manner of testing/fstest: every Store must pass it.
+//
+// Beyond sums, state and locks, it checks the batch contract of
+// Store.Add: a batch id added twice (also concurrently) counts once, the
+// zero id is refused, an aggregate the store cannot keep (CheckStorable,
+// an overflowing count) is left out and named in an ErrUnstorable error
+// while the rest of its batch is stored, and a 64 KiB MTA-STS policy, the
+// largest there is, is stored among many small domains.
 func RunStore(t *testing.T, newStore StoreFactory) {
 	ctx := context.Background()
 	day := tlsrpt.DayOf(time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC))
@@ -42,10 +54,10 @@ func RunStore(t *testing.T, newStore StoreFactory) {
 	t.Run("AddSums", func(t *testing.T) {
 		s, _ := newStore(t)
 		a, b := sampleAggregate(k1, 1), sampleAggregate(k1, 2)
-		if err := s.Add(ctx, []*tlsrpt.Aggregate{a, sampleAggregate(k2, 1)}); err != nil {
+		if err := s.Add(ctx, tlsrpt.NewBatchID(), []*tlsrpt.Aggregate{a, sampleAggregate(k2, 1)}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Add(ctx, []*tlsrpt.Aggregate{b}); err != nil {
+		if err := s.Add(ctx, tlsrpt.NewBatchID(), []*tlsrpt.Aggregate{b}); err != nil {
 			t.Fatal(err)
 		}
 		got, err := s.Load(ctx, k1)
@@ -79,7 +91,7 @@ func RunStore(t *testing.T, newStore StoreFactory) {
 		if ks, _ := s.Keys(ctx); !sameKeys(ks, []tlsrpt.Key{k2}) {
 			t.Errorf("a key with only state is not listed: %v", ks)
 		}
-		s.Add(ctx, []*tlsrpt.Aggregate{sampleAggregate(k2, 1)})
+		s.Add(ctx, tlsrpt.NewBatchID(), []*tlsrpt.Aggregate{sampleAggregate(k2, 1)})
 		if err := s.Delete(ctx, k2); err != nil {
 			t.Fatal(err)
 		}
@@ -129,7 +141,7 @@ func RunStore(t *testing.T, newStore StoreFactory) {
 		for range 8 {
 			wg.Go(func() {
 				for range 10 {
-					if err := s.Add(ctx, []*tlsrpt.Aggregate{sampleAggregate(k1, 1)}); err != nil {
+					if err := s.Add(ctx, tlsrpt.NewBatchID(), []*tlsrpt.Aggregate{sampleAggregate(k1, 1)}); err != nil {
 						t.Error(err)
 						return
 					}
@@ -145,6 +157,170 @@ func RunStore(t *testing.T, newStore StoreFactory) {
 			t.Errorf("sessions = %d, want %d", n, want)
 		}
 	})
+
+	t.Run("BatchOnce", func(t *testing.T) {
+		s, _ := newStore(t)
+		id := tlsrpt.NewBatchID()
+		batch := []*tlsrpt.Aggregate{sampleAggregate(k1, 1), sampleAggregate(k2, 2)}
+		for range 3 {
+			if err := s.Add(ctx, id, batch); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var wg sync.WaitGroup
+		for range 8 { // retries racing each other, as from a fleet's retries
+			wg.Go(func() {
+				if err := s.Add(ctx, id, batch); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		wantSessions := func(k tlsrpt.Key, want int64) {
+			t.Helper()
+			got, err := s.Load(ctx, k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got == nil || got.Sessions() != want {
+				t.Fatalf("Load(%s) = %+v; want %d sessions", k, got, want)
+			}
+		}
+		wantSessions(k1, sampleAggregate(k1, 1).Sessions())
+		wantSessions(k2, sampleAggregate(k2, 2).Sessions())
+		// Another id is another batch.
+		if err := s.Add(ctx, tlsrpt.NewBatchID(), batch); err != nil {
+			t.Fatal(err)
+		}
+		wantSessions(k1, 2*sampleAggregate(k1, 1).Sessions())
+		// An empty batch is a no-op; the zero id is refused.
+		if err := s.Add(ctx, tlsrpt.NewBatchID(), nil); err != nil {
+			t.Errorf("empty batch: %v", err)
+		}
+		if err := s.Add(ctx, tlsrpt.BatchID{}, batch); !errors.Is(err, tlsrpt.ErrNoBatchID) {
+			t.Errorf("zero id: %v, want ErrNoBatchID", err)
+		}
+		wantSessions(k1, 2*sampleAggregate(k1, 1).Sessions())
+	})
+
+	t.Run("Unstorable", func(t *testing.T) {
+		s, _ := newStore(t)
+		negative := sampleAggregate(tlsrpt.Key{Domain: "negative.example", Day: day}, 1)
+		negative.Policies[0].Summary.TotalSuccessfulSessionCount = -5
+		bad := []*tlsrpt.Aggregate{
+			negative,
+			sampleAggregate(tlsrpt.Key{Domain: "Upper.Example", Day: day}, 1),
+			sampleAggregate(tlsrpt.Key{Domain: "not a domain", Day: day}, 1),
+			sampleAggregate(tlsrpt.Key{Domain: strings.Repeat("a", 40<<10) + ".example", Day: day}, 1),
+			sampleAggregate(tlsrpt.Key{Domain: "", Day: day}, 1),
+			nil,
+		}
+		id := tlsrpt.NewBatchID()
+		err := s.Add(ctx, id, append([]*tlsrpt.Aggregate{sampleAggregate(k1, 1)}, append(bad, sampleAggregate(k2, 1))...))
+		if !errors.Is(err, tlsrpt.ErrUnstorable) {
+			t.Fatalf("Add of a batch with bad aggregates: %v, want ErrUnstorable", err)
+		}
+		for _, name := range []string{"negative.example", "Upper.Example", "not a domain"} {
+			if !strings.Contains(err.Error(), name) {
+				t.Errorf("the error does not name %q: %v", name, err)
+			}
+		}
+		for _, k := range []tlsrpt.Key{k1, k2} {
+			if a, err := s.Load(ctx, k); err != nil || a == nil || a.Sessions() != sampleAggregate(k, 1).Sessions() {
+				t.Errorf("Load(%s) = %+v, %v; the good aggregates of the batch must be stored", k, a, err)
+			}
+		}
+		if a, err := s.Load(ctx, negative.Key); a != nil || err != nil {
+			t.Errorf("Load(%s) = %+v, %v; want nothing stored", negative.Key, a, err)
+		}
+		// The batch counts as applied.
+		if err := s.Add(ctx, id, []*tlsrpt.Aggregate{sampleAggregate(k1, 1)}); err != nil {
+			t.Fatal(err)
+		}
+		if a, _ := s.Load(ctx, k1); a.Sessions() != sampleAggregate(k1, 1).Sessions() {
+			t.Errorf("a batch left partly out was applied again: %d sessions", a.Sessions())
+		}
+	})
+
+	t.Run("Overflow", func(t *testing.T) {
+		s, _ := newStore(t)
+		count := func(k tlsrpt.Key, n int64) *tlsrpt.Aggregate {
+			return &tlsrpt.Aggregate{Key: k, Policies: []tlsrpt.PolicyResult{{
+				Policy:  tlsrpt.Policy{Type: tlsrpt.PolicyNoPolicyFound, Domain: k.Domain},
+				Summary: tlsrpt.Summary{TotalSuccessfulSessionCount: n},
+			}}}
+		}
+		if err := s.Add(ctx, tlsrpt.NewBatchID(), []*tlsrpt.Aggregate{count(k1, math.MaxInt64-5)}); err != nil {
+			t.Fatal(err)
+		}
+		err := s.Add(ctx, tlsrpt.NewBatchID(), []*tlsrpt.Aggregate{count(k1, 10), count(k2, 10)})
+		if !errors.Is(err, tlsrpt.ErrUnstorable) || !strings.Contains(err.Error(), k1.Domain) {
+			t.Fatalf("Add that overflows %s: %v, want ErrUnstorable naming it", k1, err)
+		}
+		if a, err := s.Load(ctx, k1); err != nil || a.Sessions() != math.MaxInt64-5 {
+			t.Errorf("Load(%s) = %+v, %v; want the count before the overflow", k1, a, err)
+		}
+		if a, err := s.Load(ctx, k2); err != nil || a == nil || a.Sessions() != 10 {
+			t.Errorf("Load(%s) = %+v, %v; want 10 sessions", k2, a, err)
+		}
+	})
+
+	t.Run("LargePolicy", func(t *testing.T) {
+		s, _ := newStore(t)
+		var c tlsrpt.Collector
+		big := LargePolicy("big.example")
+		for i := range 3 {
+			r := tlsrpt.Result{Policy: big, Time: day.Start(), MXHost: big.MXHost[i]}
+			if i > 0 {
+				r.ResultType = tlsrpt.ResultCertificateNotTrusted
+			}
+			if err := c.Record(r); err != nil {
+				t.Fatalf("the 64 KiB policy is not valid: %v", err)
+			}
+		}
+		for i := range 100 {
+			d := fmt.Sprintf("small%03d.example", i)
+			c.Record(tlsrpt.Result{Policy: tlsrpt.Policy{Type: tlsrpt.PolicySTS, Domain: d,
+				String: []string{"version: STSv1", "mode: enforce", "mx: mx." + d, "max_age: 86400"},
+				MXHost: []string{"mx." + d}}, Time: day.Start()})
+		}
+		batch := c.Snapshot()
+		if err := s.Add(ctx, tlsrpt.NewBatchID(), batch); err != nil {
+			t.Fatalf("Add: %v", err)
+		}
+		for _, want := range batch {
+			got, err := s.Load(ctx, want.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("Load(%s) differs from what was added", want.Key)
+			}
+		}
+	})
+}
+
+// LargePolicy returns a valid MTA-STS policy for dom whose policy file
+// would be just under cache.MaxPolicySize (64 KiB), the largest body
+// strictmx fetches: thousands of mx lines. Stores must keep it like any
+// other.
+func LargePolicy(dom string) tlsrpt.Policy {
+	p := tlsrpt.Policy{Type: tlsrpt.PolicySTS, Domain: dom,
+		String: []string{"version: STSv1", "mode: enforce", "max_age: 604800"}}
+	size := 0
+	for _, l := range p.String {
+		size += len(l) + len("\r\n")
+	}
+	for i := 0; ; i++ {
+		mx := fmt.Sprintf("mx%05d.%s", i, dom)
+		l := "mx: " + mx
+		if size+len(l)+len("\r\n") > cache.MaxPolicySize {
+			return p
+		}
+		size += len(l) + len("\r\n")
+		p.String = append(p.String, l)
+		p.MXHost = append(p.MXHost, mx)
+	}
 }
 
 func sameKeys(a, b []tlsrpt.Key) bool {

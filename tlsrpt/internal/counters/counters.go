@@ -40,18 +40,30 @@ func detailName(d *tlsrpt.FailureDetail) string {
 	return string(b)
 }
 
-// Encode returns a's counts as named counters.
+// Encode returns a's counts as named counters, each name once: details
+// that differ only in what their names drop (an IP zone, an IPv4-mapped
+// form) are summed, so that a store may add each counter with a single
+// read and write.
 func Encode(a *tlsrpt.Aggregate) []Counter {
 	var out []Counter
+	at := map[string]int{} // name -> index in out
+	add := func(name string, n int64) {
+		if i, ok := at[name]; ok {
+			out[i].N += n
+			return
+		}
+		at[name] = len(out)
+		out = append(out, Counter{name, n})
+	}
 	for i := range a.Policies {
 		p := &a.Policies[i]
 		pn := policyName(&p.Policy)
 		if p.Summary.TotalSuccessfulSessionCount != 0 {
-			out = append(out, Counter{"s" + pn, p.Summary.TotalSuccessfulSessionCount})
+			add("s"+pn, p.Summary.TotalSuccessfulSessionCount)
 		}
 		for j := range p.FailureDetails {
 			d := &p.FailureDetails[j]
-			out = append(out, Counter{"f" + pn + "\n" + detailName(d), d.FailedSessionCount})
+			add("f"+pn+"\n"+detailName(d), d.FailedSessionCount)
 		}
 	}
 	return out

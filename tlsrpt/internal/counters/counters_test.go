@@ -97,3 +97,19 @@ func FuzzStoredCounters(f *testing.F) {
 		}
 	})
 }
+
+// TestEncodeUniqueNames: details that differ only in what counter names
+// drop share one counter, summed.
+func TestEncodeUniqueNames(t *testing.T) {
+	p := tlsrpt.Policy{Type: tlsrpt.PolicyNoPolicyFound, Domain: "example.net"}
+	a := &tlsrpt.Aggregate{Key: testKey, Policies: []tlsrpt.PolicyResult{{Policy: p,
+		Summary: tlsrpt.Summary{TotalFailureSessionCount: 3},
+		FailureDetails: []tlsrpt.FailureDetail{
+			{ResultType: tlsrpt.ResultSTARTTLSNotSupported, ReceivingIP: netip.MustParseAddr("192.0.2.1"), FailedSessionCount: 1},
+			{ResultType: tlsrpt.ResultSTARTTLSNotSupported, ReceivingIP: netip.MustParseAddr("::ffff:192.0.2.1"), FailedSessionCount: 2},
+		}}}}
+	cs := Encode(a)
+	if len(cs) != 1 || cs[0].N != 3 {
+		t.Fatalf("Encode = %+v, want one counter of 3", cs)
+	}
+}
