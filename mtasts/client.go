@@ -76,8 +76,9 @@ type Client struct {
 
 	// HTTPClient fetches policies. Nil means a built-in client with TLS 1.2
 	// or newer, RootCAs, DialContext, no proxy and the dial guard. A non-nil
-	// client is used as given (its TLS settings and proxy are the
-	// caller's), except that redirects are always refused.
+	// client is used as given (its TLS settings, proxy and dialer are the
+	// caller's, and the dial guard does not apply), except that redirects
+	// are always refused.
 	HTTPClient *http.Client
 
 	// RootCAs verifies policy hosts' certificates. Nil means the system
@@ -85,19 +86,26 @@ type Client struct {
 	RootCAs *x509.CertPool
 
 	// DialContext makes the TCP connections of the built-in HTTP client.
-	// Nil means a net.Dialer. Ignored when HTTPClient is set.
+	// Nil means a dialer that resolves the policy host with Resolver (when
+	// it resolves addresses, as *resolver.Stub does; else the system
+	// resolver) and refuses every address the dial guard refuses before
+	// connecting. A caller's DialContext resolves names itself, so the
+	// guard can only check the peer once connected: it then closes a
+	// refused connection before a byte is sent. Ignored when HTTPClient is
+	// set.
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	// Proxy chooses a proxy for policy fetches, as http.Transport.Proxy
-	// does. Nil means none (the environment is not consulted). Ignored when
-	// HTTPClient is set.
+	// does. Nil means none (the environment is not consulted). Through a
+	// proxy the dial guard sees only the proxy's address, never the
+	// policy host's: the proxy must refuse private destinations itself.
+	// Ignored when HTTPClient is set.
 	Proxy func(*http.Request) (*url.URL, error)
 
 	// AllowPrivate turns the dial guard off. By default the built-in HTTP
-	// client refuses to connect to loopback, private, link-local,
-	// multicast and unspecified addresses, so that a hostile DNS answer
-	// cannot point a fetch into the sender's own network. Set it for tests
-	// and intranets.
+	// client connects only to globally reachable addresses (see
+	// DialGuard), so that a hostile DNS answer cannot point a fetch into
+	// the sender's own network. Set it for tests and intranets.
 	AllowPrivate bool
 
 	// AllowMissingContentType accepts a policy response that has no
@@ -172,11 +180,11 @@ func (c *Client) init() {
 	c.once.Do(func() {
 		c.epoch = time.Now()
 		c.epochUnix = c.epoch.UnixNano()
-		c.http = c.newHTTPClient()
 		c.res = c.Resolver
 		if c.res == nil {
 			c.res = &resolver.Stub{}
 		}
+		c.http = c.newHTTPClient() // after c.res: it resolves with it
 		c.store = c.Store
 		if c.store == nil {
 			c.store = cache.NewLRU(DefaultCacheSize)

@@ -36,6 +36,8 @@ func (c *Client) httpClient() *http.Client {
 	return c.http
 }
 
+// newHTTPClient makes the client for policy fetches; init calls it, once
+// c.res is set.
 func (c *Client) newHTTPClient() *http.Client {
 	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	if c.HTTPClient != nil {
@@ -45,9 +47,13 @@ func (c *Client) newHTTPClient() *http.Client {
 	}
 	dial := c.DialContext
 	if dial == nil {
-		d := &net.Dialer{Timeout: 30 * time.Second}
-		if !c.AllowPrivate {
-			d.Control = DialGuard
+		// The policy host's name resolves through the Client's resolver
+		// when it resolves addresses too (*resolver.Stub does), and a
+		// refused address is never connected to.
+		d := &dialguard.Dialer{Class: ErrDialGuard, AllowPrivate: c.AllowPrivate,
+			Net: net.Dialer{Timeout: 30 * time.Second}}
+		if r, ok := c.res.(dialguard.IPResolver); ok {
+			d.Resolver = r
 		}
 		dial = d.DialContext
 	} else if !c.AllowPrivate {
@@ -73,8 +79,10 @@ func (c *Client) newHTTPClient() *http.Client {
 }
 
 // DialGuard is a net.Dialer.Control function that refuses, before
-// connecting, every address that is not public: loopback, private,
-// link-local, multicast, broadcast and unspecified addresses. The Client's
+// connecting, every address that is not globally reachable: loopback,
+// private, shared, link-local, documentation, reserved, multicast,
+// broadcast and unspecified addresses and the IPv6 forms that carry them,
+// following the IANA special-purpose address registries. The Client's
 // built-in HTTP client uses it unless AllowPrivate is set; use it in a
 // dialer of your own to apply the same rule, the one every outgoing
 // connection of this module follows. Errors wrap ErrDialGuard.

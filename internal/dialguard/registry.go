@@ -74,7 +74,7 @@ var ipv6Special = []block{
 var (
 	nat64WellKnown = netip.MustParsePrefix("64:ff9b::/96") // RFC 6052
 	sixToFour      = netip.MustParsePrefix("2002::/16")    // RFC 3056
-	globalUnicast6 = netip.MustParsePrefix("2000::/3")     // RFC 4291, Section 2.4
+	globalUnicast6 = netip.MustParsePrefix("2000::/3")     // Global Unicast, IANA IPv6 Address Space
 )
 
 // special returns the registry entry that holds a, if any.

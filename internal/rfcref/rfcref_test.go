@@ -39,6 +39,45 @@ var sections = map[int]string{
 	1034: `3 3.6 3.6.2`,
 	// Address Allocation for Private Internets.
 	1918: ``,
+	// The RFCs behind the entries of the IANA special-purpose address
+	// registries (internal/dialguard/registry.go), cited only as a whole.
+	791:  ``,
+	919:  ``,
+	1112: ``,
+	1122: ``,
+	2544: ``,
+	2928: ``,
+	3056: ``,
+	3849: ``,
+	3879: ``,
+	3927: ``,
+	4291: ``,
+	4380: ``,
+	5180: ``,
+	5737: ``,
+	5771: ``,
+	6052: ``,
+	6598: ``,
+	6666: ``,
+	6890: ``,
+	7343: ``,
+	7450: ``,
+	7526: ``,
+	7534: ``,
+	7535: ``,
+	7723: ``,
+	8155: ``,
+	8215: ``,
+	9374: ``,
+	9602: ``,
+	9637: ``,
+	9665: ``,
+	9780: ``,
+	// MIME Part Two: Media Types.
+	2046: `1 2 3 4 4.1 4.1.1 4.1.2 4.1.3 4.1.4 4.2 4.3 4.4 4.5 4.5.1 4.5.2 4.5.3
+		5 5.1 5.1.1 5.1.2 5.1.3 5.1.4 5.1.5 5.1.6 5.1.7
+		5.2 5.2.1 5.2.2 5.2.2.1 5.2.2.2 5.2.3 5.2.4
+		6 7 8 9 A`,
 	// SMTP Service Extension for Secure SMTP over TLS (STARTTLS).
 	3207: ``,
 	// DNS Extensions to Support IP Version 6 (AAAA). Partial, as 1034.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -104,8 +105,11 @@ type Scheduler struct {
 	// Mailer sends reports to mailto: rua URIs; nil means such URIs
 	// fail.
 	Mailer Mailer
-	// HTTPClient posts to https: rua URIs; nil means
-	// NoRedirectClient().
+	// HTTPClient posts to https: rua URIs; nil means the client of
+	// NewHTTPClient, resolving with Resolver when it resolves addresses
+	// too (*resolver.Stub does): no redirects, no proxy, only globally
+	// reachable addresses. For a proxy or a private collector, set a
+	// client made by NewHTTPClient with those options.
 	HTTPClient *http.Client
 	// Resolver looks up `_smtp._tls` records; nil means a
 	// *resolver.Stub reading /etc/resolv.conf.
@@ -143,6 +147,25 @@ type Scheduler struct {
 
 	ownerOnce sync.Once
 	ownerName string
+	httpOnce  sync.Once
+	http      *http.Client
+}
+
+// httpClient returns HTTPClient or the default client, made once.
+func (s *Scheduler) httpClient() *http.Client {
+	if s.HTTPClient != nil {
+		return s.HTTPClient
+	}
+	s.httpOnce.Do(func() {
+		var o HTTPOptions
+		if r, ok := s.Resolver.(interface {
+			LookupNetIP(context.Context, string, string) ([]netip.Addr, error)
+		}); ok {
+			o.Resolver = r
+		}
+		s.http = NewHTTPClient(o)
+	})
+	return s.http
 }
 
 // jobState is a report's progress, kept in the Store as JSON.
@@ -489,7 +512,7 @@ func (s *Scheduler) attempt(ctx context.Context, k tlsrpt.Key, st *jobState, now
 func (s *Scheduler) deliver(ctx context.Context, k tlsrpt.Key, st *jobState, report func() (*tlsrpt.Report, error), submitter, uri string, now time.Time) error {
 	switch {
 	case strings.HasPrefix(uri, "https://"):
-		return PostReport(ctx, s.HTTPClient, uri, st.Gzip)
+		return PostReport(ctx, s.httpClient(), uri, st.Gzip)
 	case strings.HasPrefix(uri, "mailto:"):
 		if s.Mailer == nil {
 			return &SendError{URI: uri, Err: fmt.Errorf("%w: no Mailer", ErrConfig)}
