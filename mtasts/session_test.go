@@ -82,3 +82,37 @@ func TestMTASTSResultTypesRegistered(t *testing.T) {
 		}
 	}
 }
+
+// Every policy the parser accepts can be reported: a junk line that is
+// not valid UTF-8 does not make its sessions unrecordable.
+func TestResultRecordInvalidUTF8Line(t *testing.T) {
+	p, err := mtasts.ParsePolicy([]byte("version: STSv1\r\nmode: enforce\r\nmx: mx1.example.test\r\nmax_age: 86400\r\nx-note: caf\xe9\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := &mtasts.Result{Domain: "example.test", Policy: p, ID: "1", Source: mtasts.SourceCache}
+	plan := res.Plan([]*net.MX{{Host: "mx1.example.test."}, {Host: "evil.example.org."}}, mtasts.PlanOptions{})
+	var c tlsrpt.Collector
+	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	if err := res.Record(&c, plan.Hosts[0].Done(nil), start); err != nil {
+		t.Fatalf("success not recorded: %v", err)
+	}
+	if err := res.Record(&c, plan.Hosts[1].Skipped(), start); err != nil {
+		t.Fatalf("mismatch not recorded: %v", err)
+	}
+	aggs := c.Snapshot()
+	if len(aggs) != 1 || aggs[0].Sessions() != 2 {
+		t.Fatalf("aggregates %+v", aggs)
+	}
+	r, err := tlsrpt.BuildReport(aggs[0], "Sender Org", "tlsrpt@sender.example", tlsrpt.NewReportID(aggs[0].Key, "sender.example", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Marshal(); err != nil {
+		t.Fatal(err)
+	}
+	lines := r.Policies[0].Policy.String
+	if got := lines[len(lines)-1]; got != "x-note: caf\uFFFD" {
+		t.Errorf("policy-string line %q; want the invalid byte as U+FFFD", got)
+	}
+}

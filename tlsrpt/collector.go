@@ -255,7 +255,12 @@ func normalizePolicy(p *Policy) (Policy, error) {
 	switch p.Type {
 	case PolicySTS:
 		for _, l := range p.String {
-			n.String = append(n.String, strings.TrimRight(l, "\r\n"))
+			// Spec note: a policy line that is not valid UTF-8 (an MTA-STS
+			// parser may accept it as an unknown key's value) cannot go into
+			// report JSON as it is; each invalid byte sequence is replaced
+			// with U+FFFD, so that the policy is still reported, and
+			// recognisably.
+			n.String = append(n.String, strings.ToValidUTF8(strings.TrimRight(l, "\r\n"), "\uFFFD"))
 		}
 		for _, m := range p.MXHost {
 			n.MXHost = append(n.MXHost, strings.ToLower(strings.TrimSuffix(m, ".")))

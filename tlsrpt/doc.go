@@ -92,13 +92,18 @@
 //     count, and field names are case-sensitive ("RUA=" is an unknown
 //     extension, ignored). URIs are percent-decoded; only mailto: and
 //     https: are used, others are ignored without failing the record, and a
-//     mailto: URI must hold one bare addr-spec.
+//     mailto: URI must hold one bare addr-spec, which is used exactly as
+//     decoded (a quoted local part stays quoted).
 //   - A session is one connection attempt to one MX host and counts once,
 //     as a success or as one failure with one result type; a retry to
 //     another MX host is another session. A policy-level failure (fetch
 //     error, invalid policy, MX host outside the policy) fails the session
 //     too. Sessions under no policy are reported with policy type
 //     no-policy-found. Sessions that carried a report are never counted.
+//   - Every policy an MTA-STS parser accepts can be reported: a policy
+//     line that is not valid UTF-8 goes into policy-string with each
+//     invalid byte sequence replaced by U+FFFD, rather than making its
+//     sessions unrecordable.
 //   - Counts are kept per (policy domain, UTC day of the session start,
 //     policy) as plain sums, so partial aggregates merge in any order; a
 //     policy that changes during a day gives two policy entries in that
