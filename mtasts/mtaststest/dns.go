@@ -161,11 +161,12 @@ func (s *Server) Delete(name string) *Server {
 }
 
 // DNSFault makes the DNS server misbehave for queries of name, of any
-// type; DNSNormal undoes it.
+// type, in place of any DNSRcode; DNSNormal undoes both.
 func (s *Server) DNSFault(name string, f DNSFault) *Server {
 	n := fqdn(name)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	delete(s.rcodes, n)
 	if f == DNSNormal {
 		delete(s.faults, n)
 	} else {
@@ -174,8 +175,83 @@ func (s *Server) DNSFault(name string, f DNSFault) *Server {
 	return s
 }
 
+// DNSRcode makes the DNS server answer every query for name, of any type,
+// with the response code rcode (0 to 15, RFC 1035, Section 4.1.1, and the
+// IANA DNS RCODEs registry; github.com/miekg/dns names them, such as
+// dns.RcodeNotImplemented) and nothing in the answer and authority
+// sections, in place of any DNSFault. It is for codes DNSFault has no
+// switch for; DNSFault(name, DNSNormal) undoes it.
+func (s *Server) DNSRcode(name string, rcode int) *Server {
+	if rcode < 0 || rcode > 15 {
+		s.fail("DNSRcode %s: rcode %d is not a 4-bit header code", name, rcode)
+		return s
+	}
+	n := fqdn(name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.faults, n)
+	s.rcodes[n] = rcode
+	return s
+}
+
+// CNAMEMode chooses how the DNS server answers a query for an alias.
+type CNAMEMode int
+
+const (
+	// CNAMEChain puts the whole chain in one answer, as a recursive
+	// resolver does: every CNAME from the name asked to the records at
+	// its end (the default). A chain that loops is answered SERVFAIL, as
+	// by a resolver that detects the loop.
+	CNAMEChain CNAMEMode = iota
+	// CNAMEChainLoops is CNAMEChain, except that a loop is answered as it
+	// is: NOERROR with the chain up to and including the CNAME that comes
+	// back to a name already in it, as from a resolver that does not
+	// check, for testing a client's own loop detection.
+	CNAMEChainLoops
+	// CNAMEOneLink answers with the CNAME of the name asked and nothing
+	// else, as an authoritative server whose target is out of its zone
+	// does: the client must ask again for the target, one query per link.
+	CNAMEOneLink
+)
+
+// CNAMEMode sets how the DNS server answers queries for aliases, for
+// every name.
+func (s *Server) CNAMEMode(m CNAMEMode) *Server {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cnames = m
+	return s
+}
+
+// StrayReplies makes the DNS server send, before each answer over UDP, n
+// replies to the same question with another ID, NXDOMAIN and no records:
+// what late answers to earlier queries, or an off-path forger's guesses,
+// look like. A client must ignore them and wait for the reply with its own
+// ID (RFC 1035, Section 4.1.1); one that does not sees NXDOMAIN. 0, the
+// default, sends none; TCP answers never have any.
+func (s *Server) StrayReplies(n int) *Server {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.strays = min(max(n, 0), 1<<16-1)
+	return s
+}
+
+// OnQuery makes the DNS server call f with the name (lower case, with a
+// trailing dot) and type ("TXT", "MX", ...) of every query it receives,
+// before it looks at its records or faults, so that f may change them for
+// that very query. f runs on the server's goroutine without the server's
+// lock, so it may call any setup method; a DNSTimeout query is reported
+// too, which lets a test act while the query is in flight. nil removes f.
+func (s *Server) OnQuery(f func(name, rrtype string)) *Server {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onQuery = f
+	return s
+}
+
 // DefaultSOAMinimum is the TTL and MINIMUM of the SOA record in the
-// harness's negative answers, unless Server.NegativeTTL changes it.
+// harness's negative answers, unless Server.NegativeTTL or
+// Server.NegativeSOA changes them.
 const DefaultSOAMinimum = 300 * time.Second
 
 // NegativeTTL sets the TTL and MINIMUM of the SOA record that the DNS server
@@ -183,9 +259,17 @@ const DefaultSOAMinimum = 300 * time.Second
 // resolver may cache "no such record" (RFC 2308, Section 5). The default is
 // DefaultSOAMinimum; a negative d sends no SOA at all. Whole seconds only.
 func (s *Server) NegativeTTL(d time.Duration) *Server {
+	return s.NegativeSOA(d, d)
+}
+
+// NegativeSOA is NegativeTTL with the SOA record's TTL and its MINIMUM
+// field set apart: a resolver should cache a negative answer for the
+// lesser of the two (RFC 2308, Section 5). If either is negative, no SOA
+// is sent. Whole seconds only.
+func (s *Server) NegativeSOA(ttl, minimum time.Duration) *Server {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.negTTL = d
+	s.negTTL, s.negMin = ttl, minimum
 	return s
 }
 
@@ -212,13 +296,27 @@ func (s *Server) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 	s.mu.Lock()
 	s.queries[rrKey{name, q.Qtype}]++
 	s.totalQueries++
+	if !udp {
+		s.tcpQueries++
+	}
+	onQuery := s.onQuery
+	s.mu.Unlock()
+	if onQuery != nil {
+		onQuery(name, dns.Type(q.Qtype).String())
+	}
+
+	s.mu.Lock()
 	fault := s.faults[name]
-	switch fault {
-	case DNSServFail:
+	rcode, forced := s.rcodes[name]
+	strays := s.strays
+	switch {
+	case forced:
+		resp.Rcode = rcode
+	case fault == DNSServFail:
 		resp.Rcode = dns.RcodeServerFailure
-	case DNSRefused:
+	case fault == DNSRefused:
 		resp.Rcode = dns.RcodeRefused
-	case DNSTimeout:
+	case fault == DNSTimeout:
 		s.mu.Unlock()
 		return
 	default:
@@ -236,6 +334,12 @@ func (s *Server) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 				size = int(opt.UDPSize())
 			}
 			resp.Truncate(size)
+		}
+		for i := range strays {
+			stray := new(dns.Msg)
+			stray.SetRcode(req, dns.RcodeNameError)
+			stray.Id = req.Id + 1 + uint16(i) // never req.Id: i < 65535
+			w.WriteMsg(stray)
 		}
 	}
 	w.WriteMsg(resp)
@@ -255,9 +359,17 @@ func (s *Server) answer(resp *dns.Msg, name string, qtype uint16) {
 			break
 		}
 		resp.Answer = append(resp.Answer, cn[0])
-		name = cn[0].(*dns.CNAME).Target
+		if s.cnames == CNAMEOneLink {
+			return
+		}
+		// Targets written with RR keep their case; records are keyed
+		// lower case.
+		name = strings.ToLower(cn[0].(*dns.CNAME).Target)
 		if seen[name] {
-			// A loop: a resolver would give up; show the loop.
+			if s.cnames == CNAMEChainLoops {
+				return
+			}
+			// A loop: a resolver gives up.
 			resp.Rcode = dns.RcodeServerFailure
 			resp.Answer = nil
 			return
@@ -266,14 +378,13 @@ func (s *Server) answer(resp *dns.Msg, name string, qtype uint16) {
 	if !s.exists(name) {
 		resp.Rcode = dns.RcodeNameError
 	}
-	if s.negTTL >= 0 {
-		ttl := uint32(s.negTTL / time.Second)
+	if s.negTTL >= 0 && s.negMin >= 0 {
 		labels := dns.SplitDomainName(name)
 		apex := dns.Fqdn(strings.Join(labels[max(0, len(labels)-2):], "."))
 		resp.Ns = append(resp.Ns, &dns.SOA{
-			Hdr: dns.RR_Header{Name: apex, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: ttl},
+			Hdr: dns.RR_Header{Name: apex, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: uint32(s.negTTL / time.Second)},
 			Ns:  "ns." + apex, Mbox: "hostmaster." + apex,
-			Serial: 1, Refresh: 3600, Retry: 600, Expire: 86400, Minttl: ttl,
+			Serial: 1, Refresh: 3600, Retry: 600, Expire: 86400, Minttl: uint32(s.negMin / time.Second),
 		})
 	}
 }

@@ -7,7 +7,7 @@
 //
 // It implements the server side of RFC 8461 as a test fixture: the
 // `_mta-sts` TXT record (RFC 8461, Section 3.1), the policy file at
-// https://mta-sts.<domain>/.well-known/mta-sts.txt (RFC 8461, Section 3.2
+// https://mta-sts.<domain>/.well-known/mta-sts.txt (RFC 8461, Sections 3.2
 // and 3.3), and MX hosts that offer STARTTLS (RFC 3207). It does not
 // implement DNSSEC or DANE, HTTP/2 on the policy hosts, IPv6 listeners,
 // TLS-RPT report reception, or SMTP beyond receiving a message.
@@ -32,10 +32,22 @@
 // The DNS server answers like a recursive resolver from the records set with
 // Server.TXT, MX, A, CNAME and RR (or the Domain shortcuts): CNAME chains
 // are followed in the answer, a name with no records but names below it
-// answers NODATA, an unknown name NXDOMAIN, and UDP answers larger than the
-// client's EDNS0 buffer are truncated so that the client retries over TCP.
-// DNSFault makes a name answer SERVFAIL or REFUSED, never answer, or always
-// truncate over UDP.
+// answers NODATA, an unknown name NXDOMAIN, both with an SOA record
+// (Server.NegativeTTL, or NegativeSOA for a TTL and a MINIMUM apart), and
+// UDP answers larger than the client's EDNS0 buffer are truncated so that
+// the client retries over TCP. DNSFault makes a name answer SERVFAIL or
+// REFUSED, never answer, or always truncate over UDP; DNSRcode makes it
+// answer any other response code. Server-wide switches make the server
+// misbehave as real ones do: CNAMEMode answers one CNAME link per query
+// (as an authoritative server does), or passes a CNAME loop on as it is;
+// StrayReplies sends replies with a wrong ID ahead of every UDP answer.
+// OnQuery calls a function as each query arrives, for acting while it is
+// in flight; Queries, TotalQueries and TCPQueries count them:
+//
+//	s.DNSRcode("notimp.example.test", dns.RcodeNotImplemented).
+//		CNAMEMode(mtaststest.CNAMEOneLink).
+//		StrayReplies(3).
+//		NegativeSOA(time.Hour, 2*time.Minute)
 //
 // One HTTPS listener is the policy host of every domain: the TLS server
 // name (SNI) "mta-sts.<domain>" chooses the domain, its certificate and its

@@ -57,13 +57,19 @@ type Server struct {
 	mu      sync.Mutex
 	records map[rrKey][]dns.RR
 	faults  map[string]DNSFault
-	negTTL  time.Duration
+	rcodes  map[string]int // forced by DNSRcode
+	negTTL  time.Duration  // SOA TTL of negative answers
+	negMin  time.Duration  // SOA MINIMUM of negative answers
+	cnames  CNAMEMode
+	strays  int                       // StrayReplies
+	onQuery func(name, rrtype string) // OnQuery
 	domains map[string]*domainState
 	certs   map[certKey]tls.Certificate
 	mxHosts map[string]*MXHost
 
 	queries      map[rrKey]int
 	totalQueries int
+	tcpQueries   int
 	fetches      map[string]int
 	totalFetches int
 }
@@ -82,7 +88,9 @@ func NewServer(t testing.TB) *Server {
 		done:    make(chan struct{}),
 		records: map[rrKey][]dns.RR{},
 		faults:  map[string]DNSFault{},
+		rcodes:  map[string]int{},
 		negTTL:  DefaultSOAMinimum,
+		negMin:  DefaultSOAMinimum,
 		domains: map[string]*domainState{},
 		certs:   map[certKey]tls.Certificate{},
 		mxHosts: map[string]*MXHost{},
@@ -319,13 +327,21 @@ func (s *Server) TotalFetches() int {
 	return s.totalFetches
 }
 
+// TCPQueries returns how many of the DNS queries the server has received
+// came over TCP; the others came over UDP.
+func (s *Server) TCPQueries() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tcpQueries
+}
+
 // ResetCounters sets all query and fetch counters to zero.
 func (s *Server) ResetCounters() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	clear(s.queries)
 	clear(s.fetches)
-	s.totalQueries, s.totalFetches = 0, 0
+	s.totalQueries, s.tcpQueries, s.totalFetches = 0, 0, 0
 }
 
 // normName returns name lower case without a trailing dot.
