@@ -18,6 +18,7 @@ import (
 	"github.com/strictmx/strictmx/internal/dialguard"
 	"github.com/strictmx/strictmx/internal/domain"
 	"github.com/strictmx/strictmx/mtasts"
+	"github.com/strictmx/strictmx/mtasts/resolver"
 )
 
 // Mailer submits one report message. from is the envelope sender, to the
@@ -166,7 +167,9 @@ type MXResolver = mtasts.MXResolver
 // failed TLS handshake is retried in plain text on that host.
 type DirectMailer struct {
 	// Resolver for MX lookups; nil means a *resolver.Stub reading
-	// /etc/resolv.conf.
+	// /etc/resolv.conf. When it also resolves addresses (LookupNetIP, as
+	// *resolver.Stub and *net.Resolver do) and Dialer is nil, the MX
+	// hosts' addresses are resolved with it too.
 	Resolver MXResolver
 	// HelloName is the EHLO name; empty means "localhost", which many
 	// receivers refuse: set it to the sending host's name.
@@ -234,10 +237,16 @@ func (m *DirectMailer) dial(ctx context.Context, addr string) (net.Conn, error) 
 		dial = m.Dialer.DialContext
 	case m.Dialer != nil:
 		dial = dialguard.Dial(ErrDialGuard, m.Dialer.DialContext)
-	case m.AllowPrivate:
-		dial = (&net.Dialer{}).DialContext
 	default:
-		dial = (&net.Dialer{Control: dialguard.Control(ErrDialGuard)}).DialContext
+		// MX host names resolve through the mailer's resolver, and a
+		// refused address is never connected to.
+		gd := &dialguard.Dialer{Class: ErrDialGuard, AllowPrivate: m.AllowPrivate}
+		if r, ok := m.Resolver.(dialguard.IPResolver); ok {
+			gd.Resolver = r
+		} else if m.Resolver == nil {
+			gd.Resolver = &resolver.Stub{}
+		}
+		dial = gd.DialContext
 	}
 	return dial(ctx, "tcp", addr)
 }
