@@ -93,4 +93,3 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 	}
 	return nil, errors.Join(errs...)
 }
-
