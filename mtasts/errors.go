@@ -2,6 +2,7 @@ package mtasts
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/strictmx/strictmx/tlsrpt"
 )
@@ -74,6 +75,22 @@ var (
 	ErrNoAcceptableMX = errors.New("mtasts: no MX host acceptable under the enforce policy")
 )
 
+// MX resolution errors: what ResolveMX found instead of hosts to try. Both
+// are final answers of the domain's DNS, not failures of the lookup: trying
+// again later gives the same answer until the domain's owner changes it. A
+// lookup that failed wraps ErrDNSTemporary instead.
+var (
+	// ErrNullMX means the domain publishes a null MX (RFC 7505): it
+	// accepts no mail. No host is to be tried; the message cannot be
+	// delivered to this domain.
+	ErrNullMX = errors.New("mtasts: domain accepts no mail (null MX)")
+	// ErrNoSuchDomain means the domain does not exist (NXDOMAIN). Only a
+	// resolver that tells NXDOMAIN from NODATA, such as *resolver.Stub,
+	// lets ResolveMX report it; errors.Is then finds resolver.ErrNXDOMAIN
+	// too.
+	ErrNoSuchDomain = errors.New("mtasts: domain does not exist")
+)
+
 // CertificateError is an MX certificate validation failure, classified.
 // It wraps ErrCertificate and the underlying x509 error.
 type CertificateError struct {
@@ -89,3 +106,38 @@ func (e *CertificateError) Error() string {
 
 // Unwrap returns ErrCertificate and the cause.
 func (e *CertificateError) Unwrap() []error { return []error{ErrCertificate, e.Err} }
+
+// NoAcceptableMXError is the temporary failure of a message under an enforce
+// policy when no MX host was acceptable. Queue the message and retry later;
+// never bounce it for this (RFC 8461, Section 5). It wraps
+// ErrNoAcceptableMX.
+type NoAcceptableMXError struct {
+	Domain   string
+	PolicyID string
+	// Hosts are the decisions for each host, in plan order.
+	Hosts []Decision
+}
+
+func (e *NoAcceptableMXError) Error() string {
+	var b strings.Builder
+	b.WriteString("mtasts: no MX host of ")
+	b.WriteString(e.Domain)
+	b.WriteString(" acceptable under the enforce policy (temporary failure)")
+	for _, d := range e.Hosts {
+		b.WriteString("; ")
+		b.WriteString(d.Host)
+		b.WriteString(": ")
+		if d.Err != nil {
+			b.WriteString(d.Err.Error())
+		} else {
+			b.WriteString("failed")
+		}
+	}
+	return b.String()
+}
+
+// Unwrap returns ErrNoAcceptableMX.
+func (e *NoAcceptableMXError) Unwrap() error { return ErrNoAcceptableMX }
+
+// Temporary reports true: the failure is never permanent.
+func (e *NoAcceptableMXError) Temporary() bool { return true }

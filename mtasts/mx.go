@@ -13,22 +13,6 @@ import (
 	"github.com/strictmx/strictmx/mtasts/resolver"
 )
 
-// MX resolution errors: what ResolveMX found instead of hosts to try. Both
-// are final answers of the domain's DNS, not failures of the lookup: trying
-// again later gives the same answer until the domain's owner changes it. A
-// lookup that failed wraps ErrDNSTemporary instead.
-var (
-	// ErrNullMX means the domain publishes a null MX (RFC 7505): it
-	// accepts no mail. No host is to be tried; the message cannot be
-	// delivered to this domain.
-	ErrNullMX = errors.New("mtasts: domain accepts no mail (null MX)")
-	// ErrNoSuchDomain means the domain does not exist (NXDOMAIN). Only a
-	// resolver that tells NXDOMAIN from NODATA, such as *resolver.Stub,
-	// lets ResolveMX report it; errors.Is then finds resolver.ErrNXDOMAIN
-	// too.
-	ErrNoSuchDomain = errors.New("mtasts: domain does not exist")
-)
-
 // ResolveMX looks up the MX records of domainName and returns the hosts a
 // sender tries, in the order to try them (RFC 5321, Section 5.1), ready for
 // Result.Plan:

@@ -2,43 +2,7 @@ package mtasts
 
 import (
 	"context"
-	"strings"
 )
-
-// NoAcceptableMXError is the temporary failure of a message under an enforce
-// policy when no MX host was acceptable. Queue the message and retry later;
-// never bounce it for this (RFC 8461, Section 5). It wraps
-// ErrNoAcceptableMX.
-type NoAcceptableMXError struct {
-	Domain   string
-	PolicyID string
-	// Hosts are the decisions for each host, in plan order.
-	Hosts []Decision
-}
-
-func (e *NoAcceptableMXError) Error() string {
-	var b strings.Builder
-	b.WriteString("mtasts: no MX host of ")
-	b.WriteString(e.Domain)
-	b.WriteString(" acceptable under the enforce policy (temporary failure)")
-	for _, d := range e.Hosts {
-		b.WriteString("; ")
-		b.WriteString(d.Host)
-		b.WriteString(": ")
-		if d.Err != nil {
-			b.WriteString(d.Err.Error())
-		} else {
-			b.WriteString("failed")
-		}
-	}
-	return b.String()
-}
-
-// Unwrap returns ErrNoAcceptableMX.
-func (e *NoAcceptableMXError) Unwrap() error { return ErrNoAcceptableMX }
-
-// Temporary reports true: the failure is never permanent.
-func (e *NoAcceptableMXError) Temporary() bool { return true }
 
 // Replan is called when no host of plan took the message. Before the
 // failure is final it re-checks the policy id (RFC 8461, Section 5.1): if

@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -95,15 +94,6 @@ func NewHTTPClient(o HTTPOptions) *http.Client {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 }
-
-// ErrDialGuard means a connection was refused because its address is
-// not globally reachable (loopback, private, shared, link-local,
-// documentation, reserved, multicast and the like; see NewHTTPClient): the
-// address of an https rua host, with NoRedirectClient,
-// or of an MX host, with DirectMailer unless its AllowPrivate is set. Both
-// come from a remote domain's DNS. The delivery is retried like any other
-// that failed.
-var ErrDialGuard = errors.New("reporter: refusing to connect to a non-public address")
 
 // PostReport POSTs a gzipped report to an https rua URI (RFC 8460,
 // Section 5.4) with Content-Type application/tlsrpt+gzip. Only a 2xx

@@ -15,6 +15,14 @@ var (
 	// ErrConfig: the reporter is missing required configuration
 	// (organisation name, contact address, DKIM signer, mailer).
 	ErrConfig = errors.New("reporter: incomplete configuration")
+	// ErrDialGuard means a connection was refused because its address is
+	// not globally reachable (loopback, private, shared, link-local,
+	// documentation, reserved, multicast and the like): the address of an
+	// https rua host, with a client of NewHTTPClient, or of an MX host,
+	// with DirectMailer, unless AllowPrivate is set. Both come from a
+	// remote domain's DNS. The delivery is retried like any other that
+	// failed.
+	ErrDialGuard = errors.New("reporter: refusing to connect to a non-public address")
 )
 
 // SendError reports the failure of one delivery attempt to one rua URI.
