@@ -130,6 +130,9 @@ type Store struct {
 // held is an entry in the memory tier.
 type held struct {
 	e *cache.Entry
+	// expiresAt is the clock reading of e.Expires: from then on e is
+	// never served, whatever else happens.
+	expiresAt int64
 	// freshUntil is the clock reading (see Store.clock) until which e may
 	// be served without a re-read: the earlier of LocalTTL after it was
 	// read or written, and e.Expires.
@@ -158,16 +161,25 @@ func (s *Store) lookupMem(domain string, now int64) (*held, bool) {
 }
 
 func (s *Store) newHeld(e *cache.Entry, c int64) *held {
-	h := &held{e: e}
+	h := &held{e: e, expiresAt: addSat(c, int64(e.Expires.Sub(s.at(c))))}
 	s.renew(h, c)
 	return h
 }
 
 // renew makes h fresh for LocalTTL from clock reading c.
 func (s *Store) renew(h *held, c int64) {
-	until := addSat(c, int64(s.localTTL()))
-	exp := addSat(c, int64(h.e.Expires.Sub(s.at(c))))
-	h.freshUntil.Store(min(until, exp))
+	h.freshUntil.Store(min(addSat(c, int64(s.localTTL())), h.expiresAt))
+}
+
+// serve returns h's entry unless it has expired at clock reading c: the
+// memory tier keeps serving while Redis is slow or down, never past an
+// entry's Expires.
+func (s *Store) serve(domain string, h *held, c int64) (*cache.Entry, error) {
+	if c >= h.expiresAt {
+		s.mem.Remove(domain)
+		return nil, cache.ErrCacheMiss
+	}
+	return h.e, nil
 }
 
 // addSat returns a+b, saturated at the int64 limits.
@@ -272,9 +284,14 @@ func call[T any](ctx context.Context, l chan struct{}, op, domain string, f func
 	}
 	done := make(chan result, 1)
 	go func() {
-		defer unlock(l)
-		v, err := f()
-		done <- result{v, err}
+		var r result
+		func() {
+			defer unlock(l)
+			r.v, r.err = f()
+		}()
+		// Unlocked before the result is handed over: a call that returned
+		// leaves the stripe free for the caller's next call.
+		done <- r
 	}()
 	select {
 	case r := <-done:
@@ -302,11 +319,13 @@ func (s *Store) fresh(h *held, c int64) bool { return c < h.freshUntil.Load() }
 func (s *Store) Get(ctx context.Context, domain string) (*cache.Entry, error) {
 	s.init()
 	now := s.clock()
-	if h, ok := s.lookupMem(domain, now); ok {
+	if h, ok := s.lookupMem(domain, now); ok && now < h.expiresAt {
 		if s.fresh(h, now) || !h.refreshing.CompareAndSwap(false, true) {
 			return h.e, nil
 		}
 		return s.reread(ctx, domain, h, now)
+	} else if ok {
+		s.mem.Remove(domain) // expired: never served, read as a cold Get
 	}
 	if s.Client == nil {
 		return nil, ErrNoClient
@@ -346,21 +365,21 @@ func (s *Store) readCold(ctx context.Context, domain string, now int64) (*cache.
 func (s *Store) reread(ctx context.Context, domain string, h *held, now int64) (*cache.Entry, error) {
 	if s.Client == nil {
 		h.refreshing.Store(false)
-		return h.e, nil
+		return s.serve(domain, h, now)
 	}
 	l := s.stripe(domain)
 	select {
 	case l <- struct{}{}:
 	default:
 		h.refreshing.Store(false)
-		return h.e, nil // a later Get re-reads
+		return s.serve(domain, h, now) // a later Get re-reads
 	}
 	e, err := call(ctx, l, "get", domain, func() (*cache.Entry, error) {
 		defer h.refreshing.Store(false)
 		return s.refresh(ctx, domain, h, now)
 	})
 	if err != nil && ctx.Err() != nil {
-		return h.e, nil // the caller gave up; the re-read goes on
+		return s.serve(domain, h, now) // the caller gave up; the re-read goes on
 	}
 	return e, err
 }
@@ -376,12 +395,12 @@ func (s *Store) refresh(ctx context.Context, domain string, h *held, now int64) 
 	e, what, err := s.read(ctx, domain)
 	switch {
 	case err != nil && ctx.Err() != nil:
-		return h.e, nil // the caller gave up; the next Get tries again
+		return s.serve(domain, h, now) // the caller gave up; the next Get tries again
 	case err != nil:
 		s.logger().Warn("redisstore: cannot re-read entry; serving it from memory",
 			"domain", domain, "local_ttl", s.localTTL(), "err", err)
 		s.renew(h, now)
-		return h.e, nil
+		return s.serve(domain, h, now)
 	case what == foundNothing && h.e.Expires.After(s.at(now)):
 		return s.restore(ctx, domain, h, now)
 	case what != foundEntry:
@@ -389,7 +408,7 @@ func (s *Store) refresh(ctx context.Context, domain string, h *held, now int64) 
 		return nil, cache.ErrCacheMiss
 	case sameFields(e, h.e):
 		s.renew(h, now)
-		return h.e, nil
+		return s.serve(domain, h, now)
 	}
 	s.mem.Add(domain, s.newHeld(e, now))
 	return e, nil
@@ -413,7 +432,7 @@ func (s *Store) restore(ctx context.Context, domain string, h *held, now int64) 
 	ok, err := s.Client.SetNX(ctx, s.key(domain), data, redisTTL(h.e.Expires.Sub(s.at(now)))).Result()
 	switch {
 	case err != nil && ctx.Err() != nil:
-		return h.e, nil
+		return s.serve(domain, h, now)
 	case err != nil:
 		s.logger().Warn("redisstore: cannot write back an entry Redis lost; serving it from memory",
 			"domain", domain, "local_ttl", s.localTTL(), "err", err)
@@ -424,7 +443,7 @@ func (s *Store) restore(ctx context.Context, domain string, h *held, now int64) 
 		switch {
 		case err != nil:
 			s.renew(h, now)
-			return h.e, nil
+			return s.serve(domain, h, now)
 		case what == foundEntry && !sameFields(e, h.e):
 			s.mem.Add(domain, s.newHeld(e, now))
 			return e, nil
@@ -434,7 +453,7 @@ func (s *Store) restore(ctx context.Context, domain string, h *held, now int64) 
 		}
 	}
 	s.renew(h, now)
-	return h.e, nil
+	return s.serve(domain, h, now)
 }
 
 func sameFields(a, b *cache.Entry) bool {

@@ -107,9 +107,13 @@ func do[T any](ctx context.Context, s *Store, op string, f func(ctx context.Cont
 	}
 	done := make(chan result, 1)
 	go func() {
-		defer func() { <-s.calls }()
-		v, err := f(ctx)
-		done <- result{v, redisErr(op, err)}
+		var r result
+		func() {
+			defer func() { <-s.calls }()
+			r.v, r.err = f(ctx)
+		}()
+		r.err = redisErr(op, r.err)
+		done <- r // after the slot is free, so a finished call holds none
 	}()
 	select {
 	case r := <-done:
