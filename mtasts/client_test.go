@@ -498,7 +498,7 @@ func TestRunRefreshesBeforeExpiry(t *testing.T) {
 // RFC 8461, Section 5.1: when every host of an enforce plan fails, the id is
 // re-checked; the same policy gives a temporary NoAcceptableMXError, a new one a
 // new plan.
-func TestExhausted(t *testing.T) {
+func TestReplan(t *testing.T) {
 	_, d, c, clk := setup(t)
 	r := lookup(t, c)
 	mx := []*net.MX{{Host: "mx9.example.test", Pref: 10}}

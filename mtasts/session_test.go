@@ -1,6 +1,10 @@
 package mtasts_test
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -68,17 +72,28 @@ func TestResultRecord(t *testing.T) {
 	}
 }
 
-// Every result type mtasts can produce is a registered one here.
-func TestMTASTSResultTypesRegistered(t *testing.T) {
-	for _, rt := range []tlsrpt.ResultType{
-		tlsrpt.ResultSTARTTLSNotSupported, tlsrpt.ResultCertificateHostMismatch,
-		tlsrpt.ResultCertificateExpired, tlsrpt.ResultCertificateNotTrusted,
-		tlsrpt.ResultValidationFailure, tlsrpt.ResultTLSAInvalid, tlsrpt.ResultDNSSECInvalid,
-		tlsrpt.ResultDANERequired, tlsrpt.ResultSTSPolicyFetchError,
-		tlsrpt.ResultSTSPolicyInvalid, tlsrpt.ResultSTSWebPKIInvalid,
+// Every error class of this package maps to a registered result type, and
+// never to a DANE one (mtasts does not judge DANE).
+func TestResultTypeOfRegistered(t *testing.T) {
+	dane := map[tlsrpt.ResultType]bool{tlsrpt.ResultTLSAInvalid: true, tlsrpt.ResultDNSSECInvalid: true, tlsrpt.ResultDANERequired: true}
+	for _, err := range []error{
+		mtasts.ErrPolicyFetch, mtasts.ErrPolicyInvalid, mtasts.ErrWebPKI, mtasts.ErrFetchBackoff,
+		fmt.Errorf("%w: %w", mtasts.ErrPolicyFetch, mtasts.ErrDialGuard), mtasts.ErrMXMismatch, mtasts.ErrSTARTTLSNotSupported, mtasts.ErrTLSVersion,
+		x509.HostnameError{Certificate: &x509.Certificate{}, Host: "mx.example"},
+		x509.CertificateInvalidError{Cert: &x509.Certificate{}, Reason: x509.Expired},
+		x509.CertificateInvalidError{Cert: &x509.Certificate{}, Reason: x509.NotAuthorizedToSign},
+		x509.UnknownAuthorityError{},
+		&tls.CertificateVerificationError{Err: errors.New("bad")},
+		tls.AlertError(40),
 	} {
-		if !tlsrpt.ResultType(rt).Valid() {
-			t.Errorf("%q is not a registered result type", rt)
+		rt, _ := mtasts.ResultTypeOf(fmt.Errorf("wrapped: %w", err))
+		if !rt.Valid() || dane[rt] {
+			t.Errorf("ResultTypeOf(%v) = %q; want a registered, non-DANE result type", err, rt)
+		}
+	}
+	for _, err := range []error{nil, mtasts.ErrNoRecord, mtasts.ErrDNSTemporary, mtasts.ErrDiscoveryLimit} {
+		if rt, _ := mtasts.ResultTypeOf(err); rt != "" {
+			t.Errorf("ResultTypeOf(%v) = %q; want none", err, rt)
 		}
 	}
 }

@@ -80,8 +80,9 @@
 // # Testing
 //
 // The package's tests exercise every switch against the real
-// resolver.Stub, a plain net/http client and mtasts.Client.Lookup;
-// ExampleServer runs in CI. Counters (Server.Queries, Server.Fetches and
+// resolver.Stub, a plain net/http client, net/smtp and
+// mtasts.Client.Lookup, and the DNS switches on the wire as well;
+// ExampleServer runs in CI. The resolver's own tests use this harness too. Counters (Server.Queries, Server.Fetches and
 // their totals) make "exactly one fetch" style assertions possible.
 //
 // This package is not yet stable: like the rest of strictmx before v1, its
