@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/strictmx/strictmx/internal/testfs"
 	"github.com/strictmx/strictmx/tlsrpt"
 	"github.com/strictmx/strictmx/tlsrpt/boltstore"
 	"github.com/strictmx/strictmx/tlsrpt/tlsrpttest"
@@ -69,25 +69,6 @@ func TestBoltLargePolicy(t *testing.T) {
 	check(s)
 }
 
-// mountTmpfs mounts a tmpfs of size bytes on a new directory for the rest
-// of the test, or skips the test when it cannot (not root, no mount).
-func mountTmpfs(t *testing.T, size int) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
-
 // faultSender records sessions over the 50 crash domains, plus one big
 // policy that makes every batch need new pages.
 type faultSender struct {
@@ -129,7 +110,7 @@ func storedSessions(t *testing.T, s *boltstore.Store) int64 {
 func TestBoltDiskFull(t *testing.T) {
 	ctx := context.Background()
 	const fsSize = 16 << 20
-	dir := mountTmpfs(t, fsSize)
+	dir := testfs.Mount(t, fsSize).Dir
 	path := filepath.Join(dir, "tlsrpt.db")
 	s, err := boltstore.Open(path)
 	if err != nil {
@@ -228,13 +209,9 @@ func TestBoltReadOnly(t *testing.T) {
 	var dir string
 	var readOnly, writable func()
 	if os.Geteuid() == 0 {
-		dir = mountTmpfs(t, 4<<20)
-		remount := func(mode string) {
-			if out, err := exec.Command("mount", "-o", "remount,"+mode, dir).CombinedOutput(); err != nil {
-				t.Fatalf("remount %s: %v: %s", mode, err, out)
-			}
-		}
-		readOnly, writable = func() { remount("ro") }, func() { remount("rw") }
+		fs := testfs.Mount(t, 4<<20)
+		dir = fs.Dir
+		readOnly, writable = func() { fs.ReadOnly(t) }, func() { fs.Writable(t) }
 	} else {
 		dir = t.TempDir()
 		readOnly = func() {
