@@ -208,8 +208,11 @@ func parseRUA(raw string) (string, bool) {
 	case "https":
 		// The record had to encode the characters that delimit its own
 		// syntax (RFC 8460, Section 3); the URI to use has them decoded.
-		// Other escapes are the URI's own and stay as they are.
-		u, err := url.Parse(recordUnescaper.Replace(raw))
+		// Other escapes are the URI's own and stay as they are. The URI is
+		// checked by parsing it, and kept as written (re-encoding it would
+		// change escapes the receiver may rely on, and not idempotently).
+		dec := recordUnescaper.Replace(raw)
+		u, err := url.Parse(dec)
 		if err != nil || u.Host == "" || u.User != nil || u.Opaque != "" {
 			return "", false
 		}
@@ -219,9 +222,11 @@ func parseRUA(raw string) (string, bool) {
 				return "", false
 			}
 		}
-		u.Scheme = "https"
-		u.Fragment, u.RawFragment = "", ""
-		return u.String(), true
+		out := "https" + dec[len(scheme):]
+		if i := strings.IndexByte(out, '#'); i >= 0 {
+			out = out[:i] // the fragment is the client's, never sent
+		}
+		return out, true
 	}
 	return "", false
 }
