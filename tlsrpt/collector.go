@@ -260,7 +260,10 @@ func normalizePolicy(p *Policy) (Policy, error) {
 			// report JSON as it is; each invalid byte sequence is replaced
 			// with U+FFFD, so that the policy is still reported, and
 			// recognisably.
-			n.String = append(n.String, strings.ToValidUTF8(strings.TrimRight(l, "\r\n"), "\uFFFD"))
+			l = strings.ToValidUTF8(strings.TrimRight(l, "\r\n"), "\uFFFD")
+			if l != "" { // a blank line is no part of the policy: mtasts.Policy.Lines skips it too
+				n.String = append(n.String, l)
+			}
 		}
 		for _, m := range p.MXHost {
 			n.MXHost = append(n.MXHost, strings.ToLower(strings.TrimSuffix(m, ".")))

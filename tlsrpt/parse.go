@@ -121,7 +121,11 @@ func (w *lenientReport) report() (*Report, error) {
 		if !p.Policy.Type.Valid() {
 			return nil, fmt.Errorf("%w: policies[%d]: unknown policy-type %q", ErrReportSyntax, i, wp.Policy.Type)
 		}
-		p.Policy.String = []string(wp.Policy.String)
+		for _, l := range wp.Policy.String {
+			if l != "" { // a blank policy line carries nothing (some senders send one)
+				p.Policy.String = append(p.Policy.String, l)
+			}
+		}
 		if p.Policy.Domain, err = domain.Normalize(wp.Policy.Domain); err != nil {
 			return nil, fmt.Errorf("%w: policies[%d]: policy-domain: %w", ErrReportSyntax, i, err)
 		}

@@ -106,8 +106,8 @@ func (pol *Policy) validate() error {
 	switch pol.Type {
 	case PolicySTS:
 		for _, l := range pol.String {
-			if strings.ContainsAny(l, "\r\n") || !utf8.ValidString(l) {
-				bad("policy-string line %q has a line ending or bad UTF-8", l)
+			if l == "" || strings.ContainsAny(l, "\r\n") || !utf8.ValidString(l) {
+				bad("policy-string line %q is empty or has a line ending or bad UTF-8", l)
 			}
 		}
 		if len(pol.MXHost) == 0 {
