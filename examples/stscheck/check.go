@@ -21,9 +21,10 @@ import (
 
 // Verdicts and decisions as printed and in JSON.
 const (
-	verdictDeliver      = "deliver"
-	verdictTempFail     = "temporary-failure"
-	verdictOpportunisic = "opportunistic"
+	verdictDeliver       = "deliver"
+	verdictTempFail      = "temporary-failure"
+	verdictOpportunisic  = "opportunistic"
+	verdictUndeliverable = "undeliverable"
 
 	decisionDeliver = "deliver"
 	decisionSkip    = "skip"
@@ -59,17 +60,20 @@ type checker struct {
 // report is what the check of one domain found. Its exported fields are
 // the JSON document; see the package documentation.
 type report struct {
-	Domain  string       `json:"domain"`
-	Record  recordReport `json:"record"`
-	Policy  policyReport `json:"policy"`
-	MX      []mxReport   `json:"mx"`
-	TLSRPT  tlsrptReport `json:"tlsrpt"`
-	Verdict string       `json:"verdict"`
+	Domain   string       `json:"domain"`
+	Record   recordReport `json:"record"`
+	Policy   policyReport `json:"policy"`
+	MXError  string       `json:"mx_error"`
+	MX       []mxReport   `json:"mx"`
+	TLSRPT   tlsrptReport `json:"tlsrpt"`
+	Verdict  string       `json:"verdict"`
+	Problems []string     `json:"problems"`
 
 	mode       mtasts.Mode // of the plan: ModeNone without a policy
 	implicitMX bool        // the domain has no MX records
-	mxErr      error       // the MX lookup failed
-	problems   []string
+	nullMX     bool        // the domain accepts no mail (RFC 7505)
+	mxErr      error       // the MX lookup failed: the error of mtasts.ResolveMX
+	mxNote     string      // mxErr for people
 }
 
 type recordReport struct {
@@ -138,7 +142,7 @@ func (c *checker) check(ctx context.Context, domain string) *report {
 	c.checkMX(ctx, r, res)
 	c.checkTLSRPT(ctx, r)
 	r.Verdict = r.verdict(c.noSMTP)
-	r.problems = r.findProblems()
+	r.Problems = r.findProblems()
 	return r
 }
 
@@ -210,10 +214,13 @@ func (c *checker) checkMX(ctx context.Context, r *report, res *mtasts.Result) {
 	case errors.Is(err, mtasts.ErrNullMX):
 		// Shown as the null MX host, which the plan never tries.
 		mxs = []*net.MX{{Host: ".", Pref: 0}}
+		r.nullMX = true
 	case errors.Is(err, mtasts.ErrNoSuchDomain):
-		r.mxErr = fmt.Errorf("stscheck: %s does not exist: %w", r.Domain, dnsCause(err))
+		r.mxErr, r.MXError = err, err.Error()
+		r.mxNote = fmt.Sprintf("%s does not exist: %v", r.Domain, dnsCause(err))
 	default:
-		r.mxErr = fmt.Errorf("stscheck: MX lookup for %s failed: %w", r.Domain, dnsCause(err))
+		r.mxErr, r.MXError = err, err.Error()
+		r.mxNote = fmt.Sprintf("MX lookup for %s failed: %v", r.Domain, dnsCause(err))
 	}
 	plan := res.Plan(mxs, mtasts.PlanOptions{})
 	r.mode = plan.Mode
@@ -370,6 +377,12 @@ func (c *checker) checkTLSRPT(ctx context.Context, r *report) {
 
 // verdict is what a sender would do with a message now.
 func (r *report) verdict(noSMTP bool) string {
+	switch {
+	case r.nullMX || errors.Is(r.mxErr, mtasts.ErrNoSuchDomain):
+		return verdictUndeliverable // a sender returns the mail at once
+	case r.mxErr != nil:
+		return verdictTempFail // a sender queues the mail and retries
+	}
 	if r.mode != mtasts.ModeEnforce && r.mode != mtasts.ModeTesting {
 		return verdictOpportunisic
 	}
@@ -384,7 +397,7 @@ func (r *report) verdict(noSMTP bool) string {
 // findProblems lists what the domain's owner should fix. A missing
 // `_mta-sts` or `_smtp._tls` record is not one: publishing them is a choice.
 func (r *report) findProblems() []string {
-	var p []string
+	p := []string{}
 	if r.Record.Error != "" && !r.Record.absent {
 		p = append(p, "record: "+r.Record.Error)
 	}
@@ -395,7 +408,7 @@ func (r *report) findProblems() []string {
 		p = append(p, "policy: warning: "+w)
 	}
 	if r.mxErr != nil {
-		p = append(p, r.mxErr.Error())
+		p = append(p, r.mxNote)
 	}
 	for _, m := range r.MX {
 		name := m.Host
@@ -416,9 +429,9 @@ func (r *report) findProblems() []string {
 		}
 	}
 	if r.TLSRPT.err != nil && !errors.Is(r.TLSRPT.err, tlsrpt.ErrNoRecord) {
-		p = append(p, "tlsrpt: "+r.TLSRPT.err.Error())
+		p = append(p, r.TLSRPT.err.Error()) // says "tlsrpt: " itself
 	}
-	if r.Verdict == verdictTempFail {
+	if r.Verdict == verdictTempFail && r.mxErr == nil {
 		p = append(p, "no MX host is acceptable under the "+string(r.mode)+" policy: senders queue the mail and retry")
 	}
 	return p
@@ -427,7 +440,7 @@ func (r *report) findProblems() []string {
 // portString validates an --smtp-port value.
 func portString(n int) (string, error) {
 	if n < 1 || n > 65535 {
-		return "", fmt.Errorf("stscheck: --smtp-port %d out of range 1-65535", n)
+		return "", fmt.Errorf("--smtp-port %d out of range 1-65535", n)
 	}
 	return strconv.Itoa(n), nil
 }
@@ -440,7 +453,7 @@ func dnsServer(s string) (string, error) {
 		// No port: an IPv4 address, a name, or an IPv6 address.
 		host, port = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"), "53"
 	}
-	bad := fmt.Errorf("stscheck: --dns %q: want HOST:PORT", s)
+	bad := fmt.Errorf("--dns %q: want HOST:PORT", s)
 	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
 		return "", bad
 	}

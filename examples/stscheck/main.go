@@ -18,10 +18,13 @@
 //     host, and the delivery decision with the TLS-RPT result type of a
 //     failure (RFC 8461, Sections 4 and 5);
 //  4. the `_smtp._tls` TLS-RPT record and its report destinations;
-//  5. a verdict: deliver, temporary-failure (an enforce policy and no
-//     acceptable MX host: a sender queues and retries, never bounces), or
-//     opportunistic (no policy, mode none, or a policy that could not be
-//     fetched: a sender uses TLS if offered and does not verify it).
+//  5. a verdict: deliver; temporary-failure (an enforce policy and no
+//     acceptable MX host, or an MX lookup that failed: a sender queues and
+//     retries, never bounces); undeliverable (the domain does not exist,
+//     or publishes a null MX, RFC 7505: a sender returns the mail at once);
+//     or opportunistic (no policy, mode none, or a policy that could not
+//     be fetched: a sender uses TLS if offered and does not verify it);
+//  6. the problems: what the domain's owner should fix.
 //
 // A sender that has no cached policy and cannot fetch one delivers as if
 // the domain had no policy, so a broken policy gives the verdict
@@ -53,11 +56,13 @@
 //
 // # Exit status
 //
-// 0 when every domain's verdict is deliver or opportunistic and no problem
-// was found; 1 when a problem was found (a broken record or policy, a
-// policy warning, a failing or unreachable MX host, no STARTTLS, a domain
-// that does not exist, a temporary failure); 2 for usage errors. A domain
-// with no MTA-STS record at all is not a problem by itself.
+// 0 when no problem was found for any domain (every verdict deliver,
+// opportunistic, or undeliverable for a null MX), and for -h or --help
+// (the usage, on stdout); 1 when a problem was found (a broken record or
+// policy, a policy warning, a failing or unreachable MX host, no STARTTLS,
+// a domain that does not exist, a failed MX lookup, a temporary failure);
+// 2 for usage errors. A domain with no MTA-STS record at all, or with a
+// null MX, is not a problem by itself.
 //
 // # JSON output
 //
@@ -80,6 +85,9 @@
 //	policy.result_type  the TLS-RPT result type of that failure:
 //	                    sts-policy-fetch-error, sts-policy-invalid or
 //	                    sts-webpki-invalid
+//	mx_error            why the MX lookup failed: "mtasts: domain does not
+//	                    exist: ..." or "mtasts: temporary DNS failure: ...";
+//	                    "" when it did not (a null MX is not a failure)
 //	mx[]                the MX hosts in preference order; the domain itself
 //	                    when it has no MX records (implicit MX)
 //	  host              the host name, without a trailing dot ("" for a
@@ -101,7 +109,12 @@
 //	                    SMTP failure), why
 //	tlsrpt.found        whether a usable `_smtp._tls` record was found
 //	tlsrpt.rua          its report destinations (a JSON array, maybe empty)
-//	verdict             "deliver", "temporary-failure" or "opportunistic"
+//	verdict             "deliver", "temporary-failure", "undeliverable" or
+//	                    "opportunistic"
+//	problems            what the domain's owner should fix, one sentence
+//	                    each, as the human output lists them (a JSON array,
+//	                    empty when there are none, and then the exit status
+//	                    is 0)
 //
 // With --no-smtp the verdict assumes that every MX host the policy allows
 // would pass.

@@ -112,6 +112,12 @@ func TestDemoJSONGolden(t *testing.T) {
 			if v := field(docs[0], "verdict"); v != want.verdict {
 				t.Errorf("verdict %v, want %s", v, want.verdict)
 			}
+			// The problems are in the JSON too, and decide the exit status.
+			problems, ok := docs[0]["problems"].([]any)
+			if !ok || (len(problems) > 0) != (want.exit == exitProblems) {
+				t.Errorf("problems = %v, want some exactly when the exit status is %d", docs[0]["problems"], exitProblems)
+			}
+			checkNoDoubledPrefix(t, out)
 			got := normalise(out)
 			golden := filepath.Join("testdata", name+".json")
 			if *update {
@@ -166,7 +172,7 @@ func TestJSONFields(t *testing.T) {
 		}
 	}
 	doc := docs[0]
-	check("top-level", keys(doc), []string{"domain", "record", "policy", "mx", "tlsrpt", "verdict"})
+	check("top-level", keys(doc), []string{"domain", "record", "policy", "mx_error", "mx", "tlsrpt", "verdict", "problems"})
 	check("record", keys(doc["record"]), []string{"found", "id", "error"})
 	check("policy", keys(doc["policy"]), []string{"found", "mode", "mx", "max_age", "warnings", "error", "result_type"})
 	check("tlsrpt", keys(doc["tlsrpt"]), []string{"found", "rua"})
@@ -190,6 +196,7 @@ func TestDemoHuman(t *testing.T) {
 	if strings.Contains(out, "\x1b[") {
 		t.Error("colour codes in output that is not a terminal")
 	}
+	checkNoDoubledPrefix(t, out)
 	blocks := strings.Split(strings.TrimSpace(out), "\n\n")
 	names := demoNames()
 	if len(blocks) != len(names) {
@@ -245,7 +252,11 @@ func TestExitStatus(t *testing.T) {
 		{"all clean", []string{"--demo", "enforce-ok.test", "no-policy.test"}, exitOK},
 		{"one with problems", []string{"--demo", "enforce-ok.test", "no-starttls.test"}, exitProblems},
 		{"whole demo", []string{"--demo"}, exitProblems},
+		// Usage asked for.
 		{"help", []string{"-h"}, exitOK},
+		{"help long", []string{"-help"}, exitOK},
+		{"help GNU style", []string{"--help"}, exitOK},
+		{"help after a domain", []string{"example.test", "-h"}, exitOK},
 		// Usage errors.
 		{"no domain", nil, exitUsage},
 		{"unknown flag", []string{"--bogus", "example.test"}, exitUsage},
@@ -268,6 +279,7 @@ func TestExitStatus(t *testing.T) {
 			if code != tc.want {
 				t.Errorf("exit status %d, want %d\nstdout: %s\nstderr: %s", code, tc.want, out, errOut)
 			}
+			checkNoDoubledPrefix(t, out+errOut)
 			if tc.want == exitUsage {
 				if out != "" {
 					t.Errorf("usage error wrote to stdout: %q", out)
@@ -275,6 +287,14 @@ func TestExitStatus(t *testing.T) {
 				if errOut == "" {
 					t.Error("usage error printed nothing on stderr")
 				}
+				// Said once: not by the flag package and again by run.
+				first, _, _ := strings.Cut(errOut, "\n")
+				if strings.Count(errOut, first) != 1 {
+					t.Errorf("message repeated: %q", errOut)
+				}
+			}
+			if strings.HasPrefix(tc.name, "help") && (!strings.HasPrefix(out, "usage: stscheck") || errOut != "") {
+				t.Errorf("help: stdout %q, stderr %q; want the usage on stdout", out, errOut)
 			}
 		})
 	}
@@ -467,7 +487,7 @@ func TestNonexistentDomain(t *testing.T) {
 	}
 	doc := docs[0]
 	for path, want := range map[string]any{
-		"record.found": false, "policy.found": false, "tlsrpt.found": false, "verdict": verdictOpportunisic,
+		"record.found": false, "policy.found": false, "tlsrpt.found": false, "verdict": verdictUndeliverable,
 	} {
 		if got := field(doc, path); got != want {
 			t.Errorf("%s = %v, want %v", path, got, want)
@@ -478,6 +498,12 @@ func TestNonexistentDomain(t *testing.T) {
 	}
 	if mx := doc["mx"].([]any); len(mx) != 0 {
 		t.Errorf("mx = %v, want []", mx)
+	}
+	if e, _ := doc["mx_error"].(string); !strings.Contains(e, mtasts.ErrNoSuchDomain.Error()) {
+		t.Errorf("mx_error = %q, want %q", e, mtasts.ErrNoSuchDomain)
+	}
+	if p := problemsOf(t, doc); len(p) != 1 || !strings.Contains(p[0], "nope.test does not exist") {
+		t.Errorf("problems = %q", p)
 	}
 
 	human, _, _ := stscheck(t, "--demo", "nope.test")
@@ -569,6 +595,11 @@ func TestMXLookupOutcomes(t *testing.T) {
 	if code != exitOK {
 		t.Errorf("null MX without MTA-STS: exit status %d, want 0", code)
 	}
+	// The domain says it takes no mail: a sender returns it at once. That
+	// is the owner's choice, not a problem.
+	if v, e, p := docs[0]["verdict"], docs[0]["mx_error"], problemsOf(t, docs[0]); v != verdictUndeliverable || e != "" || len(p) != 0 {
+		t.Errorf("null MX: verdict %v, mx_error %q, problems %q; want %s, none, none", v, e, p, verdictUndeliverable)
+	}
 
 	// A null MX among other records (against RFC 7505, Section 3) still
 	// says the domain accepts no mail: no other host is probed.
@@ -588,6 +619,79 @@ func TestMXLookupOutcomes(t *testing.T) {
 	}
 	if !strings.Contains(human, "MX lookup for servfail.test failed") {
 		t.Errorf("output does not report the failed MX lookup:\n%s", human)
+	}
+	// A sender queues the mail and retries: a temporary failure, whatever
+	// the policy, with the lookup's error in the JSON.
+	out, _, code = stscheck(t, append(slices.Clone(base), "servfail.test")...)
+	docs = decodeAll(t, out)
+	if len(docs) != 1 {
+		t.Fatalf("%d documents", len(docs))
+	}
+	if code != exitProblems {
+		t.Errorf("SERVFAIL on MX, --json: exit status %d, want %d", code, exitProblems)
+	}
+	if v := docs[0]["verdict"]; v != verdictTempFail {
+		t.Errorf("SERVFAIL on MX: verdict %v, want %s", v, verdictTempFail)
+	}
+	if e, _ := docs[0]["mx_error"].(string); !strings.Contains(e, mtasts.ErrDNSTemporary.Error()) {
+		t.Errorf("SERVFAIL on MX: mx_error = %q, want %q", e, mtasts.ErrDNSTemporary)
+	}
+	if p := problemsOf(t, docs[0]); len(p) != 1 || !strings.Contains(p[0], "MX lookup for servfail.test failed") {
+		t.Errorf("SERVFAIL on MX: problems = %q", p)
+	}
+}
+
+// problemsOf returns the problems of a JSON document, which must be an
+// array of strings.
+func problemsOf(t *testing.T, doc map[string]any) []string {
+	t.Helper()
+	arr, ok := doc["problems"].([]any)
+	if !ok {
+		t.Fatalf("problems = %#v, want an array", doc["problems"])
+	}
+	var p []string
+	for _, v := range arr {
+		s, ok := v.(string)
+		if !ok {
+			t.Fatalf("problem %#v is not a string", v)
+		}
+		p = append(p, s)
+	}
+	return p
+}
+
+// doubled finds a prefix said twice ("tlsrpt: tlsrpt: ...",
+// "stscheck: usage: stscheck: ...").
+var doubled = regexp.MustCompile(`\b([a-z][a-z0-9-]*): (?:[a-z]+: )?([a-z][a-z0-9-]*): `)
+
+func checkNoDoubledPrefix(t *testing.T, out string) {
+	t.Helper()
+	for _, m := range doubled.FindAllStringSubmatch(out, -1) {
+		if m[1] == m[2] {
+			t.Errorf("doubled prefix %q in %q", m[0], out)
+		}
+	}
+}
+
+// An unusable `_smtp._tls` record is a problem, named once as tlsrpt's.
+func TestTLSRPTProblem(t *testing.T) {
+	s := mtaststest.NewServer(t)
+	s.MXHost("two.test", 10, "mx.two.test", mtaststest.MXConfig{})
+	s.TXT("_smtp._tls.two.test", "v=TLSRPTv1; rua=mailto:a@two.test", "v=TLSRPTv1; rua=mailto:b@two.test")
+	args := []string{"--dns", s.DNSAddr(), "--timeout", "5s", "--no-smtp", "two.test"}
+	human, _, code := stscheck(t, args...)
+	if code != exitProblems {
+		t.Errorf("exit status %d, want %d", code, exitProblems)
+	}
+	checkNoDoubledPrefix(t, human)
+	out, _, _ := stscheck(t, append([]string{"--json"}, args...)...)
+	docs := decodeAll(t, out)
+	if len(docs) != 1 {
+		t.Fatalf("%d documents", len(docs))
+	}
+	p := problemsOf(t, docs[0])
+	if len(p) != 1 || !strings.HasPrefix(p[0], tlsrpt.ErrMultipleRecords.Error()) {
+		t.Errorf("problems = %q, want [%q]", p, tlsrpt.ErrMultipleRecords)
 	}
 }
 
@@ -611,4 +715,23 @@ func FuzzDNSServer(f *testing.F) {
 			t.Fatalf("dnsServer(%q) = %q, which does not split: %v", s, got, serr)
 		}
 	})
+}
+
+// The README's quick start names every demo domain and says that --demo
+// exits 1.
+func TestReadmeQuickStart(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, qs, _ := strings.Cut(string(b), "## Quick start")
+	qs, _, _ = strings.Cut(qs, "\n## ")
+	for _, name := range demoNames() {
+		if !strings.Contains(qs, "`"+name+"`") {
+			t.Errorf("README quick start does not list %s", name)
+		}
+	}
+	if !strings.Contains(qs, "exits with status 1") {
+		t.Error("README quick start does not say that --demo exits 1")
+	}
 }

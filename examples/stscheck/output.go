@@ -188,7 +188,9 @@ func (t *terminal) print(w io.Writer, r *report) error {
 	// 3. MX hosts.
 	switch {
 	case r.mxErr != nil:
-		line("mx", "%s", t.paint(red, r.mxErr.Error()))
+		line("mx", "%s", t.paint(red, r.mxNote))
+	case r.nullMX:
+		line("mx", "%s", t.paint(yellow, "null MX (RFC 7505): the domain accepts no mail"))
 	case r.implicitMX:
 		line("mx", "%s", t.paint(dim, "no MX records: the domain itself is the implicit MX"))
 	}
@@ -214,13 +216,13 @@ func (t *terminal) print(w io.Writer, r *report) error {
 	switch v {
 	case verdictDeliver:
 		v = t.paint(green, v)
-	case verdictTempFail:
+	case verdictTempFail, verdictUndeliverable:
 		v = t.paint(red, v)
 	default:
 		v = t.paint(yellow, v)
 	}
 	line("verdict", "%s", v+verdictNote(r))
-	for i, p := range r.problems {
+	for i, p := range r.Problems {
 		label := ""
 		if i == 0 {
 			label = "problems"
@@ -305,6 +307,8 @@ func verdictNote(r *report) string {
 		return ": a sender queues the mail and retries later"
 	case verdictOpportunisic:
 		return ": TLS if offered, certificates not checked"
+	case verdictUndeliverable:
+		return ": a sender returns the mail to its sender at once"
 	}
 	if r.mode == mtasts.ModeTesting {
 		return ": the policy is in testing mode, failures are only reported"

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/json"
@@ -47,13 +48,24 @@ type options struct {
 	domains      []string
 }
 
-// errUsage marks errors that are the caller's.
-var errUsage = errors.New("stscheck: usage")
+// usageError is an error of the caller's: exit status 2. It is printed
+// after "stscheck: ".
+type usageError struct{ err error }
 
-func parseArgs(args []string, stderr io.Writer) (*options, error) {
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}
+
+// parseArgs parses and validates the arguments. The flag package's own
+// messages (a parse error and the usage, or the usage for -h) go to out;
+// an error of its own is returned without being printed.
+func parseArgs(args []string, out io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("stscheck", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(out)
 	fs.BoolVar(&o.json, "json", false, "print one JSON document per domain")
 	fs.StringVar(&o.dns, "dns", "", "DNS server `HOST:PORT` to ask (default: /etc/resolv.conf)")
 	fs.StringVar(&o.ca, "ca", "", "PEM `FILE` of extra trusted roots, added to the system roots")
@@ -82,26 +94,26 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	}
 	switch {
 	case len(o.domains) == 0 && !o.demo:
-		return nil, fmt.Errorf("%w: no domain given (try --demo)", errUsage)
+		return nil, usagef("no domain given (try --demo)")
 	case o.demo && (o.dns != "" || o.ca != "" || o.caOnly || o.smtpPort != 25):
-		return nil, fmt.Errorf("%w: --demo has its own DNS and roots: drop --dns, --ca, --ca-only and --smtp-port", errUsage)
+		return nil, usagef("--demo has its own DNS and roots: drop --dns, --ca, --ca-only and --smtp-port")
 	case o.caOnly && o.ca == "":
-		return nil, fmt.Errorf("%w: --ca-only needs --ca", errUsage)
+		return nil, usagef("--ca-only needs --ca")
 	case o.timeout <= 0:
-		return nil, fmt.Errorf("%w: --timeout must be positive", errUsage)
+		return nil, usagef("--timeout must be positive")
 	}
 	if _, err := portString(o.smtpPort); err != nil {
-		return nil, fmt.Errorf("%w: %w", errUsage, err)
+		return nil, &usageError{err}
 	}
 	if o.dns != "" {
 		if _, err := dnsServer(o.dns); err != nil {
-			return nil, fmt.Errorf("%w: %w", errUsage, err)
+			return nil, &usageError{err}
 		}
 	}
 	for i, d := range o.domains {
 		n, err := domain.Normalize(d)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", errUsage, err)
+			return nil, &usageError{err}
 		}
 		o.domains[i] = n
 	}
@@ -110,15 +122,20 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 
 // run is the whole program; main only adds the signals and the exit.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	o, err := parseArgs(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
+	var flagOut bytes.Buffer
+	o, err := parseArgs(args, &flagOut)
+	var ue *usageError
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		// Asked for: the usage is the output.
+		stdout.Write(flagOut.Bytes())
 		return exitOK
-	}
-	if err != nil {
-		// The flag package has printed its own message and the usage.
-		if errors.Is(err, errUsage) {
-			fmt.Fprintln(stderr, err)
-		}
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "stscheck: %v\nRun stscheck -h for usage.\n", err)
+		return exitUsage
+	case err != nil:
+		// The flag package has said what is wrong, with the usage.
+		stderr.Write(flagOut.Bytes())
 		return exitUsage
 	}
 
@@ -133,7 +150,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	} else {
 		c, err = newChecker(o)
 		if err != nil {
-			fmt.Fprintln(stderr, err)
+			fmt.Fprintln(stderr, "stscheck:", err)
 			return exitUsage
 		}
 	}
@@ -143,7 +160,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	code := exitOK
 	var emitErr error
 	c.checkAll(ctx, o.domains, prog.step, func(r *report) {
-		if len(r.problems) > 0 || r.Verdict == verdictTempFail {
+		if len(r.Problems) > 0 || r.Verdict == verdictTempFail {
 			code = exitProblems
 		}
 		if emitErr != nil {
@@ -177,7 +194,7 @@ func newChecker(o *options) (*checker, error) {
 	if o.ca != "" {
 		pem, err := os.ReadFile(o.ca)
 		if err != nil {
-			return nil, fmt.Errorf("stscheck: --ca: %w", err)
+			return nil, fmt.Errorf("--ca: %w", err)
 		}
 		if o.caOnly {
 			roots = x509.NewCertPool()
@@ -185,7 +202,7 @@ func newChecker(o *options) (*checker, error) {
 			roots = x509.NewCertPool()
 		}
 		if !roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("stscheck: --ca %s: no PEM certificate found", o.ca)
+			return nil, fmt.Errorf("--ca %s: no PEM certificate found", o.ca)
 		}
 	}
 	port, _ := portString(o.smtpPort)

@@ -17,10 +17,67 @@
 //
 // The relay password is read from the environment variable
 // TLSRPT_RELAY_PASSWORD. SIGINT or SIGTERM flushes the counts and exits.
+// -h lists every flag.
+//
+// # Start-up checks
+//
+// Before it reads any result the reporter validates its settings: -contact
+// (and -from) must be bare addresses, -relay host:port with a numeric port,
+// -relay-tls one of starttls, tls or none, and AUTH (-relay-user) is
+// refused in plain text to a relay not on loopback. It then makes one
+// session with the relay as a report would (connect, TLS or STARTTLS with
+// the relay's certificate verified, EHLO, AUTH, QUIT; no mail), so that a
+// typo shows at once rather than when the first report is due a day
+// later. -no-relay-check skips that session (for a relay that is not up
+// yet); the settings are still validated.
+//
+// # DKIM key record
+//
+// Report mail is DKIM-signed with d= the submitter domain, the domain of
+// -contact, and the selector of -dkim-selector. Publish the public key at
+// <selector>._domainkey.<submitter> as a record without an s= tag:
+//
+//	tlsrpt._domainkey.sender.example. TXT "v=DKIM1; k=ed25519; p=<base64 public key>"
+//
+// (k=rsa for an RSA key). s=* is equivalent. Spec note: RFC 8460 registers
+// the DKIM service type "tlsrpt" for report keys, but receivers disagree
+// on it: mox's DKIM check refuses a key whose record says s=tlsrpt, and
+// dkimpy refuses s=email:tlsrpt; only a record with no s= (or s=*) passes
+// every receiver tried. Use a key of its own for reports if the
+// submitter's other mail must not share it.
+//
+// # From alignment
+//
+// The From header (-from, default -contact) should be in the submitter
+// domain, or a parent or subdomain of it, so that DMARC receivers see the
+// DKIM signature as aligned (relaxed alignment). The reporter logs a
+// warning at start-up when it is not, and when -dkim-key is not set (most
+// receivers discard unsigned report mail). It has no public suffix list,
+// so it also warns about a sibling domain (reports.example.com for
+// mail.example.com) that relaxed alignment would accept: the From domain
+// equal to the -contact domain never warns.
+//
+// # Private https collectors
+//
+// By default an https rua is only posted to on a globally reachable
+// address, as the URI comes from the reported domain's DNS. For an
+// internal collector on the sender's own network, -allow-private-https
+// turns that guard off (any domain's rua may then point into that network:
+// use it where the reported domains are trusted, or the network has
+// nothing else to reach), and -https-ca FILE adds the PEM roots of its
+// certificate to the system roots.
+//
+// # Exit status
+//
+// 0 after SIGINT or SIGTERM (the counts flushed), and for -h or -help; 1
+// when it cannot start (a key, CA or store that cannot be opened, a relay
+// that fails the start-up check) or stops on an error; 2 for usage errors
+// (a missing or invalid flag value).
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/x509"
@@ -32,8 +89,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -46,28 +105,48 @@ import (
 	"github.com/strictmx/strictmx/tlsrpt/reporter"
 )
 
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+// relayCheckTimeout bounds the start-up session with the relay.
+const relayCheckTimeout = time.Minute
+
 type options struct {
 	org, contact, from         string
 	dkimKey, dkimSelector      string
 	relay, relayTLS, relayUser string
 	relayPassword              string
+	noRelayCheck               bool
+	allowPrivateHTTPS          bool
+	httpsCA                    string
 	socket, db, redisAddr      string
 	flush, maxDelay, poll      time.Duration
 	noHeartbeat                bool
 	helloName                  string
 }
 
-func parseFlags(args []string, getenv func(string) string) (*options, error) {
+// parseFlags parses and validates the flags. The flag package's own
+// messages (a parse error and the usage, or the usage for -h) go to out;
+// an error of its own is returned without being printed.
+func parseFlags(args []string, getenv func(string) string, out io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("tlsrpt-reporter", flag.ContinueOnError)
+	fs.SetOutput(out)
 	o := &options{}
 	fs.StringVar(&o.org, "org", "", "organization-name of the reports (required)")
-	fs.StringVar(&o.contact, "contact", "", "contact-info address; its domain is the submitter (required)")
-	fs.StringVar(&o.from, "from", "", "From address of report mail (default: -contact)")
-	fs.StringVar(&o.dkimKey, "dkim-key", "", "PEM file with the PKCS#8 DKIM private key (RSA or Ed25519)")
+	fs.StringVar(&o.contact, "contact", "", "contact-info address; its domain is the submitter and the DKIM d= (required)")
+	fs.StringVar(&o.from, "from", "", "From address of report mail, in the -contact domain or a parent or subdomain (default: -contact)")
+	fs.StringVar(&o.dkimKey, "dkim-key", "", "PEM `file` with the PKCS#8 DKIM private key (RSA or Ed25519); publish its record without s=")
 	fs.StringVar(&o.dkimSelector, "dkim-selector", "", "DKIM selector")
-	fs.StringVar(&o.relay, "relay", "", "SMTP relay host:port for mailto: reports (required)")
+	fs.StringVar(&o.relay, "relay", "", "SMTP relay `host:port` for mailto: reports (required)")
 	fs.StringVar(&o.relayTLS, "relay-tls", "starttls", "relay TLS: starttls, tls or none")
 	fs.StringVar(&o.relayUser, "relay-user", "", "relay AUTH PLAIN user (password from $TLSRPT_RELAY_PASSWORD)")
+	fs.BoolVar(&o.noRelayCheck, "no-relay-check", false, "do not test the relay at start-up (its settings are still validated)")
+	fs.BoolVar(&o.allowPrivateHTTPS, "allow-private-https", false, "let https reports go to loopback and private addresses (an internal collector)")
+	fs.StringVar(&o.httpsCA, "https-ca", "", "PEM `file` of roots for https collectors, added to the system roots")
 	fs.StringVar(&o.helloName, "hello", "localhost", "EHLO name")
 	fs.StringVar(&o.socket, "socket", "", "read results from this Unix socket instead of stdin")
 	fs.StringVar(&o.db, "db", "tlsrpt.db", "bbolt file for counts and progress")
@@ -76,20 +155,48 @@ func parseFlags(args []string, getenv func(string) string) (*options, error) {
 	fs.DurationVar(&o.maxDelay, "max-delay", reporter.DefaultMaxDelay, "maximum random delay after a day ends (0: none)")
 	fs.DurationVar(&o.poll, "poll", reporter.DefaultPollInterval, "interval between looks for due reports")
 	fs.BoolVar(&o.noHeartbeat, "no-heartbeat", false, "do not send reports in which every session succeeded")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "usage: tlsrpt-reporter -org NAME -contact ADDR -relay HOST:PORT [flags]\n\n"+
+			"Collects TLS session results (JSON lines) and sends the daily TLS-RPT reports (RFC 8460).\n"+
+			"Exit status: 0 stopped by a signal, 1 error, 2 usage error.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	o.relayPassword = getenv("TLSRPT_RELAY_PASSWORD")
-	if o.org == "" || o.contact == "" || o.relay == "" {
+	switch {
+	case fs.NArg() != 0:
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case o.org == "" || o.contact == "" || o.relay == "":
 		return nil, errors.New("-org, -contact and -relay are required")
-	}
-	if (o.dkimKey == "") != (o.dkimSelector == "") {
+	case (o.dkimKey == "") != (o.dkimSelector == ""):
 		return nil, errors.New("-dkim-key and -dkim-selector go together")
 	}
-	if o.relayTLS == "none" {
-		o.relayTLS = ""
+	if _, err := tlsrpt.ContactDomain(o.contact); err != nil {
+		return nil, fmt.Errorf("-contact: %w", err)
+	}
+	if o.from != "" {
+		if _, err := tlsrpt.ContactDomain(o.from); err != nil {
+			return nil, fmt.Errorf("-from: %w", err)
+		}
+	}
+	switch o.relayTLS {
+	case "starttls", "tls":
+	case "none":
+		o.relayTLS = "" // RelayMailer's word for plain text
+	default:
+		return nil, fmt.Errorf("-relay-tls %q: want starttls, tls or none", o.relayTLS)
+	}
+	if err := o.relayMailer().Validate(); err != nil {
+		return nil, fmt.Errorf("relay settings: %w", err)
 	}
 	return o, nil
+}
+
+func (o *options) relayMailer() *reporter.RelayMailer {
+	return &reporter.RelayMailer{Addr: o.relay, TLS: o.relayTLS, Username: o.relayUser,
+		Password: o.relayPassword, HelloName: o.helloName}
 }
 
 // deps are what tests replace.
@@ -102,18 +209,81 @@ type deps struct {
 }
 
 func main() {
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	o, err := parseFlags(os.Args[1:], os.Getenv)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "tlsrpt-reporter:", err)
-		os.Exit(2)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, o, deps{input: os.Stdin}, logger); err != nil {
-		logger.Error("tlsrpt-reporter stopped", "err", err)
-		os.Exit(1)
+	code := cli(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, deps{input: os.Stdin})
+	stop()
+	os.Exit(code)
+}
+
+// cli is the whole program; main only adds the signals and the exit.
+// The usage asked for with -h goes to stdout; everything else to stderr.
+func cli(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, d deps) int {
+	var flagOut bytes.Buffer
+	o, err := parseFlags(args, getenv, &flagOut)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		stdout.Write(flagOut.Bytes())
+		return exitOK
+	case err != nil && flagOut.Len() > 0:
+		// The flag package has said what is wrong, with the usage.
+		stderr.Write(flagOut.Bytes())
+		return exitUsage
+	case err != nil:
+		fmt.Fprintf(stderr, "tlsrpt-reporter: %v\nRun tlsrpt-reporter -h for usage.\n", err)
+		return exitUsage
 	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	if err := run(ctx, o, d, logger); err != nil {
+		logger.Error("tlsrpt-reporter stopped", "err", err)
+		return exitError
+	}
+	return exitOK
+}
+
+// aligned reports whether a From domain aligns with the DKIM signing
+// domain d under relaxed alignment, as far as it can be told without a
+// public suffix list: the same domain, or one a subdomain of the other.
+func aligned(from, d string) bool {
+	from, d = strings.ToLower(from), strings.ToLower(d)
+	return from == d || strings.HasSuffix(from, "."+d) || strings.HasSuffix(d, "."+from)
+}
+
+// warnConfig logs what an operator should fix but the reporter can run
+// with.
+func warnConfig(o *options, l *slog.Logger) {
+	submitter, _ := tlsrpt.ContactDomain(o.contact) // validated
+	if o.from != "" {
+		fromDomain, _ := tlsrpt.ContactDomain(o.from)
+		if !aligned(fromDomain, submitter) {
+			l.Warn("the From domain does not align with the DKIM signing domain (the -contact domain): DMARC receivers may reject report mail",
+				"from", o.from, "dkim_domain", submitter)
+		}
+	}
+	if o.dkimKey == "" {
+		l.Warn("report mail is not DKIM-signed (no -dkim-key): most receivers discard it", "dkim_domain", submitter)
+	}
+}
+
+// httpClient returns the client for https reports, or nil for the
+// Scheduler's default.
+func httpClient(o *options) (*http.Client, error) {
+	if !o.allowPrivateHTTPS && o.httpsCA == "" {
+		return nil, nil
+	}
+	var roots *x509.CertPool // nil: the system roots
+	if o.httpsCA != "" {
+		pem, err := os.ReadFile(o.httpsCA)
+		if err != nil {
+			return nil, fmt.Errorf("-https-ca: %w", err)
+		}
+		if roots, err = x509.SystemCertPool(); err != nil {
+			roots = x509.NewCertPool()
+		}
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("-https-ca %s: no PEM certificate found", o.httpsCA)
+		}
+	}
+	return reporter.NewHTTPClient(reporter.HTTPOptions{AllowPrivate: o.allowPrivateHTTPS, RootCAs: roots}), nil
 }
 
 func loadKey(path string) (crypto.Signer, error) {
@@ -137,6 +307,21 @@ func loadKey(path string) (crypto.Signer, error) {
 }
 
 func run(ctx context.Context, o *options, d deps, logger *slog.Logger) error {
+	warnConfig(o, logger)
+	hc, err := httpClient(o)
+	if err != nil {
+		return err
+	}
+	mailer := o.relayMailer()
+	if !o.noRelayCheck {
+		cctx, cancel := context.WithTimeout(ctx, relayCheckTimeout)
+		err := mailer.Check(cctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("relay check (-no-relay-check skips it): %w", err)
+		}
+		logger.Debug("relay check passed", "relay", o.relay)
+	}
 	var store tlsrpt.Store
 	if o.redisAddr != "" {
 		c := redis.NewClient(&redis.Options{Addr: o.redisAddr})
@@ -166,8 +351,7 @@ func run(ctx context.Context, o *options, d deps, logger *slog.Logger) error {
 	flusher := &tlsrpt.Flusher{Collector: collector, Store: store, Interval: o.flush, Logger: logger}
 	sched := &reporter.Scheduler{
 		Store: store, OrganizationName: o.org, ContactInfo: o.contact, From: o.from, DKIM: dk,
-		Mailer: &reporter.RelayMailer{Addr: o.relay, TLS: o.relayTLS, Username: o.relayUser,
-			Password: o.relayPassword, HelloName: o.helloName},
+		Mailer: mailer, HTTPClient: hc,
 		Resolver: d.resolver, MaxDelay: maxDelay, PollInterval: o.poll,
 		SkipAllSuccess: o.noHeartbeat, Now: d.now, Logger: logger,
 		Hooks: logHooks(logger, d.hooks),

@@ -19,6 +19,30 @@
 //		Mailer: &reporter.RelayMailer{Addr: "smtp.sender.example:587", TLS: "starttls"},
 //	}).Run(ctx)
 //
+// RelayMailer.Validate checks a relay configuration without connecting,
+// and RelayMailer.Check makes one session with the relay without sending
+// mail: run them at start-up, so that a wrong address, TLS setting or
+// password is found then, not when the first report is due.
+//
+// # DKIM
+//
+// Report mail is signed with d= the submitter domain (the domain of
+// Scheduler.ContactInfo) and DKIM.Selector. Publish the key at
+// <selector>._domainkey.<submitter> in a record without an s= tag:
+//
+//	v=DKIM1; k=ed25519; p=<base64 public key>
+//
+// (k=rsa for an RSA key); s=* is equivalent. Spec note: RFC 8460
+// registers the DKIM service type "tlsrpt" for report keys, but receivers
+// disagree on it: mox's DKIM check refuses a key whose record says
+// s=tlsrpt, and dkimpy refuses s=email:tlsrpt; only a record with no s=
+// (or s=*) passes every receiver tried.
+//
+// The From header (Scheduler.From, default ContactInfo) should be in the
+// submitter domain or a parent or subdomain of it, so that DMARC
+// receivers find the signature aligned (relaxed alignment); the Scheduler
+// does not check this (examples/tlsrpt-reporter warns at start-up).
+//
 // # What it does not do
 //
 // It does not receive or analyse reports, and does not count its own

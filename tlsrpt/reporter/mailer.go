@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/textproto"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,58 +59,121 @@ type RelayMailer struct {
 	}
 }
 
+// Validate reports a configuration error of m without connecting: an Addr
+// that is not host:port with a numeric port, an unknown TLS value, or
+// AUTH (Username set) in plain text to a relay not on loopback. The error
+// wraps ErrConfig. Send and Check validate first.
+func (m *RelayMailer) Validate() error {
+	_, err := m.host()
+	return err
+}
+
+// host validates m and returns the relay's host name.
+func (m *RelayMailer) host() (string, error) {
+	host, port, err := net.SplitHostPort(m.Addr)
+	if err != nil {
+		return "", fmt.Errorf("%w: relay address %q: %w", ErrConfig, m.Addr, err)
+	}
+	if n, err := strconv.Atoi(port); host == "" || err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("%w: relay address %q: want host:port, port 1-65535", ErrConfig, m.Addr)
+	}
+	switch m.TLS {
+	case "tls", "starttls":
+	case "":
+		if m.Username != "" && !isLoopback(host) {
+			return "", fmt.Errorf("%w: AUTH without TLS to %s", ErrConfig, host)
+		}
+	default:
+		return "", fmt.Errorf("%w: RelayMailer.TLS %q: want \"starttls\", \"tls\" or \"\"", ErrConfig, m.TLS)
+	}
+	return host, nil
+}
+
 // Send implements Mailer.
 func (m *RelayMailer) Send(ctx context.Context, from, to string, msg []byte) error {
-	host, _, err := net.SplitHostPort(m.Addr)
+	ctx, cancel := context.WithTimeout(ctx, DefaultSMTPTimeout)
+	defer cancel()
+	c, done, err := m.open(ctx)
 	if err != nil {
-		return fmt.Errorf("%w: relay address %q: %w", ErrConfig, m.Addr, err)
+		return err
+	}
+	defer done()
+	return transact(c, from, to, msg)
+}
+
+// Check makes a session with the relay as Send does, without sending mail:
+// connect, TLS or STARTTLS as configured (the certificate verified), EHLO,
+// AUTH when Username is set, QUIT. Run it at start-up, so that a wrong
+// address, TLS setting or password shows then rather than when the first
+// report is due. DefaultSMTPTimeout bounds it when ctx has no earlier
+// deadline.
+func (m *RelayMailer) Check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, DefaultSMTPTimeout)
+	defer cancel()
+	c, done, err := m.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := c.Quit(); err != nil {
+		return fmt.Errorf("reporter: relay QUIT: %w", err)
+	}
+	return nil
+}
+
+// open connects to the relay and returns a client past EHLO and AUTH;
+// done closes it.
+func (m *RelayMailer) open(ctx context.Context) (c *smtp.Client, done func(), err error) {
+	host, err := m.host()
+	if err != nil {
+		return nil, nil, err
 	}
 	cfg := m.TLSConfig
 	if cfg == nil {
 		cfg = &tls.Config{ServerName: host}
 	}
-	ctx, cancel := context.WithTimeout(ctx, DefaultSMTPTimeout)
-	defer cancel()
-	conn, err := dial(ctx, m.Dialer, m.Addr)
+	raw, err := dial(ctx, m.Dialer, m.Addr)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
-	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	cleanup := func() {
+		if c != nil {
+			c.Close()
+		}
+		stop()
+		raw.Close()
+	}
+	defer func() {
+		if err != nil {
+			cleanup()
+		}
+	}()
 	hello := cmp.Or(m.HelloName, "localhost")
-	secure := false
+	conn := raw
 	switch m.TLS {
 	case "tls":
-		conn, secure = tls.Client(conn, cfg), true
+		conn = tls.Client(raw, cfg)
 	case "starttls":
 		var offered bool
-		conn, offered, err = startTLS(conn, hello, cfg, true)
+		conn, offered, err = startTLS(raw, hello, cfg, true)
 		if err != nil {
-			return fmt.Errorf("reporter: relay STARTTLS: %w", err)
+			return nil, nil, fmt.Errorf("reporter: relay STARTTLS: %w", err)
 		}
 		if !offered {
-			return fmt.Errorf("reporter: relay %s does not offer STARTTLS", m.Addr)
+			return nil, nil, fmt.Errorf("reporter: relay %s does not offer STARTTLS", m.Addr)
 		}
-		secure = true
-	case "":
-	default:
-		return fmt.Errorf("%w: RelayMailer.TLS %q", ErrConfig, m.TLS)
 	}
-	c := smtp.NewClient(conn)
-	defer c.Close()
-	if err := c.Hello(hello); err != nil {
-		return err
+	c = smtp.NewClient(conn)
+	if err = c.Hello(hello); err != nil {
+		return nil, nil, err
 	}
 	if m.Username != "" {
-		if !secure && !isLoopback(host) {
-			return fmt.Errorf("%w: AUTH without TLS to %s", ErrConfig, host)
-		}
-		if err := c.Auth(sasl.NewPlainClient("", m.Username, m.Password)); err != nil {
-			return fmt.Errorf("reporter: relay AUTH: %w", err)
+		if err = c.Auth(sasl.NewPlainClient("", m.Username, m.Password)); err != nil {
+			return nil, nil, fmt.Errorf("reporter: relay AUTH: %w", err)
 		}
 	}
-	return transact(c, from, to, msg)
+	return c, cleanup, nil
 }
 
 func isLoopback(host string) bool {

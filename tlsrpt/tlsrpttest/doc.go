@@ -11,12 +11,15 @@
 // It does not simulate DNS or SMTP peers beyond what these need.
 //
 //	mailer := &tlsrpttest.Mailer{}
-//	// ... run a reporter.Scheduler with Mailer: mailer ...
+//	dkim, lookup := tlsrpttest.DKIMKey("sender.example", "tlsrpt")
+//	// ... run a reporter.Scheduler with Mailer: mailer, DKIM: dkim ...
 //	for _, m := range mailer.Messages() {
-//		if _, err := tlsrpttest.ValidateMessage(m.Data, nil); err != nil {
+//		if err := tlsrpttest.ValidateMessage(m.Data, lookup); err != nil {
 //			t.Error(err)
 //		}
 //	}
+//
+// ExampleMailer is the whole of it, Scheduler included.
 //
 // # Security
 //
