@@ -1,19 +1,74 @@
 package mtasts
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
+	"net/textproto"
+	"strings"
 
 	"github.com/strictmx/strictmx/tlsrpt"
 )
+
+// Outcome is how an attempt on one MX host ended, as the caller states it
+// through Done, NotReached, Sent or Skipped.
+type Outcome uint8
+
+const (
+	// OutcomeUnknown: nothing was recorded for the host.
+	OutcomeUnknown Outcome = iota
+	// OutcomeSkipped: the host may not be tried (Skipped).
+	OutcomeSkipped
+	// OutcomeNotReached: no session reached STARTTLS (NotReached, or Done
+	// with an error wrapping ErrNotReached). Not counted in TLS-RPT.
+	OutcomeNotReached
+	// OutcomeSTARTTLSNotOffered: EHLO did not list STARTTLS.
+	OutcomeSTARTTLSNotOffered
+	// OutcomeSTARTTLSRefused: the STARTTLS command was refused.
+	OutcomeSTARTTLSRefused
+	// OutcomeTLSFailed: the handshake or the verification failed.
+	OutcomeTLSFailed
+	// OutcomeReady: the STARTTLS step is over and the mail transaction
+	// may go on (Done(nil)); report its end with Sent.
+	OutcomeReady
+	// OutcomeSessionFailed: TLS passed (or was not required) and the SMTP
+	// session failed later. A TLS success for TLS-RPT.
+	OutcomeSessionFailed
+	// OutcomeDelivered: the host accepted the message (Sent(nil)).
+	OutcomeDelivered
+)
+
+var outcomeNames = [...]string{
+	OutcomeUnknown:            "no outcome recorded",
+	OutcomeSkipped:            "not tried",
+	OutcomeNotReached:         "not reached",
+	OutcomeSTARTTLSNotOffered: "STARTTLS not offered",
+	OutcomeSTARTTLSRefused:    "STARTTLS refused by the server",
+	OutcomeTLSFailed:          "TLS or verification failed",
+	OutcomeReady:              "ready for the mail transaction",
+	OutcomeSessionFailed:      "TLS passed and the session failed later",
+	OutcomeDelivered:          "delivered",
+}
+
+// String says what happened, in words.
+func (o Outcome) String() string {
+	if int(o) < len(outcomeNames) {
+		return outcomeNames[o]
+	}
+	return fmt.Sprintf("Outcome(%d)", int(o))
+}
 
 // Decision is what a delivery attempt to one host comes to.
 type Decision struct {
 	// Host is the MX host.
 	Host string
+	// Outcome is how the attempt ended.
+	Outcome Outcome
 	// Deliver says whether to go on delivering the message over this
-	// connection. When false, close it and try the next host; the failure
-	// is temporary.
+	// connection (for OutcomeTLSFailed: over a new one, without TLS).
+	// When false, close it and try the next host; the failure is
+	// temporary.
 	Deliver bool
 	// ResultType is the TLS-RPT result type of a failure to report, or ""
 	// for a success (or nothing to report).
@@ -21,11 +76,16 @@ type Decision struct {
 	// Reason is the failure reason code that goes with ResultType.
 	Reason string
 	// Counted says whether this session belongs in a TLS-RPT report: true
-	// under an enforce or testing policy, false for opportunistic delivery
-	// and for report traffic.
+	// under an enforce or testing policy, and when a policy fetch failed
+	// with no cached policy to fall back on (the session then reports that
+	// failure); false for opportunistic delivery, DANE hosts, report
+	// traffic and hosts not reached.
 	Counted bool
-	// Err is the failure, wrapping ErrMXMismatch, ErrSTARTTLSNotSupported
-	// or ErrCertificate (errors.As to *CertificateError), or nil.
+	// Err says what went wrong, worded as what happened: it wraps
+	// ErrMXMismatch, ErrNotReached, ErrSTARTTLSNotSupported,
+	// ErrSTARTTLSRefused, ErrCertificate (errors.As to *CertificateError),
+	// ErrTLSVersion or ErrSessionFailed. Nil when nothing failed; under
+	// testing, the failure to report while delivering.
 	Err error
 }
 
@@ -35,55 +95,200 @@ type Decision struct {
 // as validation-failure (the catch-all of RFC 8460, Section 4.3.3) with the
 // reason code mtasts-policy-mx-mismatch.
 func (h *HostPlan) Skipped() Decision {
-	return h.decide(false, nil)
+	d := Decision{Host: h.Host, Outcome: OutcomeSkipped, Counted: h.flags&countSTS != 0}
+	if h.Host == "" {
+		d.Counted, d.Err = false, ErrNullMX // nothing to report
+	} else {
+		d.Err = fmt.Errorf("%w: %s", ErrMXMismatch, h.Host)
+	}
+	if d.Counted {
+		d.ResultType, d.Reason = ResultTypeOf(d.Err)
+	}
+	return h.store(d)
 }
 
-// Done records how the attempt went and decides. Pass nil after a
-// successful STARTTLS handshake made with TLSConfig, ErrSTARTTLSNotSupported
-// when the host did not offer STARTTLS, or the handshake's error.
+// NotReached records that no session with the host reached STARTTLS: the
+// TCP connection, the greeting or EHLO failed with err (which may be nil).
+// The decision is to try the next host; nothing is reported.
+//
+// Spec note: RFC 8460, Section 4.3.4 lets transient network failures be
+// left out of reports, and a host that was never reached says nothing
+// about its TLS: such attempts are not counted.
+func (h *HostPlan) NotReached(err error) Decision {
+	if err == nil {
+		err = fmt.Errorf("%w: %s", ErrNotReached, h.Host)
+	} else if !errors.Is(err, ErrNotReached) {
+		err = fmt.Errorf("%w: %s: %w", ErrNotReached, h.Host, err)
+	}
+	return h.store(Decision{Host: h.Host, Outcome: OutcomeNotReached, Err: err})
+}
+
+// Done records how the STARTTLS step went and decides. Pass:
+//
+//   - nil after a successful handshake made with TLSConfig (or checked
+//     with VerifyConnectionState);
+//   - ErrSTARTTLSNotSupported when EHLO did not offer STARTTLS;
+//   - an error wrapping ErrSTARTTLSRefused when the server refused the
+//     STARTTLS command (a *textproto.Error from net/smtp's StartTLS
+//     before any handshake is recognised as one);
+//   - the error of the STARTTLS call otherwise.
+//
+// Done tells a TLS failure from a later one by what TLSConfig's
+// verification recorded: an error after the handshake reached
+// VerifyConnection and passed it, that is not a TLS alert or record error,
+// is the session's failure (ErrSessionFailed), not a TLS one, and the
+// session counts as a TLS success. So net/smtp's StartTLS, which is the
+// handshake plus EHLO, and go-smtp's deferred handshake need no sorting by
+// the caller. An error wrapping ErrNotReached is taken as NotReached.
 //
 // Under a testing policy a certificate the handshake let through is still
 // judged here, from what TLSConfig's verification recorded: the decision is
 // to deliver, with the failure to report.
+//
+// Spec note: RFC 8460, Section 4.3.1 defines starttls-not-supported as a
+// recipient MX that did not support STARTTLS; a refused STARTTLS command
+// is that (the server does not support it now), and is reported so.
 func (h *HostPlan) Done(err error) Decision {
-	return h.decide(true, err)
-}
-
-func (h *HostPlan) decide(tried bool, err error) Decision {
-	st := h.st()
-	d := Decision{Host: h.Host, Counted: h.counted}
+	var rec verifyRecord
+	if r := h.st().verify.Load(); r != nil {
+		rec = *r
+	}
+	d := Decision{Host: h.Host}
 	switch {
-	case !tried || h.Mismatch:
-		// A mismatch is the session's failure whatever TLS did.
-		err = fmt.Errorf("%w: %s", ErrMXMismatch, h.Host)
 	case err == nil:
-		st.mu.Lock()
-		err = st.verifyErr // what a testing handshake let through
-		st.mu.Unlock()
-	case !errors.Is(err, ErrSTARTTLSNotSupported):
+		d.Outcome = OutcomeReady
+	case errors.Is(err, ErrNotReached):
+		return h.NotReached(err)
+	case errors.Is(err, ErrSessionFailed):
+		d.Outcome = OutcomeSessionFailed
+	case errors.Is(err, ErrSTARTTLSRefused):
+		d.Outcome = OutcomeSTARTTLSRefused
+	case errors.Is(err, ErrSTARTTLSNotSupported):
+		d.Outcome = OutcomeSTARTTLSNotOffered
+	case rec.up && !tlsProtocolError(err):
+		d.Outcome = OutcomeSessionFailed
+		err = fmt.Errorf("%w: %s: %w", ErrSessionFailed, h.Host, err)
+	case !rec.up && isSMTPReply(err):
+		d.Outcome = OutcomeSTARTTLSRefused
+		err = fmt.Errorf("%w: %s: %w", ErrSTARTTLSRefused, h.Host, err)
+	default:
+		d.Outcome = OutcomeTLSFailed
 		err = classifyHandshake(h.Host, err)
 	}
-	switch {
-	case !tried:
-	case err == nil:
-		d.Deliver = true
-	case h.RequireTLS:
-		// enforce or DANE: a failed host is skipped, temporarily.
+	// tlsErr is the session's TLS failure, nil for a TLS success.
+	tlsErr := err
+	switch d.Outcome {
+	case OutcomeReady, OutcomeSessionFailed:
+		tlsErr = rec.err // what a testing handshake let through
+	}
+	if h.Mismatch {
+		tlsErr = fmt.Errorf("%w: %s", ErrMXMismatch, h.Host) // whatever TLS did
+	}
+	switch d.Outcome {
+	case OutcomeSessionFailed:
+	case OutcomeReady:
+		d.Deliver = tlsErr == nil || !h.RequireTLS
 	default:
-		// testing, report traffic, or opportunistic: deliver anyway. After a
-		// failed handshake that means a new connection without TLS.
-		d.Deliver = true
+		// testing, report traffic or opportunistic: deliver anyway, after
+		// a failed handshake on a new connection without TLS; enforce or
+		// DANE: the host is skipped, temporarily.
+		d.Deliver = !h.RequireTLS
 	}
-	if d.Counted {
-		d.Err = err
-		d.ResultType, d.Reason = ResultTypeOf(err)
-	} else if !d.Deliver {
-		d.Err = err
+	d.Counted = h.flags&(countSTS|countFailure) != 0
+	d.Err = err
+	if d.Outcome == OutcomeReady {
+		d.Err = nil
 	}
-	st.mu.Lock()
-	st.decision = &d
-	st.mu.Unlock()
+	if h.flags&countSTS != 0 {
+		d.ResultType, d.Reason = ResultTypeOf(tlsErr)
+		if d.Err == nil {
+			d.Err = tlsErr
+		}
+	}
+	return h.store(d)
+}
+
+// Sent records the end of the mail transaction that followed a Done whose
+// decision was to deliver: nil when the host accepted the message, else
+// the error. The TLS-RPT view of the session stays what Done decided; a
+// failure here is OutcomeSessionFailed, a TLS success.
+func (h *HostPlan) Sent(err error) Decision {
+	d := Decision{Host: h.Host, Counted: h.flags&(countSTS|countFailure) != 0}
+	if p := h.st().decision.Load(); p != nil {
+		d = *p
+	}
+	if err == nil {
+		if d.Outcome != OutcomeReady {
+			d.Err = nil // keep only the failure to report of a testing handshake
+		}
+		d.Outcome, d.Deliver = OutcomeDelivered, true
+		return h.store(d)
+	}
+	if !errors.Is(err, ErrSessionFailed) {
+		err = fmt.Errorf("%w: %s: %w", ErrSessionFailed, h.Host, err)
+	}
+	d.Outcome, d.Deliver, d.Err = OutcomeSessionFailed, false, err
+	return h.store(d)
+}
+
+// store keeps d as the host's last decision, for Replan, and returns it.
+func (h *HostPlan) store(d Decision) Decision {
+	h.st().decision.Store(&d)
 	return d
+}
+
+// refusedForSTS reports whether d, the decision for h, refused the host
+// for an MTA-STS reason: outside the policy, or TLS missing or failed
+// where the policy requires it.
+func refusedForSTS(h *HostPlan, d *Decision) bool {
+	if h.DANE || d.Deliver {
+		return false
+	}
+	switch d.Outcome {
+	case OutcomeSkipped:
+		return h.Mismatch
+	case OutcomeSTARTTLSNotOffered, OutcomeSTARTTLSRefused, OutcomeTLSFailed:
+		return h.RequireTLS
+	}
+	return false
+}
+
+// isSMTPReply reports whether err is an SMTP reply as net/smtp returns it.
+func isSMTPReply(err error) bool {
+	var tp *textproto.Error
+	return errors.As(err, &tp)
+}
+
+// maxUnwrap bounds the walk down an error chain.
+const maxUnwrap = 32
+
+// tlsProtocolError reports whether err is a failure of the TLS layer (an
+// alert sent or received, a bad record, a failed verification) rather
+// than of the SMTP session above it.
+func tlsProtocolError(err error) bool {
+	var (
+		alert  tls.AlertError
+		record tls.RecordHeaderError
+		verify *tls.CertificateVerificationError
+		op     *net.OpError
+	)
+	switch {
+	case errors.As(err, &alert), errors.As(err, &record), errors.As(err, &verify):
+		return true
+	case errors.As(err, &op) && (op.Op == "remote error" || op.Op == "local error"):
+		return true
+	case isSMTPReply(err):
+		return false
+	}
+	// crypto/tls reports its own protocol failures as plain errors.
+	for range maxUnwrap {
+		next := errors.Unwrap(err)
+		if next == nil {
+			break
+		}
+		err = next
+	}
+	return strings.HasPrefix(err.Error(), "tls: ")
 }
 
 // classifyHandshake turns a handshake error into a *CertificateError when

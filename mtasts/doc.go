@@ -41,19 +41,33 @@
 //			res.Record(collector, h.Skipped(), time.Now())
 //			continue
 //		}
-//		c := dialAndEHLO(h.Host)
+//		c, err := dialAndEHLO(h.Host)
+//		if err != nil {
+//			h.NotReached(err) // not counted; Replan does not blame the policy
+//			continue
+//		}
 //		var d mtasts.Decision
 //		if !c.OffersSTARTTLS() {
 //			d = h.Done(mtasts.ErrSTARTTLSNotSupported)
 //		} else {
+//			// net/smtp: StartTLS is the handshake plus EHLO; Done tells a
+//			// refused STARTTLS (*textproto.Error), a TLS failure and a
+//			// later EHLO failure apart by what TLSConfig recorded.
+//			// go-smtp: wrap an *smtp.SMTPError from NewClientStartTLS
+//			// with mtasts.ErrSTARTTLSRefused; pass the next command's error.
 //			d = h.Done(c.StartTLS(h.TLSConfig(baseTLS)))
 //		}
-//		res.Record(collector, d, time.Now())
 //		if d.Deliver {
-//			return c.Send(msg)
+//			d = h.Sent(c.Send(msg)) // a failure here is a TLS success
+//		}
+//		res.Record(collector, d, time.Now())
+//		if d.Outcome == mtasts.OutcomeDelivered {
+//			return nil
 //		}
 //	}
-//	newPlan, err := client.Replan(ctx, plan) // a new policy, or a temporary error
+//	// A new plan; an error holding a *mtasts.NoAcceptableMXError (temporary)
+//	// when the policy refused a host; or nil, nil: retry as for any failure.
+//	newPlan, err := client.Replan(ctx, plan)
 //
 // # Decisions where the RFC is loose
 //
@@ -68,7 +82,9 @@
 //     31,557,600 (capped). It refuses CR-only line ends.
 //   - A cached policy is kept when the record disappears, breaks, multiplies
 //     or fails temporarily, and when a new id's policy cannot be fetched; the
-//     Result then says SourceCacheAfterFailure and carries the failure.
+//     Result then says SourceCacheAfterFailure and carries the failure. For
+//     a new id, every Lookup says so (Failure set) until a fetch of that id
+//     succeeds or the cached policy expires.
 //   - The id of a cached policy is checked at most once per
 //     Client.RecheckInterval (a minute), in the background, and always by
 //     Replan before an enforce failure is final.
@@ -97,6 +113,19 @@
 //     match the policy like any other MX host. An MX host outside an
 //     enforce or testing policy is reported as validation-failure with the
 //     reason code mtasts-policy-mx-mismatch.
+//   - Each attempt ends in one Outcome the caller states. A host not
+//     reached is not counted (RFC 8460, Section 4.3.4 lets transient
+//     network failures be left out). A refused STARTTLS command is
+//     starttls-not-supported (RFC 8460, Section 4.3.1). An error after the
+//     handshake passed VerifyConnection that is not a TLS alert or record
+//     error is a session failure and a TLS success.
+//   - Replan returns its NoAcceptableMXError only when the policy refused
+//     a host; otherwise (nil, nil), and the caller's own retry applies.
+//     When the id cannot be re-checked the error still holds a
+//     NoAcceptableMXError, wrapping the re-check's error too.
+//   - Report traffic (PlanOptions.ReportTraffic) is delivered with
+//     opportunistic TLS on every host, DANE ones included, and is never
+//     counted, whatever the lookup found (RFC 8460, Section 5.3.1).
 //
 // # Security
 //

@@ -91,6 +91,33 @@ var (
 	ErrNoSuchDomain = errors.New("mtasts: domain does not exist")
 )
 
+// Outcome errors: how an attempt on an MX host ended when it was not for a
+// TLS or policy failure. None of them is a TLS-RPT failure.
+var (
+	// ErrNotReached means no SMTP session reached STARTTLS: the TCP
+	// connection failed, or the greeting or EHLO did. Try the next host;
+	// the attempt is not counted in TLS-RPT reports (see NotReached).
+	ErrNotReached = errors.New("mtasts: MX host not reached")
+	// ErrSTARTTLSRefused means the MX host offered STARTTLS but refused
+	// the command (a 454 reply, say). It wraps ErrSTARTTLSNotSupported, so
+	// it is reported as starttls-not-supported (see HostPlan.Done).
+	ErrSTARTTLSRefused error = &refusedError{}
+	// ErrSessionFailed means the STARTTLS step went as the Decision says
+	// and the SMTP session failed later (an EHLO refused after the
+	// handshake, a MAIL, RCPT or DATA reply, a dropped connection). It is
+	// the caller's ordinary SMTP failure, not a TLS one: for TLS-RPT the
+	// session is what its handshake was.
+	ErrSessionFailed = errors.New("mtasts: SMTP session failed after STARTTLS")
+)
+
+// refusedError is ErrSTARTTLSRefused, a kind of ErrSTARTTLSNotSupported.
+type refusedError struct{}
+
+func (*refusedError) Error() string { return "mtasts: STARTTLS refused by the server" }
+
+// Unwrap returns ErrSTARTTLSNotSupported.
+func (*refusedError) Unwrap() error { return ErrSTARTTLSNotSupported }
+
 // CertificateError is an MX certificate validation failure, classified.
 // It wraps ErrCertificate and the underlying x509 error.
 type CertificateError struct {

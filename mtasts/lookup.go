@@ -97,9 +97,13 @@ type state struct {
 	hits      atomic.Int64 // Lookups served, for Run's ordering
 	jitter    time.Duration
 	// next is the state that replaced this one, when the store may still
-	// hand this one out: a Put of the newer policy failed, or the newer
-	// policy had max_age 0 and replaced it with nothing.
+	// hand this one out: a Put of the newer policy failed, the newer
+	// policy had max_age 0 and replaced it with nothing, or the policy is
+	// now served as a fallback (failedID).
 	next atomic.Pointer[state]
+	// failedID is set when result is the cached policy served as a
+	// fallback because the policy of this newer id could not be fetched.
+	failedID string
 }
 
 // maxStateHops bounds the walk along next; each hop is a policy fetched
@@ -294,14 +298,14 @@ func (c *Client) usable(ctx context.Context, d string, now int64) *state {
 	switch {
 	case err == nil:
 		if now < e.Expires.UnixNano() {
-			if st := c.stateOf(e); st != nil {
+			if st := c.stateOf(ctx, e); st != nil {
 				if st = st.latest(); st.live(now) {
 					return st
 				}
 			}
 		}
 	case !errors.Is(err, cache.ErrCacheMiss):
-		c.log.Warn("mtasts: cache get failed; using what the client holds", "domain", d, "err", err)
+		c.log.WarnContext(ctx, "mtasts: cache get failed; using what the client holds", "domain", d, "err", err)
 	}
 	if st, ok := c.held.Get(d); ok {
 		if st = st.latest(); st.live(now) {
@@ -406,7 +410,7 @@ func (c *Client) overflow(ctx context.Context, d string) *Result {
 		h(d)
 	}
 	err := fmt.Errorf("%w (%d in flight)", ErrDiscoveryLimit, c.maxDiscoveries())
-	c.log.Debug("mtasts: discovery refused", "domain", d, "err", err)
+	c.log.DebugContext(ctx, "mtasts: discovery refused", "domain", d, "err", err)
 	st := c.usablePolicy(ctx, d, c.nowUnix())
 	if st == nil {
 		return &Result{Domain: d, Err: err}
@@ -442,7 +446,7 @@ func (c *Client) claimRecheck(st *state, now int64) bool {
 // that is older than the policy the Client holds for the domain, or that
 // says "no record" while the Client holds a policy, is linked to the held
 // one, which wins.
-func (c *Client) stateOf(e *cache.Entry) *state {
+func (c *Client) stateOf(ctx context.Context, e *cache.Entry) *state {
 	if st, ok := e.Memo().(*state); ok {
 		return st
 	}
@@ -450,13 +454,14 @@ func (c *Client) stateOf(e *cache.Entry) *state {
 	if !e.Negative() {
 		p, err := ParsePolicy([]byte(e.Policy))
 		if err != nil {
-			c.log.Warn("mtasts: cached policy does not parse; ignoring it", "domain", e.Domain, "err", err)
+			c.log.WarnContext(ctx, "mtasts: cached policy does not parse; ignoring it", "domain", e.Domain, "err", err)
 			return nil
 		}
 		st.result = &Result{Domain: e.Domain, Policy: p, ID: e.ID, Source: SourceCache, Fetched: e.Fetched, Expires: e.Expires}
 	}
 	st.lastCheck.Store(e.Fetched.UnixNano())
-	if h, ok := c.held.Peek(e.Domain); ok && h.result.Policy != nil && (e.Negative() || h.result.Fetched.After(e.Fetched)) {
+	if h, ok := c.held.Peek(e.Domain); ok && h.result.Policy != nil && (e.Negative() || h.result.Fetched.After(e.Fetched) ||
+		h.failedID != "" && h.result.ID == e.ID && h.result.Fetched.Equal(e.Fetched)) { // the entry's policy, as a fallback
 		st.next.Store(h)
 	}
 	e.SetMemo(st)
@@ -487,7 +492,7 @@ func (c *Client) discover(ctx context.Context, d string, how discoverMode) *Resu
 		if old != nil {
 			// RFC 8461, Section 3.1: a record that disappears or breaks does
 			// not withdraw a cached policy; this can be a downgrade attack.
-			c.log.Warn("mtasts: record check failed; keeping the cached policy", "domain", d, "policy_id", old.result.ID, "err", err)
+			c.log.WarnContext(ctx, "mtasts: record check failed; keeping the cached policy", "domain", d, "policy_id", old.result.ID, "err", err)
 			return old.result
 		}
 		res := &Result{Domain: d, Err: err}
@@ -499,8 +504,15 @@ func (c *Client) discover(ctx context.Context, d string, how discoverMode) *Resu
 			}
 			c.put(ctx, &cache.Entry{Domain: d, Fetched: now, Expires: now.Add(neg)}, res)
 		}
-		c.log.Debug("mtasts: no policy", "domain", d, "err", err)
+		c.log.DebugContext(ctx, "mtasts: no policy", "domain", d, "err", err)
 		return res
+	}
+	if old != nil && old.failedID != "" && old.result.ID == rec.ID {
+		// The record is back at the cached policy's id: it is no longer
+		// a fallback.
+		clean := *old.result
+		clean.Source, clean.Failure, clean.Err = SourceCache, "", nil
+		old = c.replaceState(ctx, d, old, &clean, "")
 	}
 	if old != nil && old.result.ID == rec.ID && how == discoverIfNew {
 		return old.result
@@ -510,7 +522,7 @@ func (c *Client) discover(ctx context.Context, d string, how discoverMode) *Resu
 	// five minutes.
 	if how != discoverForce {
 		if b, ok := c.backoff.get(d, rec.ID, now.UnixNano()); ok {
-			return c.fetchFailed(d, old, fmt.Errorf("%w: %w", ErrFetchBackoff, &b.fail))
+			return c.fetchFailed(ctx, d, rec.ID, old, fmt.Errorf("%w: %w", ErrFetchBackoff, &b.fail))
 		}
 	}
 	f := c.fetch(ctx, d)
@@ -522,10 +534,10 @@ func (c *Client) discover(ctx context.Context, d string, how discoverMode) *Resu
 		// The back-off keeps a summary of err: the Result below has err
 		// itself, for this caller only.
 		c.backoff.add(d, rec.ID, now.UnixNano(), err)
-		return c.fetchFailed(d, old, err)
+		return c.fetchFailed(ctx, d, rec.ID, old, err)
 	}
 	c.backoff.remove(d)
-	c.log.Debug("mtasts: policy fetched", "domain", d, "policy_id", rec.ID, "mode", p.Mode, "max_age", p.MaxAge)
+	c.log.DebugContext(ctx, "mtasts: policy fetched", "domain", d, "policy_id", rec.ID, "mode", p.Mode, "max_age", p.MaxAge)
 	return c.keep(ctx, d, rec.ID, p, old)
 }
 
@@ -543,7 +555,7 @@ func (c *Client) keep(ctx context.Context, d, id string, p *Policy, old *state) 
 		if old != nil {
 			c.held.Remove(d)
 			if err := c.store.Delete(ctx, d); err != nil {
-				c.log.Warn("mtasts: cache delete failed", "domain", d, "err", err)
+				c.log.WarnContext(ctx, "mtasts: cache delete failed", "domain", d, "err", err)
 			}
 			c.supersede(ctx, d, old, &state{result: res, expires: now.UnixNano()})
 		}
@@ -597,23 +609,44 @@ func (c *Client) put(ctx context.Context, e *cache.Entry, hit *Result) *state {
 	st.lastCheck.Store(e.Fetched.UnixNano())
 	e.SetMemo(st)
 	if err := c.store.Put(ctx, e); err != nil {
-		c.log.Warn("mtasts: cache put failed", "domain", e.Domain, "err", err)
+		c.log.WarnContext(ctx, "mtasts: cache put failed", "domain", e.Domain, "err", err)
 	}
 	return st
 }
 
-// fetchFailed builds the Result of a failed fetch: the cached policy if
-// there is one, otherwise none, with the failure to report.
-func (c *Client) fetchFailed(d string, old *state, err error) *Result {
+// fetchFailed builds the Result of a failed fetch of d's policy under id:
+// the cached policy if there is one, otherwise none, with the failure to
+// report. When the cached policy is kept because a new id's policy failed,
+// every later Lookup serves it as that fallback too (SourceCacheAfterFailure,
+// with the failure), until a fetch of the new id succeeds or it expires;
+// the fallback keeps a summary of err, the Result returned here err itself.
+func (c *Client) fetchFailed(ctx context.Context, d, id string, old *state, err error) *Result {
 	rt, _ := ResultTypeOf(err)
 	if old == nil {
-		c.log.Debug("mtasts: policy fetch failed", "domain", d, "err", err)
+		c.log.DebugContext(ctx, "mtasts: policy fetch failed", "domain", d, "err", err)
 		return &Result{Domain: d, Failure: rt, Err: err}
 	}
-	c.log.Warn("mtasts: policy refresh failed; using the cached policy", "domain", d, "policy_id", old.result.ID, "err", err)
+	c.log.WarnContext(ctx, "mtasts: policy refresh failed; using the cached policy", "domain", d, "policy_id", old.result.ID, "err", err)
+	if id != old.result.ID && old.failedID != id {
+		fail := summarize(err)
+		fb := *old.result
+		fb.Source, fb.Failure, fb.Err = SourceCacheAfterFailure, rt, &fail
+		c.replaceState(ctx, d, old, &fb, id)
+	}
 	r := *old.result
 	r.Source, r.Failure, r.Err = SourceCacheAfterFailure, rt, err
 	return &r
+}
+
+// replaceState makes res, the same policy as old's, what Lookups of d get
+// from now on, and returns its state.
+func (c *Client) replaceState(ctx context.Context, d string, old *state, res *Result, failedID string) *state {
+	st := &state{result: res, expires: old.expires, jitter: old.jitter, failedID: failedID}
+	st.lastCheck.Store(old.lastCheck.Load())
+	st.hits.Store(old.hits.Load())
+	c.held.Add(d, st)
+	c.supersede(ctx, d, old, st)
+	return st
 }
 
 // TTLResolver is a Resolver that also says how long an answer may be

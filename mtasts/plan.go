@@ -3,22 +3,25 @@ package mtasts
 import (
 	"net"
 	"strings"
-	"sync"
+	"sync/atomic"
 )
 
 // PlanOptions carries what the caller knows about a delivery that changes
 // the plan.
 type PlanOptions struct {
-	// ReportTraffic says the message is itself a TLS-RPT report. It is delivered
-	// despite MTA-STS failures (RFC 8460, Section 5.3.1) and its sessions
-	// are not reported (RFC 8460, Section 3).
+	// ReportTraffic says the message is itself a TLS-RPT report. It is
+	// delivered despite MTA-STS and DANE failures (RFC 8460, Section
+	// 5.3.1: reports "MUST NOT honor MTA-STS or DANE TLSA failures"), with
+	// opportunistic TLS on every host, DANE ones included, and its
+	// sessions are never counted, whatever the policy lookup found (no
+	// report loops).
 	ReportTraffic bool
 
 	// DANE reports whether the caller validates host with DANE (it found
 	// usable TLSA records). For such a host the caller's DANE verification
 	// governs and MTA-STS never relaxes it (RFC 8461, Section 2): TLS is
 	// required whatever the mode, and the host is not skipped or verified
-	// by MTA-STS. Nil means no host uses DANE.
+	// by MTA-STS. Nil means no host uses DANE. Ignored for report traffic.
 	DANE func(host string) bool
 }
 
@@ -43,7 +46,7 @@ type Plan struct {
 //
 // A HostPlan may be copied, as in a range over Plan.Hosts by value: every
 // copy of a HostPlan made by Result.Plan shares the state that TLSConfig,
-// Done and Skipped record, so Done sees what a copy's handshake recorded
+// VerifyConnectionState, Done, NotReached, Sent and Skipped record, so Done sees what a copy's handshake recorded
 // and Client.Replan sees the decision made through any copy.
 type HostPlan struct {
 	// Host is the MX host name without a trailing dot.
@@ -66,10 +69,11 @@ type HostPlan struct {
 	// DANE says the caller's DANE validation governs this host.
 	DANE bool
 
-	// counted says sessions with this host go into TLS-RPT reports. It sits
-	// among the flags so that a HostPlan is 48 bytes, not 56, and a plan for
-	// five hosts stays in one 512-byte allocation.
-	counted bool
+	// flags say how sessions with this host are reported (countSTS,
+	// countFailure, reportTraffic). It sits among the bools so that a
+	// HostPlan is 48 bytes, not 56, and a plan for five hosts stays in one
+	// 512-byte allocation.
+	flags uint8
 
 	// Reason says, for a host that may not be tried or that does not match,
 	// why.
@@ -82,10 +86,26 @@ type HostPlan struct {
 // apart, behind a pointer, so that every copy of the HostPlan records into
 // one place.
 type hostState struct {
-	mu        sync.Mutex
-	verifyErr error     // set by the TLSConfig's VerifyConnection
-	decision  *Decision // the last decision made
+	verify   atomic.Pointer[verifyRecord] // set by TLSConfig's VerifyConnection; nil: it has not run
+	decision atomic.Pointer[Decision]     // the last decision made
 }
+
+// verifyRecord is what the VerifyConnection of a TLSConfig saw in the
+// attempt's handshake.
+type verifyRecord struct {
+	err error // the MTA-STS verification's failure, or nil
+	up  bool  // the check passed and the handshake went on
+}
+
+// verifyPassed is the verifyRecord of a clean handshake, shared.
+var verifyPassed = &verifyRecord{up: true}
+
+// HostPlan.flags.
+const (
+	countSTS      = 1 << iota // judged and reported under an enforce or testing policy
+	countFailure              // reports the lookup's policy failure (no cached policy)
+	reportTraffic             // the message is a TLS-RPT report: nothing blocks it
+)
 
 // st returns the host's state. Result.Plan sets it before handing the plan
 // out; only a HostPlan built by hand gets its state here, on first use.
@@ -123,18 +143,22 @@ func (r *Result) Plan(mx []*net.MX, opts PlanOptions) *Plan {
 		h.Host = strings.TrimSuffix(m.Host, ".")
 		h.Preference = m.Pref
 		h.Mismatch = r.Policy != nil && !r.Policy.Match(h.Host)
-		h.DANE = opts.DANE != nil && opts.DANE(h.Host)
+		// RFC 8460, Section 5.3.1: a report does not honor DANE failures
+		// either, so the caller's DANE check does not govern it.
+		h.DANE = !opts.ReportTraffic && opts.DANE != nil && opts.DANE(h.Host)
 		switch {
 		case h.Host == "":
 			// RFC 7505 null MX: the domain accepts no mail.
 			h.Reason = "null MX: the domain accepts no mail"
+		case opts.ReportTraffic:
+			// RFC 8460, Section 5.3.1: reports go out despite MTA-STS and
+			// DANE failures, opportunistically.
+			h.Try = true
+			h.flags = reportTraffic
 		case h.DANE:
 			// Spec note: RFC 8461, Section 2 forbids MTA-STS to override a
 			// failing DANE validation; the caller's DANE check decides.
 			h.Try, h.RequireTLS = true, true
-		case opts.ReportTraffic:
-			// RFC 8460, Section 5.3.1: reports go out despite failures.
-			h.Try = true
 		case mode == ModeEnforce:
 			h.Try, h.RequireTLS, h.Verify = !h.Mismatch, !h.Mismatch, !h.Mismatch
 			if h.Mismatch {
@@ -148,7 +172,18 @@ func (r *Result) Plan(mx []*net.MX, opts PlanOptions) *Plan {
 		default:
 			h.Try = true
 		}
-		h.counted = (mode == ModeEnforce || mode == ModeTesting) && !opts.ReportTraffic && !h.DANE
+		switch {
+		case opts.ReportTraffic, h.DANE:
+			// Never counted: report traffic (RFC 8460, Section 5.3.1), and
+			// DANE hosts, which the caller reports as tlsa.
+		case mode == ModeEnforce || mode == ModeTesting:
+			h.flags = countSTS
+		case r.Policy == nil && r.Failure != "":
+			// Spec note: a policy that could not be fetched or parsed, with
+			// no cached policy to use, fails every session to the domain,
+			// with its result type from RFC 8460, Section 4.3.2.2.
+			h.flags = countFailure
+		}
 	}
 	return &pl.plan
 }

@@ -26,29 +26,28 @@ func (r *Result) ReportPolicy() tlsrpt.Policy {
 // started. Callers add SendingIP, ReceivingIP and EHLO where they know them
 // and pass the result to tlsrpt.Collector.Record.
 //
-// ok is false when the session belongs in no report: opportunistic
-// delivery with no policy failure, DANE hosts (reported as tlsa by the
-// caller), and report traffic.
+// ok is false when the session belongs in no report (Decision.Counted is
+// false): opportunistic delivery with no policy failure, DANE hosts
+// (reported as tlsa by the caller), hosts not reached, and report traffic,
+// whatever the lookup found (RFC 8460, Section 5.3.1: no report loops).
 //
 // Spec note: when a cached policy was used because refreshing it failed,
 // the session counts as that failure unless the session failed by itself
 // (the MTA-STS policy failures of RFC 8460, Section 4.3.2.2 are result
 // types like any other); tlsrpt.ReasonCachedPolicy notes the fallback.
+// When no policy could be fetched and none was cached, every counted
+// session is that failure.
 func (r *Result) Session(d Decision, start time.Time) (res tlsrpt.Result, ok bool) {
-	res = tlsrpt.Result{Policy: r.ReportPolicy(), MXHost: d.Host, Time: start}
-	switch {
-	case d.Counted:
-		res.ResultType, res.ReasonCode = d.ResultType, d.Reason
-		if res.ResultType == "" && r.Failure != "" {
-			res.ResultType, res.ReasonCode = r.Failure, tlsrpt.ReasonCachedPolicy
-		}
-	case r.Policy == nil && r.Failure != "":
-		// Spec note: a policy that could not be fetched or parsed fails every
-		// session to the domain, with its result type from RFC 8460,
-		// Section 4.3.2.2.
-		res.ResultType = r.Failure
-	default:
+	if !d.Counted {
 		return tlsrpt.Result{}, false
+	}
+	res = tlsrpt.Result{Policy: r.ReportPolicy(), MXHost: d.Host, Time: start}
+	res.ResultType, res.ReasonCode = d.ResultType, d.Reason
+	if res.ResultType == "" && r.Failure != "" {
+		res.ResultType = r.Failure
+		if r.Policy != nil {
+			res.ReasonCode = tlsrpt.ReasonCachedPolicy
+		}
 	}
 	return res, true
 }

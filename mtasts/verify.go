@@ -11,7 +11,8 @@ import (
 
 // TLSConfig returns the configuration for the STARTTLS handshake with the
 // host, cloned from base (which may be nil) so that the caller's settings,
-// such as client certificates, carry over.
+// such as client certificates, carry over. Call it once per attempt: each
+// call starts the record that Done reads.
 //
 // It always sets ServerName to the MX host (SNI, RFC 8461, Section 7.1).
 // For a host with Verify set it checks, in VerifyConnection, that TLS 1.2 or
@@ -21,9 +22,23 @@ import (
 // resumed sessions too. Under enforce a failure aborts the handshake; under
 // testing it is recorded for Done and the handshake goes on.
 //
-// For opportunistic hosts (mode none, no policy, report traffic) the
-// configuration accepts any certificate (RFC 7435). For DANE hosts the
-// verification in base is left to the caller's DANE check.
+// For opportunistic hosts (mode none, no policy) the configuration accepts
+// any certificate (RFC 7435). For report traffic it does too, and errors of
+// base's VerifyPeerCertificate and VerifyConnection are ignored (RFC 8460,
+// Section 5.3.1). For DANE hosts the verification in base is left to the
+// caller's DANE check.
+//
+// base.VerifyConnection, if set, is chained: it runs after the MTA-STS
+// check, in the same handshake (resumed ones included), and only when that
+// check did not abort the handshake; its error aborts the handshake, except
+// for report traffic. Every returned configuration has a VerifyConnection,
+// which records for Done that the handshake got that far.
+//
+// MinVersion: a base MinVersion of 0 becomes TLS 1.0 for verified and
+// opportunistic hosts (so that a verified host's older version is refused
+// in VerifyConnection, classified as ErrTLSVersion and, under testing,
+// reported rather than lost in a handshake error) and is raised to at
+// least TLS 1.2 for DANE hosts; a non-zero MinVersion is kept as it is.
 func (h *HostPlan) TLSConfig(base *tls.Config) *tls.Config {
 	var cfg *tls.Config
 	if base != nil {
@@ -32,43 +47,78 @@ func (h *HostPlan) TLSConfig(base *tls.Config) *tls.Config {
 		cfg = &tls.Config{}
 	}
 	cfg.ServerName = h.Host
+	st := h.st()
+	st.verify.Store(nil) // a new attempt
+	next := cfg.VerifyConnection
+	var check func(tls.ConnectionState) error // the MTA-STS check
+	abort := true                             // a failed check aborts the handshake
+	ignoreNext := false
 	switch {
+	case h.flags&reportTraffic != 0:
+		cfg.InsecureSkipVerify = true
+		if vp := cfg.VerifyPeerCertificate; vp != nil {
+			cfg.VerifyPeerCertificate = func(raw [][]byte, chains [][]*x509.Certificate) error {
+				_ = vp(raw, chains) // RFC 8460, Section 5.3.1
+				return nil
+			}
+		}
+		ignoreNext = true
 	case h.DANE:
 		cfg.MinVersion = max(cfg.MinVersion, tls.VersionTLS12)
-		return cfg
 	case !h.Verify:
 		cfg.InsecureSkipVerify = true // opportunistic: any certificate will do
-		if cfg.MinVersion == 0 {
-			cfg.MinVersion = tls.VersionTLS10
-		}
-		return cfg
+	default:
+		roots, now, host := cfg.RootCAs, cfg.Time, h.Host
+		// crypto/tls's own verification cannot go on after a failure, which
+		// testing mode needs; VerifyConnection does the same checks instead.
+		cfg.InsecureSkipVerify = true
+		check = func(cs tls.ConnectionState) error { return verifyConnection(cs, host, roots, now) }
+		abort = h.RequireTLS
 	}
-	enforce := h.RequireTLS
 	if cfg.MinVersion == 0 {
-		// Older versions are refused in VerifyConnection instead, before
-		// a byte of mail is sent, so that the failure is classified
-		// (ErrTLSVersion) and, in testing mode, reported.
 		cfg.MinVersion = tls.VersionTLS10
 	}
-	roots, now, next := cfg.RootCAs, cfg.Time, cfg.VerifyConnection
-	st := h.st()
-	// crypto/tls's own verification cannot go on after a failure, which
-	// testing mode needs; VerifyConnection does the same checks instead.
-	cfg.InsecureSkipVerify = true
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-		err := verifyConnection(cs, h.Host, roots, now)
-		st.mu.Lock()
-		st.verifyErr = err
-		st.mu.Unlock()
-		if err != nil && enforce {
+		var err error
+		if check != nil {
+			err = check(cs)
+		}
+		if err != nil && abort {
+			st.verify.Store(&verifyRecord{err: err})
 			return err
 		}
 		if next != nil {
-			return next(cs)
+			if nerr := next(cs); nerr != nil && !ignoreNext {
+				st.verify.Store(&verifyRecord{err: err})
+				return nerr
+			}
+		}
+		if err == nil {
+			st.verify.Store(verifyPassed)
+		} else {
+			st.verify.Store(&verifyRecord{err: err, up: true})
 		}
 		return nil
 	}
 	return cfg
+}
+
+// VerifyConnectionState checks a TLS connection to the host that the
+// caller set up itself, with its own configuration, after the handshake:
+// for an MTA that runs its own STARTTLS and then asks each policy about the
+// result. It applies exactly the verification of TLSConfig's
+// VerifyConnection, with base.RootCAs (the system roots when nil),
+// base.Time and base.VerifyConnection as TLSConfig uses them, and records
+// the outcome for Done in the same way, as a new attempt.
+//
+// It returns an error when the connection must not be used: under
+// enforce, a failed check; for DANE hosts, base.VerifyConnection's error.
+// Under testing a failed check is recorded and nil returned. Then call
+// Done with what it returned (nil, or the error), as after a handshake
+// made with TLSConfig. The handshake's own settings, MinVersion included,
+// are the caller's: a version below TLS 1.2 is refused here.
+func (h *HostPlan) VerifyConnectionState(cs tls.ConnectionState, base *tls.Config) error {
+	return h.TLSConfig(base).VerifyConnection(cs)
 }
 
 // verifyConnection is the MTA-STS check of an MX handshake (RFC 8461,

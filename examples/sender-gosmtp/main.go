@@ -71,18 +71,21 @@ func run(ctx context.Context, args []string, stdin io.Reader, out io.Writer, w *
 	domain := (*to)[strings.LastIndexByte(*to, '@')+1:]
 
 	res, err := w.client.Lookup(ctx, domain)
-	if err != nil {
-		fmt.Fprintln(out, err)
-		return 2
+	if errors.Is(err, mtasts.ErrInvalidDomain) {
+		res, err = &mtasts.Result{Domain: domain}, nil // cannot have a policy
 	}
-	mxs, _, err := mtasts.ResolveMX(ctx, w.mx, res.Domain) // or the implicit MX
-	if errors.Is(err, mtasts.ErrDNSTemporary) {
-		fmt.Fprintln(out, "temporary failure:", err)
+	if err != nil {
+		fmt.Fprintln(out, "temporary failure:", err) // the deadline
 		return 75
 	}
-	if err != nil {
-		fmt.Fprintln(out, "failed:", err) // a null MX or a domain that does not exist
+	mxs, _, err := mtasts.ResolveMX(ctx, w.mx, res.Domain) // or the implicit MX
+	if errors.Is(err, mtasts.ErrNullMX) || errors.Is(err, mtasts.ErrNoSuchDomain) {
+		fmt.Fprintln(out, "failed:", err) // permanent: the domain's own DNS says so
 		return 1
+	}
+	if err != nil {
+		fmt.Fprintln(out, "temporary failure:", err)
+		return 75
 	}
 	plan := res.Plan(mxs, mtasts.PlanOptions{})
 	fmt.Fprintf(out, "policy: %s\n", res.Mode())
@@ -95,7 +98,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, out io.Writer, w *
 		addr := net.JoinHostPort(h.Host, strconv.Itoa(*port))
 		c, d, err := w.open(ctx, addr, h)
 		if err != nil {
-			fmt.Fprintf(out, "%s: %v\n", h.Host, err)
+			d = h.NotReached(err) // not counted
+			fmt.Fprintf(out, "%s: %s: %v\n", h.Host, d.Outcome, d.Err)
 			continue
 		}
 		if !d.Deliver {
@@ -108,9 +112,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, out io.Writer, w *
 		err = c.SendMail(*from, []string{*to}, strings.NewReader(string(msg)))
 		c.Close()
 		if err != nil {
-			fmt.Fprintf(out, "%s: not accepted: %v\n", h.Host, err)
+			d = h.Sent(err) // TLS passed; the session failed later
+			fmt.Fprintf(out, "%s: not accepted: %v\n", h.Host, d.Err)
 			continue
 		}
+		h.Sent(nil)
 		fmt.Fprintf(out, "%s: delivered (%s)\n", h.Host, d.ResultType)
 		return 0
 	}
@@ -142,8 +148,16 @@ func (w *world) open(ctx context.Context, addr string, h *mtasts.HostPlan) (*smt
 		return nil, mtasts.Decision{}, err
 	}
 	tc, err := smtp.NewClientStartTLS(conn, h.TLSConfig(w.tls))
+	var smtpErr *smtp.SMTPError
+	if errors.As(err, &smtpErr) {
+		// A reply to EHLO or STARTTLS: go-smtp has not begun the
+		// handshake, so the server refused STARTTLS (not a TLS failure).
+		err = fmt.Errorf("%w: %w", mtasts.ErrSTARTTLSRefused, err)
+	}
 	if err == nil {
-		err = tc.Hello("sender.invalid") // the handshake happens here
+		// The handshake happens here. Done tells a TLS failure from an
+		// EHLO refused after a good handshake by what TLSConfig recorded.
+		err = tc.Hello("sender.invalid")
 	}
 	d := h.Done(err)
 	if err == nil {

@@ -17,8 +17,13 @@
 // the format examples/tlsrpt-reporter reads, so that the reporter can send
 // the daily TLS-RPT reports (RFC 8460).
 //
-// Exit status: 0 delivered, 75 temporary failure, 2 usage error, 1 other
-// errors (a permanent failure: a null MX, a domain that does not exist).
+// Exit status: 0 delivered, 75 temporary failure, 2 usage error, 1 a
+// permanent failure, which only the domain's own DNS can cause (a null MX,
+// a domain that does not exist) or a local problem (the message or the
+// results file cannot be read or opened). Nothing MTA-STS does, and no DNS
+// timeout or deadline, is permanent: those exit 75. A recipient domain
+// that cannot have a policy (an address literal, a name with an
+// underscore) is delivered to as a domain without MTA-STS.
 //
 // Flags:
 //
@@ -34,6 +39,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -46,6 +52,7 @@ import (
 	"net/netip"
 	"net/smtp"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -146,16 +153,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	err = e.deliver(ctx, *from, rcpts, domain, msg)
-	var derr *mtasts.NoAcceptableMXError
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &derr), errors.Is(err, errTemporary):
-		fmt.Fprintln(stdout, "temporary failure, try again later:", err)
-		return exitTempFail
-	default:
+	case errors.Is(err, mtasts.ErrNullMX), errors.Is(err, mtasts.ErrNoSuchDomain):
 		fmt.Fprintln(stdout, "failed:", err)
 		return exitError
+	default:
+		// A *mtasts.NoAcceptableMXError, a DNS or network failure, the
+		// deadline: all temporary, never a bounce.
+		fmt.Fprintln(stdout, "temporary failure, try again later:", err)
+		return exitTempFail
 	}
 }
 
@@ -204,8 +212,14 @@ var errTemporary = errors.New("temporary failure")
 // deliver is the delivery loop of a compliant sender.
 func (e *env) deliver(ctx context.Context, from string, to []string, domain string, msg []byte) error {
 	res, err := e.client.Lookup(ctx, domain)
+	noPolicy := errors.Is(err, mtasts.ErrInvalidDomain)
+	if noPolicy {
+		// Not a host name (an address literal, an underscore): it cannot
+		// publish a policy, so there is none.
+		res, err = &mtasts.Result{Domain: domain}, nil
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", errTemporary, err) // the deadline
 	}
 	fmt.Fprintf(e.out, "policy for %s: %s (source %s", res.Domain, res.Mode(), res.Source)
 	if res.ID != "" {
@@ -219,12 +233,17 @@ func (e *env) deliver(ctx context.Context, from string, to []string, domain stri
 	// The MX hosts in preference order, or the implicit MX (RFC 5321,
 	// Section 5.1), which must match the policy like any other (a Spec
 	// note of package mtasts).
-	mxs, _, err := mtasts.ResolveMX(ctx, e.mx, res.Domain)
+	var mxs []*net.MX
+	if noPolicy {
+		mxs, err = e.mxOfNonHostName(ctx, domain)
+	} else {
+		mxs, _, err = mtasts.ResolveMX(ctx, e.mx, res.Domain)
+	}
 	if errors.Is(err, mtasts.ErrDNSTemporary) {
 		return fmt.Errorf("%w: %w", errTemporary, err)
 	}
 	if err != nil {
-		return err // a null MX or a domain that does not exist: permanent
+		return err // a null MX or a domain that does not exist: permanent; else temporary
 	}
 	plan := res.Plan(mxs, mtasts.PlanOptions{ReportTraffic: e.report})
 	// At most one new plan: a policy that changes again while we deliver
@@ -238,7 +257,7 @@ func (e *env) deliver(ctx context.Context, from string, to []string, domain stri
 		}
 		next, err := e.client.Replan(ctx, plan)
 		if err != nil {
-			return err // a *mtasts.NoAcceptableMXError: temporary, never a bounce
+			return err // wraps a *mtasts.NoAcceptableMXError: temporary, never a bounce
 		}
 		if next == nil {
 			return fmt.Errorf("%w: no MX host of %s took the message", errTemporary, domain)
@@ -247,6 +266,29 @@ func (e *env) deliver(ctx context.Context, from string, to []string, domain stri
 		plan = next
 	}
 	return fmt.Errorf("%w: the policy of %s changed during delivery", errTemporary, domain)
+}
+
+// mxOfNonHostName returns the hosts to try for a domain that is not a
+// host name: the address of an address literal (RFC 5321, Section 4.1.3),
+// or the MX records as the resolver gives them (or the implicit MX).
+func (e *env) mxOfNonHostName(ctx context.Context, domain string) ([]*net.MX, error) {
+	if lit, ok := strings.CutPrefix(domain, "["); ok {
+		ip, err := netip.ParseAddr(strings.TrimPrefix(strings.TrimSuffix(lit, "]"), "IPv6:"))
+		if err != nil {
+			return nil, fmt.Errorf("%w: address literal %q: %w", mtasts.ErrNoSuchDomain, domain, err)
+		}
+		return []*net.MX{{Host: ip.String()}}, nil
+	}
+	mxs, err := e.mx.LookupMX(ctx, domain)
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+		return []*net.MX{{Host: domain}}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errTemporary, err)
+	}
+	slices.SortStableFunc(mxs, func(a, b *net.MX) int { return cmp.Compare(a.Pref, b.Pref) })
+	return mxs, nil
 }
 
 // try makes one attempt at host h and reports whether the message was
@@ -259,38 +301,40 @@ func (e *env) try(ctx context.Context, res *mtasts.Result, h *mtasts.HostPlan, f
 	}
 	c, conn, err := e.connect(ctx, h.Host)
 	if err != nil {
-		// Not a TLS failure: nothing to report, just the next host.
-		fmt.Fprintf(e.out, "  %-30s pref %-3d connect failed: %v\n", h.Host, h.Preference, err)
+		// Not a TLS failure: not counted (NotReached), just the next host.
+		e.done(res, h.NotReached(err), start, nil, "not reached")
 		return false
 	}
 	defer c.Close()
 	var d mtasts.Decision
-	tlsUp := false
 	if ok, _ := c.Extension("STARTTLS"); !ok {
 		d = h.Done(mtasts.ErrSTARTTLSNotSupported)
 	} else {
-		err := c.StartTLS(h.TLSConfig(e.tls))
-		tlsUp = err == nil
-		d = h.Done(err)
+		// StartTLS is the handshake plus an EHLO; Done tells a refused
+		// STARTTLS (a 454 reply), a TLS failure and an EHLO refused after
+		// a good handshake apart.
+		d = h.Done(c.StartTLS(h.TLSConfig(e.tls)))
 	}
+	tlsUp := d.Outcome == mtasts.OutcomeReady
 	if !d.Deliver {
-		e.done(res, d, start, conn, "skipped")
+		e.done(res, d, start, conn, d.Outcome.String())
 		return false
 	}
-	if !tlsUp {
+	if d.Outcome == mtasts.OutcomeTLSFailed {
 		// testing mode or opportunistic: a failed handshake leaves the
 		// session unusable, so deliver on a new connection without TLS.
 		c.Close()
 		if c, conn, err = e.connect(ctx, h.Host); err != nil {
-			fmt.Fprintf(e.out, "  %-30s pref %-3d reconnect failed: %v\n", h.Host, h.Preference, err)
+			e.done(res, h.Sent(err), start, nil, "reconnect failed")
 			return false
 		}
 		defer c.Close()
 	}
 	if err := send(c, from, to, msg); err != nil {
-		e.done(res, d, start, conn, "not accepted: "+err.Error())
+		e.done(res, h.Sent(err), start, conn, "not accepted")
 		return false
 	}
+	d = h.Sent(nil)
 	how := "delivered"
 	if tlsUp {
 		cs, _ := c.TLSConnectionState()
