@@ -17,28 +17,44 @@
 // the format examples/tlsrpt-reporter reads, so that the reporter can send
 // the daily TLS-RPT reports (RFC 8460).
 //
-// Exit status: 0 delivered, 75 temporary failure, 2 usage error, 1 a
-// permanent failure, which only the domain's own DNS can cause (a null MX,
-// a domain that does not exist) or a local problem (the message or the
-// results file cannot be read or opened). Nothing MTA-STS does, and no DNS
-// timeout or deadline, is permanent: those exit 75. A recipient domain
-// that cannot have a policy (an address literal, a name with an
-// underscore) is delivered to as a domain without MTA-STS.
+// Every name is resolved through one resolver (-dns, or /etc/resolv.conf):
+// the `_mta-sts` and MX records, and the addresses of the policy hosts and
+// the MX hosts. Policy and MX hosts are connected to only on globally
+// reachable addresses (the dial guard of package mtasts) unless
+// -allow-private is given; a refused MX host is "not reached". A delivery
+// over TLS takes one connection (EHLO, STARTTLS, the message); only a
+// failed handshake that the plan lets go on (testing, or no policy) takes
+// a second one, in plain text.
+//
+// Exit status: 0 delivered, and for -h or -help (the usage, on stdout); 75
+// temporary failure; 2 usage error (the usage, on stderr); 1 a permanent
+// failure, which only the domain's own DNS can cause (a null MX, a domain
+// that does not exist) or a local problem (the message or the results file
+// cannot be read or opened). Nothing MTA-STS does, and no DNS timeout or
+// deadline, is permanent: those exit 75. A recipient domain that cannot
+// have a policy (an address literal, a name with an underscore) is
+// delivered to as a domain without MTA-STS.
 //
 // Flags:
 //
-//	-from ADDR      envelope sender (required)
-//	-to ADDR[,ADDR] recipients, all in one domain (required)
-//	-port N         SMTP port of the MX hosts (default 25)
-//	-helo NAME      name sent in EHLO (default: this host's name)
-//	-dns HOST:PORT  DNS server (default: /etc/resolv.conf)
-//	-ca FILE        extra trusted roots (PEM) for MX and policy hosts
-//	-timeout D      bound for the whole delivery (default 5m)
-//	-results FILE   append session results as JSON lines
-//	-report         the message is a TLS-RPT report (RFC 8460, Section 5.3.1)
+//	-from ADDR       envelope sender (required)
+//	-to ADDR[,ADDR]  recipients, all in one domain (required)
+//	-port N          SMTP port of the MX hosts (default 25)
+//	-policy-port N   HTTPS port of the policy hosts (default 443; for test
+//	                 worlds such as package mtaststest)
+//	-helo NAME       name sent in EHLO (default: this host's name)
+//	-dns HOST:PORT   DNS server for every name (default: /etc/resolv.conf)
+//	-ca FILE         PEM roots for MX and policy hosts, added to the system
+//	                 roots
+//	-allow-private   let policy hosts and MX hosts be on loopback and
+//	                 private addresses
+//	-timeout D       bound for the whole delivery (default 5m)
+//	-results FILE    append session results as JSON lines
+//	-report          the message is a TLS-RPT report (RFC 8460, Section 5.3.1)
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/tls"
@@ -57,6 +73,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/strictmx/strictmx/internal/dialguard"
 	"github.com/strictmx/strictmx/mtasts"
 	"github.com/strictmx/strictmx/mtasts/resolver"
 	"github.com/strictmx/strictmx/tlsrpt"
@@ -88,42 +105,70 @@ type env struct {
 	record func(tlsrpt.Result) error // nil: results are not kept
 }
 
+// usageLine is the synopsis; the usage adds the flags.
+const usageLine = "usage: sender -from ADDR -to ADDR[,ADDR...] [flags] < message"
+
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, testEnv *env) int {
+	// The flag package's messages go to flagOut: the usage is the output
+	// for -h (stdout, exit 0), and goes with an error otherwise (stderr,
+	// exit 2).
+	var flagOut bytes.Buffer
 	fs := flag.NewFlagSet("sender", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	from := fs.String("from", "", "envelope sender")
-	to := fs.String("to", "", "recipients, comma-separated, all in one domain")
-	port := fs.Int("port", 25, "SMTP port of the MX hosts")
-	helo := fs.String("helo", "", "EHLO name (default: host name)")
-	dnsServer := fs.String("dns", "", "DNS server HOST:PORT (default: /etc/resolv.conf)")
-	caFile := fs.String("ca", "", "extra trusted roots, PEM")
+	fs.SetOutput(&flagOut)
+	from := fs.String("from", "", "envelope sender `ADDR` (required)")
+	to := fs.String("to", "", "recipients, comma-separated, all in one domain (required)")
+	port := fs.Int("port", 25, "SMTP `port` of the MX hosts")
+	policyPort := fs.Int("policy-port", 443, "HTTPS `port` of the policy hosts (for test worlds)")
+	helo := fs.String("helo", "", "EHLO `name` (default: host name)")
+	dnsServer := fs.String("dns", "", "DNS server `HOST:PORT` for every name: records, policy hosts, MX hosts (default: /etc/resolv.conf)")
+	caFile := fs.String("ca", "", "PEM `FILE` of roots for MX and policy hosts, added to the system roots")
+	allowPrivate := fs.Bool("allow-private", false, "let policy hosts and MX hosts be on loopback and private addresses")
 	timeout := fs.Duration("timeout", 5*time.Minute, "bound for the whole delivery")
-	results := fs.String("results", "", "append session results to this file as JSON lines")
+	results := fs.String("results", "", "append session results to this `FILE` as JSON lines")
 	report := fs.Bool("report", false, "the message is a TLS-RPT report")
-	if err := fs.Parse(args); err != nil {
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "%s\n\nExit status: 0 delivered, 75 temporary failure, 1 permanent failure, 2 usage error.\n\nflags:\n", usageLine)
+		fs.PrintDefaults()
+	}
+	usage := func(format string, args ...any) int {
+		fmt.Fprintf(stderr, "sender: "+format+"\n", args...)
+		fs.SetOutput(stderr)
+		fs.Usage()
+		return exitUsage
+	}
+	switch err := fs.Parse(args); {
+	case errors.Is(err, flag.ErrHelp):
+		stdout.Write(flagOut.Bytes())
+		return exitOK
+	case err != nil:
+		stderr.Write(flagOut.Bytes())
 		return exitUsage
 	}
 	rcpts := splitList(*to)
-	if *from == "" || len(rcpts) == 0 || fs.NArg() != 0 || *port <= 0 || *port > 65535 {
-		fmt.Fprintln(stderr, "usage: sender -from ADDR -to ADDR[,ADDR...] [flags] < message")
-		return exitUsage
+	switch {
+	case *from == "" || len(rcpts) == 0:
+		return usage("-from and -to are required")
+	case fs.NArg() != 0:
+		return usage("unexpected argument %q", fs.Arg(0))
+	case *port <= 0 || *port > 65535:
+		return usage("-port %d out of range 1-65535", *port)
+	case *policyPort <= 0 || *policyPort > 65535:
+		return usage("-policy-port %d out of range 1-65535", *policyPort)
 	}
 	domain := domainOf(rcpts[0])
 	for _, r := range rcpts[1:] {
 		if !strings.EqualFold(domainOf(r), domain) {
-			fmt.Fprintln(stderr, "sender: all recipients must be in one domain")
-			return exitUsage
+			return usage("all recipients must be in one domain")
 		}
 	}
 	if domain == "" {
-		fmt.Fprintf(stderr, "sender: %q has no domain\n", rcpts[0])
-		return exitUsage
+		return usage("%q has no domain", rcpts[0])
 	}
 
 	e := testEnv
 	if e == nil {
 		var err error
-		if e, err = newEnv(*dnsServer, *caFile); err != nil {
+		if e, err = newEnv(*dnsServer, *caFile, *allowPrivate, strconv.Itoa(*policyPort)); err != nil {
 			fmt.Fprintln(stderr, "sender:", err)
 			return exitUsage
 		}
@@ -167,7 +212,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 }
 
-func newEnv(dnsServer, caFile string) (*env, error) {
+// errMXNotPublic means an MX host resolved only to addresses the dial
+// guard refuses (loopback, private...): see -allow-private.
+var errMXNotPublic = errors.New("sender: MX host address not public")
+
+// newEnv builds the delivery's world from the flags: one resolver for
+// every name (the `_mta-sts` and MX records, and the addresses of the
+// policy hosts and MX hosts), one set of roots for the policy and MX
+// hosts, and the dial guard on both unless allowPrivate.
+func newEnv(dnsServer, caFile string, allowPrivate bool, policyPort string) (*env, error) {
 	res := &resolver.Stub{}
 	if dnsServer != "" {
 		res.Servers = []string{dnsServer}
@@ -185,13 +238,34 @@ func newEnv(dnsServer, caFile string) (*env, error) {
 			return nil, fmt.Errorf("no certificates in %s", caFile)
 		}
 	}
-	d := &net.Dialer{Timeout: 30 * time.Second}
+	// The Client's built-in fetch dialer resolves the policy host through
+	// res (a *resolver.Stub resolves addresses) and applies the guard
+	// unless AllowPrivate. Another policy port needs a dialer of our own,
+	// built the same way.
+	client := &mtasts.Client{Resolver: res, RootCAs: roots, AllowPrivate: allowPrivate}
+	if policyPort != "443" {
+		pd := &dialguard.Dialer{Class: mtasts.ErrDialGuard, Resolver: res, AllowPrivate: allowPrivate,
+			Net: net.Dialer{Timeout: 30 * time.Second}}
+		client.DialContext = withPort("443", policyPort, pd.DialContext)
+	}
+	mxd := &dialguard.Dialer{Class: errMXNotPublic, Resolver: res, AllowPrivate: allowPrivate,
+		Net: net.Dialer{Timeout: 30 * time.Second}}
 	return &env{
-		client: &mtasts.Client{Resolver: res, RootCAs: roots},
+		client: client,
 		mx:     res,
-		dial:   d.DialContext,
+		dial:   mxd.DialContext,
 		tls:    &tls.Config{RootCAs: roots},
 	}, nil
+}
+
+// withPort returns dial with port from replaced by to.
+func withPort(from, to string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if host, port, err := net.SplitHostPort(addr); err == nil && port == from {
+			addr = net.JoinHostPort(host, to)
+		}
+		return dial(ctx, network, addr)
+	}
 }
 
 // resultWriter keeps session results as JSON lines, checked by a
