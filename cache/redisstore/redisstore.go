@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/strictmx/strictmx/cache"
+	"github.com/strictmx/strictmx/internal/detach"
 )
 
 // Defaults for the zero values of Store's fields.
@@ -278,33 +279,11 @@ func unlock(l chan struct{}) { <-l }
 // one call per lock stripe outlives its caller, and the round trips and
 // memory-tier updates of a domain stay in order.
 func call[T any](ctx context.Context, l chan struct{}, op, domain string, f func() (T, error)) (T, error) {
-	type result struct {
-		v   T
-		err error
+	v, err, finished := detach.Call(ctx, func() { unlock(l) }, f)
+	if !finished {
+		err = fmt.Errorf("redisstore: %s %s: %w", op, domain, err)
 	}
-	done := make(chan result, 1)
-	go func() {
-		var r result
-		func() {
-			defer unlock(l)
-			r.v, r.err = f()
-		}()
-		// Unlocked before the result is handed over: a call that returned
-		// leaves the stripe free for the caller's next call.
-		done <- r
-	}()
-	select {
-	case r := <-done:
-		return r.v, r.err
-	case <-ctx.Done():
-		select {
-		case r := <-done: // it finished too: keep its outcome
-			return r.v, r.err
-		default:
-			var zero T
-			return zero, fmt.Errorf("redisstore: %s %s: %w", op, domain, ctx.Err())
-		}
-	}
+	return v, err
 }
 
 // fresh reports whether h may be served at clock reading c without a

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/strictmx/strictmx/internal/detach"
 	"github.com/strictmx/strictmx/tlsrpt"
 	"github.com/strictmx/strictmx/tlsrpt/internal/counters"
 )
@@ -101,31 +102,8 @@ func do[T any](ctx context.Context, s *Store, op string, f func(ctx context.Cont
 	case <-ctx.Done():
 		return zero, redisErr(op, ctx.Err())
 	}
-	type result struct {
-		v   T
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		var r result
-		func() {
-			defer func() { <-s.calls }()
-			r.v, r.err = f(ctx)
-		}()
-		r.err = redisErr(op, r.err)
-		done <- r // after the slot is free, so a finished call holds none
-	}()
-	select {
-	case r := <-done:
-		return r.v, r.err
-	case <-ctx.Done():
-		select {
-		case r := <-done: // it finished too: keep its outcome
-			return r.v, r.err
-		default:
-			return zero, redisErr(op, ctx.Err())
-		}
-	}
+	v, err, _ := detach.Call(ctx, func() { <-s.calls }, func() (T, error) { return f(ctx) })
+	return v, redisErr(op, err)
 }
 
 // hashTagged reports whether keys that begin with prefix all hash to one
