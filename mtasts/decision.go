@@ -76,10 +76,11 @@ type Decision struct {
 	// Reason is the failure reason code that goes with ResultType.
 	Reason string
 	// Counted says whether this session belongs in a TLS-RPT report: true
-	// under an enforce or testing policy, and when a policy fetch failed
-	// with no cached policy to fall back on (the session then reports that
-	// failure); false for opportunistic delivery, DANE hosts, report
-	// traffic and hosts not reached.
+	// under an enforce or testing policy, when a policy fetch failed with
+	// no cached policy to fall back on (the session then reports that
+	// failure), and when the domain has no policy (no-policy-found, unless
+	// PlanOptions.SkipNoPolicyFound); false under a policy of mode none,
+	// for DANE hosts, report traffic and hosts not reached.
 	Counted bool
 	// Err says what went wrong, worded as what happened: it wraps
 	// ErrMXMismatch, ErrNotReached, ErrSTARTTLSNotSupported,
@@ -194,16 +195,28 @@ func (h *HostPlan) Done(err error) Decision {
 		// DANE: the host is skipped, temporarily.
 		d.Deliver = !h.RequireTLS
 	}
-	d.Counted = h.flags&(countSTS|countFailure) != 0
+	d.Counted = h.flags&counted != 0
 	d.Err = err
 	if d.Outcome == OutcomeReady {
 		d.Err = nil
 	}
-	if h.flags&countSTS != 0 {
+	switch {
+	case h.flags&countSTS != 0:
 		d.ResultType, d.Reason = ResultTypeOf(tlsErr)
 		if d.Err == nil {
 			d.Err = tlsErr
 		}
+	case h.flags&countNoPolicy != 0:
+		// Spec note: RFC 8460, Section 4.4 counts as successes the
+		// "successfully negotiated TLS-enabled connections" and as
+		// failures the "failures to negotiate a TLS-enabled connection",
+		// whatever the policy type; so a no-policy-found session is what
+		// its TLS did: a success after a handshake, starttls-not-supported
+		// (RFC 8460, Section 4.3.1) when STARTTLS was not offered or was
+		// refused, and the handshake's failure otherwise. No certificate
+		// is judged (opportunistic TLS accepts any), so no policy failure
+		// applies.
+		d.ResultType, d.Reason = ResultTypeOf(tlsErr)
 	}
 	return h.store(d)
 }
@@ -213,7 +226,7 @@ func (h *HostPlan) Done(err error) Decision {
 // the error. The TLS-RPT view of the session stays what Done decided; a
 // failure here is OutcomeSessionFailed, a TLS success.
 func (h *HostPlan) Sent(err error) Decision {
-	d := Decision{Host: h.Host, Counted: h.flags&(countSTS|countFailure) != 0}
+	d := Decision{Host: h.Host, Counted: h.flags&counted != 0}
 	if p := h.st().decision.Load(); p != nil {
 		d = *p
 	}
@@ -230,6 +243,10 @@ func (h *HostPlan) Sent(err error) Decision {
 	d.Outcome, d.Deliver, d.Err = OutcomeSessionFailed, false, err
 	return h.store(d)
 }
+
+// counted are the HostPlan.flags of a host whose sessions Done and Sent
+// count.
+const counted = countSTS | countFailure | countNoPolicy
 
 // store keeps d as the host's last decision, for Replan, and returns it.
 func (h *HostPlan) store(d Decision) Decision {

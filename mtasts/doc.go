@@ -126,6 +126,13 @@
 //   - Report traffic (PlanOptions.ReportTraffic) is delivered with
 //     opportunistic TLS on every host, DANE ones included, and is never
 //     counted, whatever the lookup found (RFC 8460, Section 5.3.1).
+//   - A session to a domain without a policy (and no policy failure) is
+//     counted as no-policy-found for the domain unless
+//     PlanOptions.SkipNoPolicyFound is set; it is what its TLS did (RFC
+//     8460, Section 4.4 counts "successfully negotiated TLS-enabled
+//     connections"): a success after a handshake, starttls-not-supported
+//     without STARTTLS. A policy of mode none is not counted; hosts not
+//     reached, DANE hosts and report traffic never are.
 //
 // # Security
 //

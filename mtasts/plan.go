@@ -1,6 +1,7 @@
 package mtasts
 
 import (
+	"errors"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -23,6 +24,16 @@ type PlanOptions struct {
 	// required whatever the mode, and the host is not skipped or verified
 	// by MTA-STS. Nil means no host uses DANE. Ignored for report traffic.
 	DANE func(host string) bool
+
+	// SkipNoPolicyFound turns off the recording of sessions to a domain
+	// without an MTA-STS policy (and no policy failure to report). By
+	// default such a session is counted, as TLS-RPT policy type
+	// no-policy-found for the policy domain, so that a domain that
+	// publishes `_smtp._tls` before it deploys MTA-STS gets reports; a
+	// domain without `_smtp._tls` never does, and the reporter drops its
+	// data at send time. With SkipNoPolicyFound set, Result.Session
+	// returns false for these sessions without building anything.
+	SkipNoPolicyFound bool
 }
 
 // Plan is the per-MX delivery plan for one message to one policy domain.
@@ -70,7 +81,7 @@ type HostPlan struct {
 	DANE bool
 
 	// flags say how sessions with this host are reported (countSTS,
-	// countFailure, reportTraffic). It sits among the bools so that a
+	// countFailure, countNoPolicy, reportTraffic). It sits among the bools so that a
 	// HostPlan is 48 bytes, not 56, and a plan for five hosts stays in one
 	// 512-byte allocation.
 	flags uint8
@@ -105,6 +116,7 @@ const (
 	countSTS      = 1 << iota // judged and reported under an enforce or testing policy
 	countFailure              // reports the lookup's policy failure (no cached policy)
 	reportTraffic             // the message is a TLS-RPT report: nothing blocks it
+	countNoPolicy             // no policy, no failure: reported as no-policy-found
 )
 
 // st returns the host's state. Result.Plan sets it before handing the plan
@@ -183,6 +195,11 @@ func (r *Result) Plan(mx []*net.MX, opts PlanOptions) *Plan {
 			// no cached policy to use, fails every session to the domain,
 			// with its result type from RFC 8460, Section 4.3.2.2.
 			h.flags = countFailure
+		case r.Policy == nil && !opts.SkipNoPolicyFound && r.noPolicyKnown():
+			// RFC 8460, Section 4.4: policy type no-policy-found, "neither
+			// a DANE nor an MTA-STS policy could be found". A policy of
+			// mode none was found, and its sessions are not counted.
+			h.flags = countNoPolicy
 		}
 	}
 	return &pl.plan
@@ -194,4 +211,18 @@ type planAlloc struct {
 	plan   Plan
 	hosts  [5]HostPlan
 	states [5]hostState
+}
+
+// noPolicyKnown reports whether the lookup established that the domain has
+// no policy, rather than failed to find out.
+//
+// Spec note: a session is reported as no-policy-found only when the
+// `_mta-sts` lookup said so (no record, or records RFC 8461, Section 3.1
+// treats as none). After a temporary DNS failure, or a discovery the Client
+// did not start (ErrDiscoveryLimit), the domain may well have a policy:
+// such sessions are not counted at all, rather than reported under a
+// policy type that would tell the domain it has none.
+func (r *Result) noPolicyKnown() bool {
+	return r.Err == nil || errors.Is(r.Err, ErrNoRecord) ||
+		errors.Is(r.Err, ErrMultipleRecords) || errors.Is(r.Err, ErrRecordSyntax)
 }

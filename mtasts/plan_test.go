@@ -46,14 +46,16 @@ func TestPlan(t *testing.T) {
 	if d := h.Done(nil); !d.Deliver || d.ResultType != tlsrpt.ResultValidationFailure || d.Reason != tlsrpt.ReasonMXMismatch {
 		t.Fatalf("testing mismatch decision %+v", d)
 	}
-	// Mode none and no policy: opportunistic, nothing reported.
+	// Mode none and no policy: opportunistic; no policy is reported as
+	// no-policy-found, mode none not at all.
 	for _, pol := range []string{"", "version: STSv1\nmode: none\nmax_age: 1\n"} {
 		p = planFor(t, pol, "anything.example.org")
 		h := &p.Hosts[0]
 		if !h.Try || h.RequireTLS || h.Verify {
 			t.Fatalf("opportunistic plan %+v", h)
 		}
-		if d := h.Done(ErrSTARTTLSNotSupported); !d.Deliver || d.Counted || d.ResultType != "" {
+		noPolicy := pol == ""
+		if d := h.Done(ErrSTARTTLSNotSupported); !d.Deliver || d.Counted != noPolicy || (d.ResultType == tlsrpt.ResultSTARTTLSNotSupported) != noPolicy {
 			t.Fatalf("opportunistic decision %+v", d)
 		}
 	}

@@ -26,10 +26,15 @@ func (r *Result) ReportPolicy() tlsrpt.Policy {
 // started. Callers add SendingIP, ReceivingIP and EHLO where they know them
 // and pass the result to tlsrpt.Collector.Record.
 //
+// A session to a domain without a policy is a no-policy-found session of
+// the domain (no policy-string, no mx-host), a success or a failure as its
+// TLS went, unless PlanOptions.SkipNoPolicyFound turned that off.
+//
 // ok is false when the session belongs in no report (Decision.Counted is
-// false): opportunistic delivery with no policy failure, DANE hosts
-// (reported as tlsa by the caller), hosts not reached, and report traffic,
-// whatever the lookup found (RFC 8460, Section 5.3.1: no report loops).
+// false): delivery under a policy of mode none, no-policy-found sessions
+// turned off, DANE hosts (reported as tlsa by the caller), hosts not
+// reached, and report traffic, whatever the lookup found (RFC 8460,
+// Section 5.3.1: no report loops).
 //
 // Spec note: when a cached policy was used because refreshing it failed,
 // the session counts as that failure unless the session failed by itself

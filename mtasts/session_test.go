@@ -22,8 +22,8 @@ func TestResultRecord(t *testing.T) {
 	withPolicy := &mtasts.Result{Domain: "example.test", Policy: p, ID: "1", Source: mtasts.SourceCache}
 	plan := withPolicy.Plan([]*net.MX{{Host: "mx1.example.test."}, {Host: "evil.example.org."}}, mtasts.PlanOptions{})
 	var c tlsrpt.Collector
-	// A success, a testing-mode mismatch, and an opportunistic session
-	// that belongs in no report.
+	// A success, a testing-mode mismatch, and an opportunistic session to
+	// a domain without a policy (no-policy-found).
 	if err := withPolicy.Record(&c, plan.Hosts[0].Done(nil), start); err != nil {
 		t.Fatal(err)
 	}
@@ -39,9 +39,14 @@ func TestResultRecord(t *testing.T) {
 	if err := failed.Record(&c, failed.Plan([]*net.MX{{Host: "mx.broken.test"}}, mtasts.PlanOptions{}).Hosts[0].Done(nil), start); err != nil {
 		t.Fatal(err)
 	}
+	// Turned off, the no-policy-found session belongs in no report.
+	off := &mtasts.Result{Domain: "off.test"}
+	if err := off.Record(&c, off.Plan([]*net.MX{{Host: "mx.off.test"}}, mtasts.PlanOptions{SkipNoPolicyFound: true}).Hosts[0].Done(nil), start); err != nil {
+		t.Fatal(err)
+	}
 	aggs := c.Snapshot()
-	if len(aggs) != 2 {
-		t.Fatalf("%d aggregates; want 2 (example.test and broken.test)", len(aggs))
+	if len(aggs) != 3 {
+		t.Fatalf("%d aggregates; want 3 (example.test, broken.test and none.test)", len(aggs))
 	}
 	for _, a := range aggs {
 		if len(a.Policies) != 1 {
@@ -58,6 +63,10 @@ func TestResultRecord(t *testing.T) {
 			}
 			if len(pr.Policy.String) != 4 || pr.Policy.MXHost[0] != "mx1.example.test" {
 				t.Fatalf("policy %+v", pr.Policy)
+			}
+		case "none.test":
+			if pr.Policy.Type != tlsrpt.PolicyNoPolicyFound || pr.Summary.TotalSuccessfulSessionCount != 1 || pr.Summary.TotalFailureSessionCount != 0 {
+				t.Fatalf("none.test: %+v", pr)
 			}
 		case "broken.test":
 			if pr.Policy.Type != tlsrpt.PolicyNoPolicyFound || pr.Summary.TotalFailureSessionCount != 1 {

@@ -99,7 +99,11 @@
 //     another MX host is another session. A policy-level failure (fetch
 //     error, invalid policy, MX host outside the policy) fails the session
 //     too. Sessions under no policy are reported with policy type
-//     no-policy-found. Sessions that carried a report are never counted.
+//     no-policy-found (mtasts records them by default, as a success or a
+//     failure as their TLS went; mtasts.PlanOptions.SkipNoPolicyFound
+//     turns that off), and only to domains that publish `_smtp._tls`: the
+//     reporter drops the day's data of the others after one lookup.
+//     Sessions that carried a report are never counted.
 //   - Every policy an MTA-STS parser accepts can be reported: a policy
 //     line that is not valid UTF-8 goes into policy-string with each
 //     invalid byte sequence replaced by U+FFFD, rather than making its

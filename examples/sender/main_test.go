@@ -174,7 +174,10 @@ func TestNoPolicyOpportunistic(t *testing.T) {
 	s := mtaststest.NewServer(t)
 	s.Domain("plain.test").MXHost(10, "mx.plain.test", mtaststest.MXConfig{NoSTARTTLS: true})
 	code, out, rs := sendTo(t, s, nil, "b@plain.test")
-	if code != exitOK || len(rs) != 0 {
+	// No policy: the session is reported as no-policy-found, a failure
+	// because the host does not offer STARTTLS.
+	if code != exitOK || len(rs) != 1 || rs[0].Policy.Type != tlsrpt.PolicyNoPolicyFound ||
+		rs[0].ResultType != tlsrpt.ResultSTARTTLSNotSupported {
 		t.Fatalf("exit %d, results %+v:\n%s", code, rs, out)
 	}
 	if m := s.LookupMXHost("mx.plain.test").Messages(); len(m) != 1 || m[0].TLS {

@@ -401,9 +401,10 @@ func (s *Scheduler) attempt(ctx context.Context, k tlsrpt.Key, st *jobState, now
 	// built is the report this attempt made, if it made it; a retry
 	// reads it back from st.Gzip only when a new message must be built.
 	var built *tlsrpt.Report
+	var agg *tlsrpt.Aggregate
 	if st.Gzip == nil {
-		agg, err := s.Store.Load(ctx, k)
-		if err != nil {
+		var err error
+		if agg, err = s.Store.Load(ctx, k); err != nil {
 			return err
 		}
 		if agg == nil {
@@ -416,6 +417,19 @@ func (s *Scheduler) attempt(ctx context.Context, k tlsrpt.Key, st *jobState, now
 		if !failures && s.SkipAllSuccess {
 			return s.finish(ctx, k, st, "heartbeat-off", ErrHeartbeatOff)
 		}
+	}
+	// The record is looked up before the report is built: most domains
+	// publish none (all the no-policy-found ones that never asked for
+	// reports), and for them the attempt ends here, at the cost of one
+	// query and one state write.
+	rec, lookupErr := tlsrpt.Lookup(ctx, s.Resolver, k.Domain)
+	if lookupErr != nil && !errors.Is(lookupErr, tlsrpt.ErrDNSTemporary) {
+		// NXDOMAIN, NODATA or no usable record: the domain takes no
+		// reports for this day.
+		s.logger().Debug("reporter: no report record", "domain", k.Domain, "err", lookupErr)
+		return s.finish(ctx, k, st, "no-record", lookupErr)
+	}
+	if st.Gzip == nil {
 		st.Unique = strconv.FormatUint(s.rand(), 36)
 		st.ReportID = tlsrpt.NewReportID(k, submitter, s.rand())
 		r, err := tlsrpt.BuildReport(agg, s.OrganizationName, s.ContactInfo, st.ReportID)
@@ -436,17 +450,11 @@ func (s *Scheduler) attempt(ctx context.Context, k tlsrpt.Key, st *jobState, now
 			return err
 		}
 	}
-	rec, err := tlsrpt.Lookup(ctx, s.Resolver, k.Domain)
 	var delivered []string
 	var lastErr error
 	switch {
-	case errors.Is(err, tlsrpt.ErrDNSTemporary):
-		lastErr = err
-	case err != nil:
-		// NXDOMAIN, NODATA or no usable record: the domain takes no
-		// reports for this day.
-		s.logger().Debug("reporter: no report record", "domain", k.Domain, "err", err)
-		return s.finish(ctx, k, st, "no-record", err)
+	case lookupErr != nil: // tlsrpt.ErrDNSTemporary: retried
+		lastErr = lookupErr
 	default:
 		report := func() (*tlsrpt.Report, error) {
 			if built == nil {
