@@ -17,10 +17,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/strictmx/strictmx/internal/testproc"
 )
 
 // EnvVar is the environment variable that enables tests against a real
@@ -80,7 +81,7 @@ type process struct {
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when Wait returns
 	err    error         // Wait's result, set before exited is closed
-	out    *syncBuilder
+	out    *testproc.Output
 }
 
 // Start runs Postfix as cfg says on a free 127.0.0.1 port for the rest of
@@ -278,7 +279,7 @@ func (s *Server) run(master string) error {
 	// itself a session and process group leader, its children join the
 	// group, and stop kills the group.
 	cmd := exec.Command(master, "-c", s.conf, "-s")
-	out := &syncBuilder{}
+	out := &testproc.Output{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("postfixtest: start %s: %w", master, err)
@@ -406,32 +407,11 @@ func token() string {
 	return hex.EncodeToString(b)
 }
 
-// syncBuilder collects a process's output; exec's copying goroutine
-// writes it while a failed start reads it.
-type syncBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *syncBuilder) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncBuilder) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
-
-// freePort asks the kernel for a free loopback port. Another process may
-// take it before Postfix binds it; Start then retries.
+// freePort is testproc.FreePort with this package's error prefix.
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := testproc.FreePort()
 	if err != nil {
 		return 0, fmt.Errorf("postfixtest: find a free port: %w", err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	return port, l.Close()
+	return port, nil
 }

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/strictmx/strictmx/internal/testproc"
 )
 
 // EnvVar is the environment variable that enables tests against a real
@@ -75,7 +77,7 @@ type process struct {
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when Wait returns
 	err    error         // Wait's result, set before exited is closed
-	out    *syncBuilder
+	out    *testproc.Output
 }
 
 // stop kills p and waits for it. It may be called on a stopped (paused)
@@ -223,7 +225,7 @@ func (s *Server) run() (*process, error) {
 		args = append(args, "--appendonly", "no")
 	}
 	cmd := exec.Command(s.bin, args...)
-	out := &syncBuilder{}
+	out := &testproc.Output{}
 	cmd.Stdout = out
 	cmd.Stderr = out
 	if err := cmd.Start(); err != nil {
@@ -256,36 +258,6 @@ func (s *Server) run() (*process, error) {
 		case <-tick.C:
 		}
 	}
-}
-
-// syncBuilder collects a process's output; the process writes it from
-// exec's copying goroutine while a failed start reads it.
-type syncBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *syncBuilder) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncBuilder) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
-
-// freePort asks the kernel for a free loopback port. Another process may
-// take it before the server binds it; Start then retries.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("redistest: find a free port: %w", err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	return port, l.Close()
 }
 
 // serverPID asks the server at addr for its process id with an inline
@@ -329,4 +301,13 @@ func serverPID(ctx context.Context, addr string) (int, error) {
 		}
 	}
 	return 0, errors.New("redistest: INFO reply has no process_id")
+}
+
+// freePort is testproc.FreePort with this package's error prefix.
+func freePort() (int, error) {
+	port, err := testproc.FreePort()
+	if err != nil {
+		return 0, fmt.Errorf("redistest: find a free port: %w", err)
+	}
+	return port, nil
 }
