@@ -13,24 +13,8 @@ import (
 	"time"
 
 	"github.com/strictmx/strictmx/tlsrpt"
+	"github.com/strictmx/strictmx/tlsrpt/internal/sample"
 )
-
-var crashDay = tlsrpt.DayOf(time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC))
-
-// crashResults are the 100 sessions the child records per flush, spread
-// over 50 domains so that every flush writes many pages.
-func crashResults(i int) tlsrpt.Result {
-	d := fmt.Sprintf("d%02d.example", i%50)
-	r := tlsrpt.Result{
-		Policy: tlsrpt.Policy{Type: tlsrpt.PolicySTS, Domain: d, String: []string{"version: STSv1", "mx: mx." + d}, MXHost: []string{"mx." + d}},
-		Time:   crashDay.Start().Add(time.Duration(i) * time.Minute),
-	}
-	if i%3 == 0 {
-		r.ResultType = tlsrpt.ResultSTARTTLSNotSupported
-		r.MXHost = "mx." + d
-	}
-	return r
-}
 
 func TestFlusher(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -41,28 +25,28 @@ func TestFlusher(t *testing.T) {
 		done := make(chan error)
 		go func() { done <- f.Run(ctx) }()
 
-		c.Record(crashResults(1))
+		c.Record(sample.Result(1))
 		s.setFail(true)
 		time.Sleep(time.Minute) // fake time: one tick, the Add fails
 		synctest.Wait()
-		if a, _ := s.Load(ctx, tlsrpt.Key{Domain: "d01.example", Day: crashDay}); a != nil {
+		if a, _ := s.Load(ctx, tlsrpt.Key{Domain: "d01.example", Day: sample.Day}); a != nil {
 			t.Fatal("stored despite failure")
 		}
 		s.setFail(false)
-		c.Record(crashResults(1))
+		c.Record(sample.Result(1))
 		time.Sleep(time.Minute)
 		synctest.Wait()
-		a, _ := s.Load(ctx, tlsrpt.Key{Domain: "d01.example", Day: crashDay})
+		a, _ := s.Load(ctx, tlsrpt.Key{Domain: "d01.example", Day: sample.Day})
 		if a == nil || a.Sessions() != 2 {
 			t.Fatalf("after a failed and a good flush: %+v", a)
 		}
 		// Cancel: a final flush.
-		c.Record(crashResults(1))
+		c.Record(sample.Result(1))
 		cancel()
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
-		if a, _ := s.Load(context.Background(), tlsrpt.Key{Domain: "d01.example", Day: crashDay}); a.Sessions() != 3 {
+		if a, _ := s.Load(context.Background(), tlsrpt.Key{Domain: "d01.example", Day: sample.Day}); a.Sessions() != 3 {
 			t.Errorf("final flush missing: %d", a.Sessions())
 		}
 	})
@@ -141,7 +125,7 @@ func TestFlusherAmbiguousFailure(t *testing.T) {
 	var recorded int64
 	for round := range 6 {
 		for i := range 10 {
-			c.Record(crashResults(i))
+			c.Record(sample.Result(i))
 			recorded++
 		}
 		err := f.Flush(ctx)
@@ -149,7 +133,7 @@ func TestFlusherAmbiguousFailure(t *testing.T) {
 	}
 	var stored int64
 	for i := range 50 {
-		if a, _ := s.Load(ctx, tlsrpt.Key{Domain: fmt.Sprintf("d%02d.example", i), Day: crashDay}); a != nil {
+		if a, _ := s.Load(ctx, tlsrpt.Key{Domain: fmt.Sprintf("d%02d.example", i), Day: sample.Day}); a != nil {
 			stored += a.Sessions()
 		}
 	}
@@ -166,13 +150,13 @@ func TestFlusherRetriesSameBatch(t *testing.T) {
 	s := &failingStore{}
 	c := &tlsrpt.Collector{}
 	f := &tlsrpt.Flusher{Collector: c, Store: s}
-	c.Record(crashResults(1))
+	c.Record(sample.Result(1))
 	s.setFail(true)
 	for range 3 {
 		if err := f.Flush(ctx); err == nil {
 			t.Fatal("Flush succeeded with the store down")
 		}
-		c.Record(crashResults(2)) // recorded while the batch is held
+		c.Record(sample.Result(2)) // recorded while the batch is held
 	}
 	s.setFail(false)
 	if err := f.Flush(ctx); err != nil {
@@ -185,7 +169,7 @@ func TestFlusherRetriesSameBatch(t *testing.T) {
 		t.Fatalf("batch ids of the Adds: %v; want one id four times, then another", ids)
 	}
 	for d, want := range map[string]int64{"d01.example": 1, "d02.example": 3} {
-		if a, _ := s.Load(ctx, tlsrpt.Key{Domain: d, Day: crashDay}); a == nil || a.Sessions() != want {
+		if a, _ := s.Load(ctx, tlsrpt.Key{Domain: d, Day: sample.Day}); a == nil || a.Sessions() != want {
 			t.Errorf("%s: %+v, want %d sessions", d, a, want)
 		}
 	}
@@ -210,7 +194,7 @@ func TestFlusherUnstorable(t *testing.T) {
 	s := &unstorableStore{}
 	c := &tlsrpt.Collector{}
 	f := &tlsrpt.Flusher{Collector: c, Store: s}
-	c.Record(crashResults(1))
+	c.Record(sample.Result(1))
 	if err := f.Flush(ctx); !errors.Is(err, tlsrpt.ErrUnstorable) {
 		t.Fatalf("Flush = %v, want ErrUnstorable", err)
 	}
@@ -242,10 +226,10 @@ func TestFlusherGivesUp(t *testing.T) {
 		go func() { done <- f.Run(ctx) }()
 
 		s.setFail(true)
-		c.Record(crashResults(1)) // the batch that is dropped
-		time.Sleep(time.Hour)     // fake time: the first attempt
+		c.Record(sample.Result(1)) // the batch that is dropped
+		time.Sleep(time.Hour)      // fake time: the first attempt
 		synctest.Wait()
-		c.Record(crashResults(2)) // waits in the Collector
+		c.Record(sample.Result(2)) // waits in the Collector
 		time.Sleep(tlsrpt.MaxBatchRetry)
 		synctest.Wait()
 		s.setFail(false)
@@ -255,10 +239,10 @@ func TestFlusherGivesUp(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
-		if a, _ := s.Load(context.Background(), tlsrpt.Key{Domain: "d01.example", Day: crashDay}); a != nil {
+		if a, _ := s.Load(context.Background(), tlsrpt.Key{Domain: "d01.example", Day: sample.Day}); a != nil {
 			t.Errorf("the dropped batch was stored: %+v", a)
 		}
-		if a, _ := s.Load(context.Background(), tlsrpt.Key{Domain: "d02.example", Day: crashDay}); a == nil || a.Sessions() != 1 {
+		if a, _ := s.Load(context.Background(), tlsrpt.Key{Domain: "d02.example", Day: sample.Day}); a == nil || a.Sessions() != 1 {
 			t.Errorf("what was recorded meanwhile: %+v, want 1 session", a)
 		}
 		mu.Lock()

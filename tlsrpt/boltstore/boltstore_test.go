@@ -20,6 +20,7 @@ import (
 	"github.com/strictmx/strictmx/tlsrpt"
 	"github.com/strictmx/strictmx/tlsrpt/boltstore"
 	"github.com/strictmx/strictmx/tlsrpt/internal/counters"
+	"github.com/strictmx/strictmx/tlsrpt/internal/sample"
 	"github.com/strictmx/strictmx/tlsrpt/tlsrpttest"
 	bolt "go.etcd.io/bbolt"
 )
@@ -35,23 +36,6 @@ func TestBoltStore(t *testing.T) {
 		s.Now = c.Now
 		return s, c.Advance
 	})
-}
-
-var crashDay = tlsrpt.DayOf(time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC))
-
-// crashResults are the 100 sessions the child records per flush, spread
-// over 50 domains so that every flush writes many pages.
-func crashResults(i int) tlsrpt.Result {
-	d := fmt.Sprintf("d%02d.example", i%50)
-	r := tlsrpt.Result{
-		Policy: tlsrpt.Policy{Type: tlsrpt.PolicySTS, Domain: d, String: []string{"version: STSv1", "mx: mx." + d}, MXHost: []string{"mx." + d}},
-		Time:   crashDay.Start().Add(time.Duration(i) * time.Minute),
-	}
-	if i%3 == 0 {
-		r.ResultType = tlsrpt.ResultSTARTTLSNotSupported
-		r.MXHost = "mx." + d
-	}
-	return r
 }
 
 const crashChildEnv = "STRICTMX_TLSRPT_CRASH_CHILD"
@@ -72,7 +56,7 @@ func TestBoltCrashChild(t *testing.T) {
 	f := &tlsrpt.Flusher{Collector: c, Store: s}
 	for n := 1; n <= 100000; n++ {
 		for i := range 100 {
-			c.Record(crashResults(i))
+			c.Record(sample.Result(i))
 		}
 		fmt.Printf("flushing %d\n", n)
 		if err := f.Flush(context.Background()); err != nil {
@@ -125,7 +109,7 @@ func TestBoltCrash(t *testing.T) {
 		}
 		var total, failures int64
 		for i := range 50 {
-			a, err := s.Load(context.Background(), tlsrpt.Key{Domain: fmt.Sprintf("d%02d.example", i), Day: crashDay})
+			a, err := s.Load(context.Background(), tlsrpt.Key{Domain: fmt.Sprintf("d%02d.example", i), Day: sample.Day})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -155,7 +139,7 @@ func TestBoltLegacyCounters(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "old.db")
 	var c tlsrpt.Collector
 	for i := range 6 {
-		c.Record(crashResults(i * 50)) // all for d00.example
+		c.Record(sample.Result(i * 50)) // all for d00.example
 	}
 	old := c.Snapshot()[0]
 	db, err := bolt.Open(path, 0o600, nil)
@@ -214,7 +198,7 @@ func TestBoltForgetsBatches(t *testing.T) {
 	clk := testclock.New(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))
 	s.Now = clk.Now
 	var c tlsrpt.Collector
-	c.Record(crashResults(1))
+	c.Record(sample.Result(1))
 	batch := c.Snapshot()
 	k := batch[0].Key
 	add := func(id tlsrpt.BatchID, want int64) {

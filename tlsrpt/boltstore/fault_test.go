@@ -13,6 +13,7 @@ import (
 	"github.com/strictmx/strictmx/internal/testfs"
 	"github.com/strictmx/strictmx/tlsrpt"
 	"github.com/strictmx/strictmx/tlsrpt/boltstore"
+	"github.com/strictmx/strictmx/tlsrpt/internal/sample"
 	"github.com/strictmx/strictmx/tlsrpt/tlsrpttest"
 )
 
@@ -29,7 +30,7 @@ func TestBoltLargePolicy(t *testing.T) {
 	c := &tlsrpt.Collector{}
 	big := tlsrpttest.LargePolicy("big.example")
 	for i := range 3 {
-		r := tlsrpt.Result{Policy: big, Time: crashDay.Start(), MXHost: fmt.Sprintf("mx%05d.big.example", i)}
+		r := tlsrpt.Result{Policy: big, Time: sample.Day.Start(), MXHost: fmt.Sprintf("mx%05d.big.example", i)}
 		if i > 0 {
 			r.ResultType = tlsrpt.ResultCertificateExpired
 		}
@@ -38,7 +39,7 @@ func TestBoltLargePolicy(t *testing.T) {
 		}
 	}
 	for i := range 500 {
-		if err := c.Record(crashResults(i)); err != nil {
+		if err := c.Record(sample.Result(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -80,7 +81,7 @@ type faultSender struct {
 func (s *faultSender) record(t *testing.T, n int) {
 	t.Helper()
 	for range n {
-		if err := s.c.Record(crashResults(s.next % 1440)); err != nil {
+		if err := s.c.Record(sample.Result(s.next % 1440)); err != nil {
 			t.Fatal(err)
 		}
 		s.next++
@@ -93,7 +94,7 @@ func storedSessions(t *testing.T, s *boltstore.Store) int64 {
 	t.Helper()
 	var n int64
 	for i := range 50 {
-		a, err := s.Load(context.Background(), tlsrpt.Key{Domain: fmt.Sprintf("d%02d.example", i), Day: crashDay})
+		a, err := s.Load(context.Background(), tlsrpt.Key{Domain: fmt.Sprintf("d%02d.example", i), Day: sample.Day})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,7 +154,7 @@ func TestBoltDiskFull(t *testing.T) {
 		snd.record(t, 1000)
 		for i := range 4 {
 			p := tlsrpttest.LargePolicy(fmt.Sprintf("big%d-%d.example", round, i))
-			if err := snd.c.Record(tlsrpt.Result{Policy: p, Time: crashDay.Start()}); err != nil {
+			if err := snd.c.Record(tlsrpt.Result{Policy: p, Time: sample.Day.Start()}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -183,7 +184,7 @@ func TestBoltDiskFull(t *testing.T) {
 	}
 	for round := range 3 {
 		for i := range 4 {
-			k := tlsrpt.Key{Domain: fmt.Sprintf("big%d-%d.example", round, i), Day: crashDay}
+			k := tlsrpt.Key{Domain: fmt.Sprintf("big%d-%d.example", round, i), Day: sample.Day}
 			if a, err := s.Load(ctx, k); err != nil || a == nil || a.Sessions() != 1 {
 				t.Fatalf("Load(%s) = %v, %v; want 1 session", k, a, err)
 			}

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/strictmx/strictmx/internal/redistest"
 	"github.com/strictmx/strictmx/tlsrpt"
+	"github.com/strictmx/strictmx/tlsrpt/internal/sample"
 	"github.com/strictmx/strictmx/tlsrpt/redisstore"
 )
 
@@ -73,8 +74,8 @@ func (w *faultWorld) traffic(t *testing.T, d time.Duration, during func()) {
 			case <-tick.C:
 			}
 			for range 10 {
-				// i%1440: every session on crashDay.
-				if err := w.c.Record(crashResults(w.next % 1440)); err != nil {
+				// i%1440: every session on sample.Day.
+				if err := w.c.Record(sample.Result(w.next % 1440)); err != nil {
 					t.Error(err)
 				}
 				w.next++
@@ -127,7 +128,7 @@ func (w *faultWorld) stored(t *testing.T) int64 {
 	t.Helper()
 	var n int64
 	for i := range 50 {
-		a, err := w.store.Load(t.Context(), tlsrpt.Key{Domain: fmt.Sprintf("d%02d.example", i), Day: crashDay})
+		a, err := w.store.Load(t.Context(), tlsrpt.Key{Domain: fmt.Sprintf("d%02d.example", i), Day: sample.Day})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -251,9 +252,9 @@ func TestRedisCallsBoundedByContext(t *testing.T) {
 		WriteTimeout: 5 * time.Second, MaxRetries: -1})
 	t.Cleanup(func() { client.Close() })
 	s := &redisstore.Store{Client: client}
-	k := tlsrpt.Key{Domain: "d01.example", Day: crashDay}
+	k := tlsrpt.Key{Domain: "d01.example", Day: sample.Day}
 	var c tlsrpt.Collector
-	c.Record(crashResults(1))
+	c.Record(sample.Result(1))
 	batch := c.Snapshot()
 	if err := s.Add(t.Context(), tlsrpt.NewBatchID(), batch); err != nil { // warm the connection pool
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/strictmx/strictmx/internal/redistest"
 	"github.com/strictmx/strictmx/tlsrpt"
+	"github.com/strictmx/strictmx/tlsrpt/internal/sample"
 	"github.com/strictmx/strictmx/tlsrpt/redisstore"
 	"github.com/strictmx/strictmx/tlsrpt/tlsrpttest"
 )
@@ -24,23 +25,6 @@ func TestRedisStore(t *testing.T) {
 		n++
 		return &redisstore.Store{Client: client, Prefix: "test" + string(rune('a'+n)) + ":"}, nil
 	})
-}
-
-var crashDay = tlsrpt.DayOf(time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC))
-
-// crashResults are the 100 sessions the child records per flush, spread
-// over 50 domains so that every flush writes many pages.
-func crashResults(i int) tlsrpt.Result {
-	d := fmt.Sprintf("d%02d.example", i%50)
-	r := tlsrpt.Result{
-		Policy: tlsrpt.Policy{Type: tlsrpt.PolicySTS, Domain: d, String: []string{"version: STSv1", "mx: mx." + d}, MXHost: []string{"mx." + d}},
-		Time:   crashDay.Start().Add(time.Duration(i) * time.Minute),
-	}
-	if i%3 == 0 {
-		r.ResultType = tlsrpt.ResultSTARTTLSNotSupported
-		r.MXHost = "mx." + d
-	}
-	return r
 }
 
 // TestRedisFleet: several senders add into one set of counters, and
@@ -61,7 +45,7 @@ func TestRedisFleet(t *testing.T) {
 			c := &tlsrpt.Collector{}
 			f := &tlsrpt.Flusher{Collector: c, Store: s}
 			for j := range 300 {
-				c.Record(crashResults(j))
+				c.Record(sample.Result(j))
 				if j%50 == 0 {
 					if err := f.Flush(ctx); err != nil {
 						t.Error(err)
@@ -74,7 +58,7 @@ func TestRedisFleet(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	k := tlsrpt.Key{Domain: "d07.example", Day: crashDay}
+	k := tlsrpt.Key{Domain: "d07.example", Day: sample.Day}
 	a, err := stores[0].Load(ctx, k)
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +101,7 @@ func TestConfig(t *testing.T) {
 	cluster := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}})
 	defer cluster.Close()
 	var c tlsrpt.Collector
-	c.Record(crashResults(1))
+	c.Record(sample.Result(1))
 	for name, s := range map[string]*redisstore.Store{
 		"no client":          {},
 		"cluster, no tag":    {Client: cluster},
