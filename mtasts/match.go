@@ -23,39 +23,29 @@ func (p *Policy) Match(host string) bool {
 	// one, or one left label in front of a wildcard's suffix, is itself a
 	// valid name and never an IP literal: no separate validation is needed
 	// on the way to a match.
-	if p.matchASCII(host) {
-		return true
-	}
-	if domain.IsASCII(host) {
-		return false
-	}
-	h, err := domain.Normalize(host)
-	return err == nil && p.matchASCII(h)
-}
-
-func (p *Policy) matchASCII(host string) bool {
+	//
+	// Each comparison tries the bytes as they are first: a host as it
+	// comes from DNS is already in lower case.
 	for _, pat := range p.MX {
-		if matchPattern(pat, host) {
+		if len(pat) > 2 && pat[0] == '*' {
+			suffix := pat[1:] // ".example.com"
+			if len(host) <= len(suffix) {
+				continue
+			}
+			label, rest := host[:len(host)-len(suffix)], host[len(host)-len(suffix):]
+			if (rest == suffix || equalFoldLower(rest, suffix)) && validLeftLabel(label) {
+				return true
+			}
+		} else if len(host) == len(pat) && (host == pat || equalFoldLower(host, pat)) {
 			return true
 		}
 	}
-	return false
-}
-
-// matchPattern matches an ASCII host against one lower-case pattern.
-func matchPattern(pat, host string) bool {
-	if len(pat) > 2 && pat[0] == '*' {
-		suffix := pat[1:] // ".example.com"
-		if len(host) <= len(suffix) {
-			return false
-		}
-		label := host[:len(host)-len(suffix)]
-		if !validLeftLabel(label) {
-			return false
-		}
-		return equalFoldLower(host[len(label):], suffix)
+	if ascii, _ := scanHost(host); ascii {
+		return false
 	}
-	return equalFoldLower(host, pat)
+	// A non-ASCII host cannot match as it is: the patterns are ASCII.
+	h, err := domain.Normalize(host)
+	return err == nil && p.Match(h) // h is ASCII: one level deep
 }
 
 // validLeftLabel reports whether a wildcard's label is one host-name label.
@@ -73,17 +63,84 @@ func validLeftLabel(l string) bool {
 }
 
 // equalFoldLower compares s, in any ASCII case, with lower, which is
-// already lower case.
+// already lower case, eight bytes at a time.
 func equalFoldLower(s, lower string) bool {
-	if len(s) != len(lower) {
+	n := len(s)
+	if n != len(lower) {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		if toLower[s[i]] != lower[i] {
+	if n < 8 {
+		for i := 0; i < n; i++ {
+			if toLower[s[i]] != lower[i] {
+				return false
+			}
+		}
+		return true
+	}
+	for i := 0; i < n-8; i += 8 {
+		if lower64(load64(s, i)) != load64(lower, i) {
 			return false
 		}
 	}
-	return true
+	return lower64(load64(s, n-8)) == load64(lower, n-8) // overlapping
+}
+
+// Eight-byte words, one byte a lane, for scanning and comparing names a
+// word at a time: a name is a few dozen bytes, and a byte loop would cost
+// more than everything else Match does.
+const (
+	lanes    = 0x0101010101010101
+	highBits = 0x8080808080808080
+)
+
+// upper64 returns the high bit of each lane of w that holds an ASCII
+// upper-case letter. For a byte b < 0x80, b+(0x80-'A') has its high bit set
+// iff b >= 'A' and b+(0x7f-'Z') iff b > 'Z', neither carrying into the next
+// lane; their XOR has it iff b is upper case. A lane with its own high bit
+// (non-ASCII) is left out, and the lanes above it may be wrong: callers
+// check for non-ASCII bytes separately, or compare with an ASCII word, which
+// such a lane never equals.
+func upper64(w uint64) uint64 {
+	return ((w + (0x80-'A')*lanes) ^ (w + (0x7f-'Z')*lanes)) &^ w & highBits
+}
+
+// lower64 maps the ASCII upper-case letters of w to lower case, with the
+// caveat of upper64 for words with non-ASCII bytes.
+func lower64(w uint64) uint64 { return w | upper64(w)>>2 }
+
+// scanHost reports whether s has only ASCII bytes and whether it has, in
+// addition, no upper-case letters.
+func scanHost(s string) (ascii, lower bool) {
+	var all, upper uint64
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := load64(s, i)
+		all, upper = all|w, upper|upper64(w)
+	}
+	if i < len(s) {
+		if len(s) >= 8 {
+			w := load64(s, len(s)-8) // the last eight bytes, overlapping
+			all, upper = all|w, upper|upper64(w)
+		} else {
+			for ; i < len(s); i++ {
+				c := s[i]
+				all |= uint64(c)
+				if 'A' <= c && c <= 'Z' {
+					upper = highBits
+				}
+			}
+		}
+	}
+	ascii = all&highBits == 0
+	return ascii, ascii && upper == 0
+}
+
+// load64 returns s[i:i+8] as a little-endian word; the compiler turns it
+// into one load.
+func load64(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // toLower maps ASCII upper-case letters to lower case and every other byte
