@@ -43,6 +43,48 @@ var profile = idna.New(
 // all digits, or anything with brackets or colons). A name that is already
 // normalised is returned as it is, without allocating.
 func Normalize(name string) (string, error) {
+	if normal(name) {
+		return name, nil // the hot path: one pass, nothing to do
+	}
+	return normalize(name)
+}
+
+// normal reports, in one pass and without allocating, whether name is
+// already what Normalize returns: lower-case letter-digit-hyphen labels of
+// 1 to 63 octets, at most 253 octets, no trailing dot, no label beginning
+// or ending with a hyphen, a last label that is not all digits, and no
+// label beginning "xn-" (an A-label must be decoded to be checked, which
+// normalize does). A false answer only means normalize has work to do.
+func normal(name string) bool {
+	if len(name) == 0 || len(name) > MaxLength {
+		return false
+	}
+	start, digits := 0, true // the current label's start; all digits so far
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case 'a' <= c && c <= 'z':
+			digits = false
+		case '0' <= c && c <= '9':
+		case c == '-':
+			if i == start || (i-start == 2 && name[start] == 'x' && name[start+1] == 'n') {
+				return false // a leading hyphen, or a possible A-label
+			}
+			digits = false
+		case c == '.':
+			if i == start || i-start > MaxLabelLength || name[i-1] == '-' {
+				return false
+			}
+			start, digits = i+1, true
+		default:
+			return false // upper case, non-LDH, non-ASCII
+		}
+	}
+	n := len(name)
+	return start < n && n-start <= MaxLabelLength && name[n-1] != '-' && !digits
+}
+
+// normalize is Normalize for a name that is not already normal.
+func normalize(name string) (string, error) {
 	n := strings.TrimSuffix(name, ".")
 	ascii, lower := scan(n)
 	if ascii {

@@ -66,7 +66,18 @@ func FuzzNormalize(f *testing.F) {
 	for _, s := range []string{"example.com", "MAIL.Example.com.", "bücher.example", "xn--zz.example", "192.0.2.1", "a..b"} {
 		f.Add(s)
 	}
+	// Shapes at the edges of the fast check.
+	for _, s := range []string{"a-.example", "-a.example", "xn-a.example", "a.xn--x", "a.123", "a.b1", strings.Repeat("a", 64) + ".example", "a.example-"} {
+		f.Add(s)
+	}
 	f.Fuzz(func(t *testing.T, in string) {
+		// The fast check never says "normal" of a name the full path would
+		// change or refuse.
+		if normal(in) {
+			if n, err := normalize(in); err != nil || n != in {
+				t.Fatalf("normal(%q) but normalize gives %q, %v", in, n, err)
+			}
+		}
 		n, err := Normalize(in)
 		if err != nil {
 			if !errors.Is(err, ErrInvalid) {
@@ -81,4 +92,41 @@ func FuzzNormalize(f *testing.F) {
 			t.Fatalf("not idempotent: %q -> %q -> %q, %v", in, n, again, err)
 		}
 	})
+}
+
+// The fast check agrees with the full path on every shape it decides.
+func TestNormalFastCheck(t *testing.T) {
+	for _, tt := range []struct {
+		in     string
+		normal bool
+	}{
+		{"example.com", true},
+		{"mail-1.example.co.uk", true},
+		{"a.b1", true},
+		{"x.example", true},
+		{"xnb.example", true},
+		{"Example.com", false},           // upper case
+		{"example.com.", false},          // trailing dot
+		{"-a.example", false},            // leading hyphen
+		{"a-.example", false},            // trailing hyphen
+		{"a.example-", false},            // trailing hyphen, last label
+		{"a..example", false},            // empty label
+		{".example", false},              // empty first label
+		{"a.123", false},                 // all-digit last label
+		{"xn--bcher-kva.example", false}, // A-label: full path decodes it
+		{"a.xn--x", false},
+		{"bücher.example", false}, // U-label
+		{strings.Repeat("a", 63) + ".example", true},
+		{strings.Repeat("a", 64) + ".example", false},
+		{"", false},
+	} {
+		if got := normal(tt.in); got != tt.normal {
+			t.Errorf("normal(%q) = %v, want %v", tt.in, got, tt.normal)
+		}
+		if tt.normal {
+			if n, err := normalize(tt.in); err != nil || n != tt.in {
+				t.Errorf("normal(%q), but normalize gives %q, %v", tt.in, n, err)
+			}
+		}
+	}
 }
