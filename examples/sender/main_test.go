@@ -40,11 +40,18 @@ func sendTo(t *testing.T, s *mtaststest.Server, e *env, rcpt string, extra ...st
 	if errOut.Len() > 0 {
 		t.Logf("stderr: %s", errOut.String())
 	}
-	var rs []tlsrpt.Result
-	data, err := os.ReadFile(results)
+	return code, out.String(), readResults(t, results)
+}
+
+// readResults reads the session results the sender wrote with -results,
+// one JSON line each.
+func readResults(t *testing.T, path string) []tlsrpt.Result {
+	t.Helper()
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var rs []tlsrpt.Result
 	dec := json.NewDecoder(bytes.NewReader(data))
 	for dec.More() {
 		var r tlsrpt.Result
@@ -53,7 +60,7 @@ func sendTo(t *testing.T, s *mtaststest.Server, e *env, rcpt string, extra ...st
 		}
 		rs = append(rs, r)
 	}
-	return code, out.String(), rs
+	return rs
 }
 
 func TestEnforceDeliversOverVerifiedTLS(t *testing.T) {

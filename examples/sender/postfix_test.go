@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
@@ -90,20 +89,7 @@ func sendWithFlags(t *testing.T, args ...string) (int, string, []tlsrpt.Result) 
 	if errOut.Len() > 0 {
 		t.Logf("stderr: %s", errOut.String())
 	}
-	data, err := os.ReadFile(results)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rs []tlsrpt.Result
-	dec := json.NewDecoder(bytes.NewReader(data))
-	for dec.More() {
-		var r tlsrpt.Result
-		if err := dec.Decode(&r); err != nil {
-			t.Fatal(err)
-		}
-		rs = append(rs, r)
-	}
-	return code, out.String(), rs
+	return code, out.String(), readResults(t, results)
 }
 
 // Under enforce the sender delivers to a real Postfix through STARTTLS,
