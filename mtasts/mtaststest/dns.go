@@ -161,14 +161,17 @@ func (s *Server) Delete(name string) *Server {
 }
 
 // DNSFault makes the DNS server misbehave for queries of name, of any
-// type, in place of any DNSRcode; DNSNormal undoes both.
+// type, in place of any DNSRcode or ADWithRcode; DNSNormal undoes them all,
+// and Bogus too.
 func (s *Server) DNSFault(name string, f DNSFault) *Server {
 	n := fqdn(name)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.rcodes, n)
+	delete(s.adRcodes, n)
 	if f == DNSNormal {
 		delete(s.faults, n)
+		s.clearBogus(n)
 	} else {
 		s.faults[n] = f
 	}
@@ -179,8 +182,9 @@ func (s *Server) DNSFault(name string, f DNSFault) *Server {
 // with the response code rcode (0 to 15, RFC 1035, Section 4.1.1, and the
 // IANA DNS RCODEs registry; github.com/miekg/dns names them, such as
 // dns.RcodeNotImplemented) and nothing in the answer and authority
-// sections, in place of any DNSFault. It is for codes DNSFault has no
-// switch for; DNSFault(name, DNSNormal) undoes it.
+// sections, in place of any DNSFault or ADWithRcode. It is for codes
+// DNSFault has no switch for; DNSFault(name, DNSNormal) undoes it. Its
+// answers never have the AD bit, whatever zone name is in.
 func (s *Server) DNSRcode(name string, rcode int) *Server {
 	if rcode < 0 || rcode > 15 {
 		s.fail("DNSRcode %s: rcode %d is not a 4-bit header code", name, rcode)
@@ -190,6 +194,7 @@ func (s *Server) DNSRcode(name string, rcode int) *Server {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.faults, n)
+	delete(s.adRcodes, n)
 	s.rcodes[n] = rcode
 	return s
 }
@@ -276,15 +281,22 @@ func (s *Server) NegativeSOA(ttl, minimum time.Duration) *Server {
 // maxChase bounds the CNAME links the server follows in one answer.
 const maxChase = 16
 
-// serveDNS answers one query like a recursive resolver in front of the
-// harness records: the CNAME chain in full, NXDOMAIN for names that do not
-// exist (neither records nor records below them), NODATA otherwise.
+// serveDNS answers one query like a validating recursive resolver in front
+// of the harness records: the CNAME chain in full, NXDOMAIN for names that
+// do not exist (neither records nor records below them), NODATA otherwise,
+// with the AD bit for answers wholly from signed zones (see Server.Signed).
 func (s *Server) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 	udp := w.LocalAddr().Network() == "udp"
 	resp := new(dns.Msg)
 	resp.SetReply(req)
 	resp.RecursionAvailable = true
 	resp.Compress = true
+	reqOpt := req.IsEdns0()
+	if reqOpt != nil {
+		// RFC 3225, Section 3: the DO bit of the query is copied into the
+		// response.
+		resp.SetEdns0(dns.DefaultMsgSize, reqOpt.Do())
+	}
 	if len(req.Question) != 1 {
 		resp.Rcode = dns.RcodeFormatError
 		w.WriteMsg(resp)
@@ -308,10 +320,14 @@ func (s *Server) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 	s.mu.Lock()
 	fault := s.faults[name]
 	rcode, forced := s.rcodes[name]
+	adRcode, adForced := s.adRcodes[name]
 	strays := s.strays
 	switch {
 	case forced:
 		resp.Rcode = rcode
+	case adForced:
+		resp.Rcode = adRcode
+		resp.AuthenticatedData = true
 	case fault == DNSServFail:
 		resp.Rcode = dns.RcodeServerFailure
 	case fault == DNSRefused:
@@ -320,7 +336,8 @@ func (s *Server) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 		s.mu.Unlock()
 		return
 	default:
-		s.answer(resp, name, q.Qtype)
+		chain := s.answer(resp, name, q.Qtype)
+		s.validate(resp, req, chain, q.Qtype)
 	}
 	s.mu.Unlock()
 
@@ -330,8 +347,8 @@ func (s *Server) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 			resp.Truncated = true
 		} else {
 			size := dns.MinMsgSize
-			if opt := req.IsEdns0(); opt != nil {
-				size = int(opt.UDPSize())
+			if reqOpt != nil {
+				size = int(reqOpt.UDPSize())
 			}
 			resp.Truncate(size)
 		}
@@ -345,14 +362,19 @@ func (s *Server) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 	w.WriteMsg(resp)
 }
 
-// answer fills resp for (name, qtype). s.mu is held.
-func (s *Server) answer(resp *dns.Msg, name string, qtype uint16) {
+// answer fills resp for (name, qtype) and returns the names whose data the
+// answer holds: the owner of each CNAME in it, then the name where the
+// chain ended (with records, or denied), unless the chain was cut short.
+// s.mu is held.
+func (s *Server) answer(resp *dns.Msg, name string, qtype uint16) []string {
 	seen := map[string]bool{}
+	var chain []string
 	for range maxChase {
 		seen[name] = true
+		chain = append(chain, name)
 		if rrs := s.records[rrKey{name, qtype}]; len(rrs) > 0 {
 			resp.Answer = append(resp.Answer, rrs...)
-			return
+			return chain
 		}
 		cn := s.records[rrKey{name, dns.TypeCNAME}]
 		if qtype == dns.TypeCNAME || len(cn) == 0 {
@@ -360,19 +382,19 @@ func (s *Server) answer(resp *dns.Msg, name string, qtype uint16) {
 		}
 		resp.Answer = append(resp.Answer, cn[0])
 		if s.cnames == CNAMEOneLink {
-			return
+			return chain
 		}
 		// Targets written with RR keep their case; records are keyed
 		// lower case.
 		name = strings.ToLower(cn[0].(*dns.CNAME).Target)
 		if seen[name] {
 			if s.cnames == CNAMEChainLoops {
-				return
+				return chain
 			}
 			// A loop: a resolver gives up.
 			resp.Rcode = dns.RcodeServerFailure
 			resp.Answer = nil
-			return
+			return chain
 		}
 	}
 	if !s.exists(name) {
@@ -387,6 +409,7 @@ func (s *Server) answer(resp *dns.Msg, name string, qtype uint16) {
 			Serial: 1, Refresh: 3600, Retry: 600, Expire: 86400, Minttl: uint32(s.negMin / time.Second),
 		})
 	}
+	return chain
 }
 
 // exists reports whether name has records or names below it (an empty

@@ -8,9 +8,14 @@
 // It implements the server side of RFC 8461 as a test fixture: the
 // `_mta-sts` TXT record (RFC 8461, Section 3.1), the policy file at
 // https://mta-sts.<domain>/.well-known/mta-sts.txt (RFC 8461, Sections 3.2
-// and 3.3), and MX hosts that offer STARTTLS (RFC 3207). It does not
-// implement DNSSEC or DANE, HTTP/2 on the policy hosts, IPv6 listeners,
-// TLS-RPT report reception, or SMTP beyond receiving a message.
+// and 3.3), and MX hosts that offer STARTTLS (RFC 3207). For SMTP DANE
+// ([RFC 7672]) its DNS server plays a validating recursive resolver, with
+// zones marked signed or unsigned and names marked bogus, and serves TLSA
+// records ([RFC 6698]) made from the MX hosts' own certificates. It does
+// not sign or validate anything (no DNSKEY, RRSIG, NSEC or DS records: the
+// header bits are what a client of a validating resolver reads), nor
+// implement HTTP/2 on the policy hosts, IPv6 listeners, TLS-RPT report
+// reception, or SMTP beyond receiving a message.
 //
 // # Usage
 //
@@ -70,6 +75,56 @@
 //	if got := mx.ServerNames(); ... // the SNI each handshake carried
 //	if n := mx.MessageCount(); n != 0 { t.Error("delivered despite an expired certificate") }
 //
+// # DNSSEC and DANE
+//
+// Server.Signed marks a zone signed: answers for names in it (records,
+// NXDOMAIN and NODATA) carry the AD bit when the query set AD or EDNS0's
+// DO, and never when it set CD. Server.Unsigned carves an unsigned zone
+// out of a signed one; a CNAME chain that touches an unsigned name is
+// answered without AD. Nothing marked means nothing signed, as before.
+// Server.Bogus makes a name (all types, or some) fail validation: SERVFAIL,
+// with an RFC 8914 Extended DNS Error code if set with BogusEDE, but the
+// data without AD for a query with CD. Server.ADWithRcode sends a
+// contradiction, such as REFUSED with AD, for a client to see through:
+//
+//	s.Signed("example.test").
+//		Unsigned("legacy.example.test").
+//		BogusEDE("_25._tcp.mx2.example.test", dns.ExtendedErrorCodeDNSBogus).
+//		ADWithRcode("_25._tcp.mx3.example.test", dns.RcodeRefused)
+//
+// MXHost.PublishTLSA publishes TLSA records at `_<port>._tcp.<host>` made
+// from the certificates the host presents: TLSASpec{Usage, Selector,
+// MatchingType} for any of usages 0 to 3, selectors 0 (certificate) and 1
+// (public key), matching types 0 (full), 1 (SHA-256) and 2 (SHA-512), with
+// Mismatch for a wrong digest. MXHost.TLSAData gives the data alone, and
+// Server.TLSA publishes any record as it is (unusable ones: 3 2 1, data of
+// the wrong length, empty data). Records for usages 1 and 3 name the leaf;
+// records for 0 and 2 name the anchor, MXHost.Anchor. For DANE-TA, the
+// MXConfig chooses the chain: Issuer (the harness CA, an intermediate under
+// it, or an intermediate under a private root that no harness pool holds),
+// Anchor (the leaf's issuer or the root), OmitAnchor (leave the anchor out,
+// for 2 0 0 and 2 1 0 records) and IssuerExpired; and the leaf: CertExpired,
+// CertWrongName, CertNames, CommonName and CertNoSAN (a subject common name
+// and no subject alternative names):
+//
+//	s.Signed("example.test")
+//	mx := s.MXHost("example.test", 10, "mx1.example.test", mtaststest.MXConfig{
+//		Issuer: mtaststest.IssuerPrivate, Anchor: mtaststest.AnchorRoot,
+//	})
+//	mx.PublishTLSA(25, mtaststest.DANETASPKISHA256) // 2 1 1 naming the private root
+//	// ... deliver; then break it:
+//	mx.PublishTLSA(25, mtaststest.TLSASpec{Usage: 2, Selector: 1, MatchingType: 1, Mismatch: true})
+//	s.Bogus(mx.TLSAName(25)) // the TLSA lookup fails validation
+//
+// TLSA queries are counted like any other (Server.Queries with "TLSA"), so
+// a test can check that a second delivery sends no DNS query at all.
+//
+// The harness's resolvers (Server.Resolver) ask a server on 127.0.0.1,
+// which a resolver.Stub trusts for the AD bit. That trust is the point of
+// this fixture, and the reason a production sender must run its own
+// validating resolver on loopback: the AD bit of a remote resolver crosses
+// a network that anyone on the path can rewrite.
+//
 // # Security
 //
 // Everything listens on 127.0.0.1 only. The CA is made fresh for each
@@ -81,10 +136,15 @@
 //
 // The package's tests exercise every switch against the real
 // resolver.Stub, a plain net/http client, net/smtp and
-// mtasts.Client.Lookup, and the DNS switches on the wire as well;
-// ExampleServer runs in CI. The resolver's own tests use this harness too. Counters (Server.Queries, Server.Fetches and
+// mtasts.Client.Lookup, and the DNS switches on the wire as well: the AD,
+// CD and rcode bits and EDE options of raw miekg/dns answers, and TLSA data
+// against digests computed from the chain a real STARTTLS handshake shows;
+// ExampleServer and ExampleMXHost_PublishTLSA run in CI. The resolver's own tests use this harness too. Counters (Server.Queries, Server.Fetches and
 // their totals) make "exactly one fetch" style assertions possible.
 //
 // This package is not yet stable: like the rest of strictmx before v1, its
 // API may change.
+//
+// [RFC 6698]: https://www.rfc-editor.org/rfc/rfc6698
+// [RFC 7672]: https://www.rfc-editor.org/rfc/rfc7672
 package mtaststest

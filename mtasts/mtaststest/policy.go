@@ -36,6 +36,11 @@ const (
 	CertWrongName
 	// CertSelfSigned is for the host's name but signed by its own key.
 	CertSelfSigned
+	// CertNoSAN is issued by the harness CA with the host's name as its
+	// subject common name and no subject alternative names at all, which
+	// crypto/x509 (and so MTA-STS) never matches but a DANE-TA name check
+	// falls back to.
+	CertNoSAN
 )
 
 func (m CertMode) String() string {
@@ -48,37 +53,70 @@ func (m CertMode) String() string {
 		return "wrong-name"
 	case CertSelfSigned:
 		return "self-signed"
+	case CertNoSAN:
+		return "no-san"
 	}
 	return "CertMode(" + strconv.Itoa(int(m)) + ")"
 }
 
+// certKey names an issued certificate.
 type certKey struct {
-	host string
+	host string // names, joined by ","
 	mode CertMode
+	// MX hosts' extras (MXConfig); zero for policy hosts.
+	cn            string // subject CN in place of the first name
+	issuer        Issuer
+	issuerExpired bool
+}
+
+// issued is a certificate with its chain parsed.
+type issued struct {
+	cert  tls.Certificate
+	chain []*x509.Certificate // leaf first, up to the root; just the leaf if self-signed
 }
 
 // cert returns the certificate of host in mode, issuing it on first use.
 // s.mu is held.
 func (s *Server) cert(host string, mode CertMode) (tls.Certificate, error) {
-	k := certKey{host, mode}
+	c, err := s.issue(certKey{host: host, mode: mode})
+	return c.cert, err
+}
+
+// issue returns the certificate k names, issuing it on first use. s.mu is
+// held.
+func (s *Server) issue(k certKey) (issued, error) {
 	if c, ok := s.certs[k]; ok {
 		return c, nil
 	}
-	opts := testpki.LeafOptions{DNSNames: []string{host}}
-	switch mode {
+	names := strings.Split(k.host, ",")
+	opts := testpki.LeafOptions{DNSNames: names, CommonName: k.cn}
+	switch k.mode {
 	case CertExpired:
 		opts.NotBefore, opts.NotAfter = testpki.ExpiredValidity()
 	case CertWrongName:
-		opts.DNSNames = []string{"wrong-name." + host}
+		opts.DNSNames = []string{"wrong-name." + k.host}
 	case CertSelfSigned:
 		opts.SelfSigned = true
+	case CertNoSAN:
+		opts.DNSNames = nil
+		if opts.CommonName == "" {
+			opts.CommonName = names[0]
+		}
 	}
-	c, err := s.ca.Leaf(opts)
+	ca, err := s.issuerCA(k.issuer, k.issuerExpired)
 	if err != nil {
-		return c, err
+		return issued{}, err
 	}
-	s.certs[k] = c
-	return c, nil
+	c, err := ca.Leaf(opts)
+	if err != nil {
+		return issued{}, err
+	}
+	is := issued{cert: c, chain: []*x509.Certificate{c.Leaf}}
+	if !opts.SelfSigned {
+		is.chain = append(is.chain, ca.Chain()...)
+	}
+	s.certs[k] = is
+	return is, nil
 }
 
 // domainState is how the policy host of one domain behaves.

@@ -64,8 +64,15 @@ type Server struct {
 	strays  int                       // StrayReplies
 	onQuery func(name, rrtype string) // OnQuery
 	domains map[string]*domainState
-	certs   map[certKey]tls.Certificate
+	certs   map[certKey]issued
 	mxHosts map[string]*MXHost
+
+	// DNSSEC (dnssec.go) and DANE (dane.go).
+	zones    map[string]bool           // Signed (true) and Unsigned (false) marks
+	bogus    map[rrKey]int             // Bogus: type anyType for all; value EDE code or noEDE
+	adRcodes map[string]int            // ADWithRcode
+	issuers  map[issuerKey]*testpki.CA // IssuerIntermediate, IssuerPrivate
+	private  *testpki.CA               // the private root of IssuerPrivate
 
 	queries      map[rrKey]int
 	totalQueries int
@@ -92,10 +99,15 @@ func NewServer(t testing.TB) *Server {
 		negTTL:  DefaultSOAMinimum,
 		negMin:  DefaultSOAMinimum,
 		domains: map[string]*domainState{},
-		certs:   map[certKey]tls.Certificate{},
+		certs:   map[certKey]issued{},
 		mxHosts: map[string]*MXHost{},
 		queries: map[rrKey]int{},
 		fetches: map[string]int{},
+
+		zones:    map[string]bool{},
+		bogus:    map[rrKey]int{},
+		adRcodes: map[string]int{},
+		issuers:  map[issuerKey]*testpki.CA{},
 	}
 	if err := s.start(); err != nil {
 		s.Close()

@@ -8,7 +8,6 @@ import (
 	"log"
 	"net"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -46,6 +45,31 @@ type MXConfig struct {
 	NoSTARTTLS bool
 	// TLS11Only makes the host speak TLS 1.1 and nothing else.
 	TLS11Only bool
+
+	// CommonName, if set, is the certificate's subject common name in
+	// place of its first DNS name: beside other names, to test that a
+	// client ignores the CN when the certificate has DNS names, or with
+	// CertNoSAN, the one name the certificate carries.
+	CommonName string
+	// Issuer chooses who issues the certificate, and so the chain
+	// presented: the harness CA (the default), an intermediate under it,
+	// or an intermediate under a private root, for DANE-TA (usage 2).
+	Issuer Issuer
+	// IssuerExpired makes the intermediate CA certificate of
+	// IssuerIntermediate or IssuerPrivate one that has expired; the leaf
+	// stays valid. It does nothing for IssuerCA.
+	IssuerExpired bool
+	// Anchor chooses which CA certificate of the chain the host's DANE-TA
+	// records (MXHost.TLSAData, MXHost.PublishTLSA) name: the leaf's
+	// issuer (the default) or the root.
+	Anchor Anchor
+	// OmitAnchor leaves the anchor and every certificate above it out of
+	// the chain presented: the host sends only the certificates below the
+	// anchor, for testing records that carry the anchor in full ("2 0 0",
+	// or the bare key of "2 1 0"; RFC 7671, Section 5.2 says when a server
+	// may omit it) and clients that must fail without it. It does nothing
+	// for a self-signed leaf.
+	OmitAnchor bool
 }
 
 // Message is what an MX host received in one mail transaction.
@@ -229,17 +253,13 @@ func (mx *MXHost) tlsConfig(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 	cfg := mx.cfg
 	mx.mu.Unlock()
 
-	names := cfg.CertNames
-	if len(names) == 0 || cfg.Certificate == CertWrongName {
-		names = []string{mx.host}
-	}
 	mx.s.mu.Lock()
-	cert, err := mx.s.certFor(names, cfg.Certificate)
+	chain, err := mx.s.mxCert(mx.host, cfg)
 	mx.s.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
-	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	tc := &tls.Config{Certificates: []tls.Certificate{chain.presented}, MinVersion: tls.VersionTLS12}
 	if cfg.TLS11Only {
 		tc.MinVersion, tc.MaxVersion = tls.VersionTLS11, tls.VersionTLS11
 	}
@@ -320,11 +340,6 @@ func (mx *MXHost) ResetRecords() *MXHost {
 	mx.conns, mx.nMessages = 0, 0
 	mx.messages, mx.handshakes = nil, nil
 	return mx
-}
-
-// certFor returns a certificate for names in mode. s.mu is held.
-func (s *Server) certFor(names []string, mode CertMode) (tls.Certificate, error) {
-	return s.cert(strings.Join(names, ","), mode)
 }
 
 // mxSession records one SMTP session's transactions.
