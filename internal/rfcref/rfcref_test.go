@@ -84,7 +84,11 @@ var sections = map[int]string{
 	3596: `2 2.2`,
 	// Protocol Modifications for the DNS Security Extensions. Partial, as
 	// 1034.
-	4035: `3 3.2 3.2.3 4 4.9 4.9.3`,
+	4035: `3 3.2 3.2.2 3.2.3 4 4.9 4.9.3`,
+	// Indicating Resolver Support of DNSSEC (the DO bit). Partial, as 1034.
+	3225: `3`,
+	// Extended DNS Errors, cited only as a whole.
+	8914: ``,
 	// Unique Local IPv6 Unicast Addresses.
 	4193: ``,
 	// Uniform Resource Identifier (URI): Generic Syntax.
@@ -147,8 +151,18 @@ var sections = map[int]string{
 	7435: ``,
 	// A "Null MX" No Service Resource Record. Partial, as 1034.
 	7505: `3`,
-	// SMTP Security via Opportunistic DANE TLS.
-	7672: ``,
+	// SMTP Security via Opportunistic DANE TLS. Partial, as 1034.
+	7672: `2 2.1 2.1.1 2.1.2 2.2 2.2.1 2.2.2 2.2.3 3 3.1 3.1.1 3.1.2 3.1.3
+		3.2 3.2.1 3.2.2 3.2.3 5 6 8 8.1`,
+	// The DANE TLSA record. Partial, as 1034.
+	6698: `2 2.1 2.1.1 2.1.2 2.1.3 2.1.4 3`,
+	// DANE: Updates and Operational Guidance. Partial, as 1034.
+	7671: `5 5.1 5.2 7 9`,
+	// TLS raw public keys, SRV DANE and the deprecation of TLS 1.0 and 1.1,
+	// cited only as a whole.
+	7250: ``,
+	7673: ``,
+	8996: ``,
 	// SMTP TLS Reporting. 4.3.2.1 and 4.3.2.2 are headings in the text
 	// that its table of contents leaves out.
 	8460: `1 1.1 2 3 3.1 3.1.1 3.1.2

@@ -1,12 +1,15 @@
 // Package testpki issues certificates for strictmx's tests and for the
-// mtaststest harness: a throwaway certificate authority and leaf
-// certificates from it, or self-signed ones, with chosen names and
-// validity windows.
+// mtaststest harness: throwaway certificate authorities (roots, and
+// intermediates under them) and leaf certificates from them, or
+// self-signed ones, with chosen names, keys and validity windows.
 //
 // It implements just enough of an X.509 PKI (RFC 5280) to exercise a TLS
-// client's verification: ECDSA P-256 keys, a CA certificate, and server
-// leaves with DNS and IP subject alternative names (RFC 6125 DNS-IDs). It
-// does not do revocation (no CRL or OCSP), intermediates, RSA keys,
+// client's verification, PKIX or DANE: ECDSA P-256 keys, root CA
+// certificates, intermediate CA certificates one level below a root (for
+// chains of leaf, intermediate and root, which DANE-TA records can anchor
+// at either CA), and server leaves with DNS and IP subject alternative
+// names (RFC 6125 DNS-IDs) or a subject common name alone. It does not do
+// revocation (no CRL or OCSP), deeper chains, name constraints, RSA keys,
 // persistence, or anything a production CA needs.
 //
 // Usage:
@@ -31,8 +34,9 @@
 // # Testing
 //
 // The package's own tests verify, with crypto/x509, that leaves chain to
-// the CA and that expired, wrong-name and self-signed leaves fail the way a
-// TLS client reports them.
+// the CA, through an intermediate too, and that expired, wrong-name,
+// self-signed and CN-only leaves, expired intermediates and private roots
+// fail the way a TLS client reports them.
 //
 // This package is internal and has no stability promise; like the rest of
 // strictmx before v1, it may change.
