@@ -89,6 +89,8 @@ var sections = map[int]string{
 	3225: `3`,
 	// Extended DNS Errors, cited only as a whole.
 	8914: ``,
+	// xNAME RCODE and Status Bits Clarification. Partial, as 1034.
+	6604: `2 3`,
 	// Unique Local IPv6 Unicast Addresses.
 	4193: ``,
 	// Uniform Resource Identifier (URI): Generic Syntax.

@@ -28,6 +28,9 @@ const (
 	maxTXTBytes = 64 << 10
 	// maxCNAMEs is the longest CNAME chain followed, across responses.
 	maxCNAMEs = 8
+	// maxEDEText is the most bytes of an Extended DNS Error's EXTRA-TEXT
+	// kept.
+	maxEDEText = 255
 )
 
 // reading is what one response says about a query for (qname, qtype).
@@ -39,6 +42,10 @@ type reading struct {
 	// response, and chain the names passed so far, next last.
 	next  string
 	chain []string
+	// target is the name, lower case and fully qualified, where the
+	// chain ended within the response: the owner of rrs, or the name
+	// denied by NXDOMAIN or NODATA. It is empty when next is set.
+	target string
 	// ttl is how long the outcome may be cached, in seconds: the least
 	// TTL of the answer records, or for NXDOMAIN and NODATA the
 	// negative-caching time (negativeTTL) if that is less.
@@ -52,6 +59,9 @@ type reading struct {
 type result struct {
 	// rrs are the records of the type asked for, on success.
 	rrs []dns.RR
+	// target is the end of the CNAME chain (see reading), lower case
+	// and fully qualified, on success and for NXDOMAIN and NODATA.
+	target string
 	// ttl is the least ttl of the readings, in seconds; 0 after a
 	// failure other than NXDOMAIN or NODATA.
 	ttl uint32
@@ -78,6 +88,9 @@ func (res *result) fold(rd reading, err *net.DNSError) {
 	}
 	res.ttl = min(res.ttl, rd.ttl)
 	res.authenticated = res.authenticated && rd.authenticated
+	if rd.target != "" {
+		res.target = rd.target
+	}
 	if err == nil && rd.next == "" {
 		res.rrs = rd.rrs
 	}
@@ -110,18 +123,29 @@ func readAnswer(m *dns.Msg, qname string, qtype uint16, chain []string) (reading
 		// Only after TCP: the full answer is not to be had.
 		return reading{}, &net.DNSError{Err: errTextMalformed + ": truncated", IsTemporary: true}
 	}
-	notFound := reading{ttl: min(answerTTL(m), negativeTTL(m)), authenticated: m.AuthenticatedData}
+	notFound := reading{target: qname, ttl: min(answerTTL(m), negativeTTL(m)), authenticated: m.AuthenticatedData}
 	// RCODE values: RFC 1035, Section 4.1.1.
 	switch m.Rcode {
 	case dns.RcodeSuccess:
 	case dns.RcodeNameError:
+		if m.AuthenticatedData && hasType(m, qtype) {
+			// An authenticated denial that holds the records it denies:
+			// the rcode and the AD bit cannot both be believed.
+			return reading{}, &net.DNSError{Err: ErrInconsistent.Error(), UnwrapErr: ErrInconsistent}
+		}
+		// The rcode is that of the last name of a CNAME chain in the
+		// answer (RFC 6604, Section 3).
+		notFound.target = chainEnd(m, qname)
 		return notFound, &net.DNSError{Err: errTextNXDOMAIN, UnwrapErr: ErrNXDOMAIN, IsNotFound: true}
 	case dns.RcodeServerFailure:
+		if ede := extendedError(m); ede != nil {
+			return reading{}, &net.DNSError{Err: errTextSERVFAIL + ": " + ede.Error(), UnwrapErr: ede, IsTemporary: true}
+		}
 		return reading{}, &net.DNSError{Err: errTextSERVFAIL, IsTemporary: true}
 	case dns.RcodeRefused:
 		return reading{}, &net.DNSError{Err: errTextREFUSED}
 	default:
-		return reading{}, &net.DNSError{Err: "dns error code " + dns.RcodeToString[m.Rcode]}
+		return reading{}, &net.DNSError{Err: errTextRcode + dns.RcodeToString[m.Rcode]}
 	}
 	if len(m.Answer) > maxAnswerRRs {
 		return reading{}, &net.DNSError{Err: ErrAnswerTooLarge.Error(), UnwrapErr: ErrAnswerTooLarge}
@@ -139,7 +163,7 @@ func readAnswer(m *dns.Msg, qname string, qtype uint16, chain []string) (reading
 			}
 		}
 		if len(rrs) > 0 {
-			return reading{rrs: rrs, ttl: answerTTL(m), authenticated: m.AuthenticatedData}, nil
+			return reading{rrs: rrs, target: name, ttl: answerTTL(m), authenticated: m.AuthenticatedData}, nil
 		}
 		target := cnameTarget(m, name)
 		if target == "" {
@@ -171,6 +195,50 @@ func cnameTarget(m *dns.Msg, name string) string {
 		}
 	}
 	return ""
+}
+
+// chainEnd returns the last name, lower case, of the CNAME chain that
+// starts at qname in m's answer section, following at most maxCNAMEs links
+// and stopping before a name already passed.
+func chainEnd(m *dns.Msg, qname string) string {
+	name := qname
+	for range maxCNAMEs {
+		target := cnameTarget(m, name)
+		if target == "" || target == qname || target == name {
+			break
+		}
+		name = target
+	}
+	return name
+}
+
+// hasType reports whether m's answer section holds a record of qtype.
+func hasType(m *dns.Msg, qtype uint16) bool {
+	for _, rr := range m.Answer {
+		if rr.Header().Rrtype == qtype {
+			return true
+		}
+	}
+	return false
+}
+
+// extendedError returns the first RFC 8914 Extended DNS Error option of
+// m's OPT record, or nil if it has none.
+func extendedError(m *dns.Msg) *ExtendedError {
+	opt := m.IsEdns0()
+	if opt == nil {
+		return nil
+	}
+	for _, o := range opt.Option {
+		if e, ok := o.(*dns.EDNS0_EDE); ok {
+			text := e.ExtraText
+			if len(text) > maxEDEText {
+				text = text[:maxEDEText]
+			}
+			return &ExtendedError{Code: e.InfoCode, Text: text}
+		}
+	}
+	return nil
 }
 
 // answerTTL returns the least TTL in the answer section of m, or the

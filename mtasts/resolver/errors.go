@@ -1,6 +1,9 @@
 package resolver
 
-import "errors"
+import (
+	"errors"
+	"strconv"
+)
 
 // Absence, as a Stub reports it: inside a *net.DNSError with IsNotFound
 // set, so that a caller can tell a name that does not exist from one
@@ -31,7 +34,31 @@ var (
 	// ErrCNAMEChainTooLong means a CNAME chain was longer than a Stub
 	// follows.
 	ErrCNAMEChainTooLong = errors.New("resolver: cname chain too long")
+	// ErrInconsistent means a response had the AD bit and an rcode that
+	// contradicts its records: NXDOMAIN holding records of the type
+	// asked for.
+	ErrInconsistent = errors.New("resolver: dns answer contradicts its rcode")
 )
+
+// ExtendedError is the RFC 8914 Extended DNS Error that a server put in a
+// SERVFAIL response, such as INFO-CODE 6, "DNSSEC Bogus", from a
+// validating resolver. A Stub returns it inside the *net.DNSError of the
+// SERVFAIL (errors.As finds it), and FailureReason reports it as
+// "dns-ede-<code>". It only explains the failure: the rcode decides.
+type ExtendedError struct {
+	// Code is the INFO-CODE.
+	Code uint16
+	// Text is the EXTRA-TEXT, as the server sent it; "" for none.
+	Text string
+}
+
+func (e *ExtendedError) Error() string {
+	s := "extended dns error " + strconv.Itoa(int(e.Code))
+	if e.Text != "" {
+		s += " (" + strconv.QuoteToASCII(e.Text) + ")"
+	}
+	return s
+}
 
 // Unusable records, wrapped like the answer errors. They are not exported:
 // a caller handles them as any temporary failure.
@@ -42,6 +69,11 @@ var (
 	// errNoUsableAddr means an A or AAAA answer had records but none with
 	// an address of the right length (an empty RDATA unpacks to none).
 	errNoUsableAddr = errors.New("resolver: no usable address in dns answer")
+	// errNoUsableTLSA means a TLSA answer had records but none whose
+	// data could be read.
+	errNoUsableTLSA = errors.New("resolver: no usable tlsa record in dns answer")
+	// errNoUsableCNAME means a CNAME answer had records but no CNAME.
+	errNoUsableCNAME = errors.New("resolver: no usable cname record in dns answer")
 )
 
 // Err texts of the *net.DNSError values a Stub returns, in the words the
@@ -57,4 +89,5 @@ const (
 	errTextBadName   = "invalid domain name"
 	errTextNoServers = "no dns servers configured"
 	errTextNoAddress = "no suitable address"
+	errTextRcode     = "dns error code "
 )

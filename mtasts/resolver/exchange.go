@@ -1,9 +1,14 @@
 package resolver
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
+	"net/netip"
+	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -49,11 +54,28 @@ func (r *Stub) serverList() []string {
 			for _, s := range r.Servers {
 				r.servers = append(r.servers, withPort(s))
 			}
-			return
+		} else {
+			r.servers, r.confTrustAD = resolvConf(resolvConfPath)
 		}
-		r.servers = resolvConf(resolvConfPath)
+		r.trusted = r.TrustAD || r.confTrustAD || allLoopback(r.servers)
 	})
 	return r.servers
+}
+
+// allLoopback reports whether every server is an IP address on loopback
+// (127.0.0.0/8 or ::1). A host name is not: resolving it would need DNS.
+func allLoopback(servers []string) bool {
+	for _, s := range servers {
+		host, _, err := net.SplitHostPort(s)
+		if err != nil {
+			return false
+		}
+		a, err := netip.ParseAddr(host)
+		if err != nil || a.Zone() != "" || !a.Unmap().IsLoopback() {
+			return false
+		}
+	}
+	return len(servers) > 0
 }
 
 // withPort adds port 53 to a server address that has none.
@@ -64,46 +86,88 @@ func withPort(s string) string {
 	return net.JoinHostPort(strings.Trim(s, "[]"), "53")
 }
 
+// maxResolvConf is the most bytes of a resolv.conf file read.
+const maxResolvConf = 64 << 10
+
 // resolvConf returns the nameservers of a resolv.conf file, or the default
-// server if there are none or the file cannot be read.
-func resolvConf(path string) []string {
-	conf, err := dns.ClientConfigFromFile(path)
+// server if there are none or the file cannot be read, and whether the file
+// has `options trust-ad`: the administrator's word that the servers
+// validate DNSSEC and the path to them is trusted, as glibc reads it.
+func resolvConf(path string) (servers []string, trustAD bool) {
+	data, err := readLimited(path, maxResolvConf)
+	if err != nil {
+		return []string{defaultServer}, false
+	}
+	trustAD = hasTrustAD(data)
+	conf, err := dns.ClientConfigFromReader(bytes.NewReader(data))
 	if err != nil || len(conf.Servers) == 0 {
-		return []string{defaultServer}
+		return []string{defaultServer}, trustAD
 	}
 	port := conf.Port
 	if port == "" {
 		port = "53"
 	}
-	servers := make([]string, 0, len(conf.Servers))
+	servers = make([]string, 0, len(conf.Servers))
 	for _, s := range conf.Servers {
 		servers = append(servers, net.JoinHostPort(s, port))
 	}
-	return servers
+	return servers, trustAD
 }
 
-// newQuery returns a recursive query for (qname, qtype) with EDNS0.
+// readLimited reads at most limit bytes of the file at path.
+func readLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, limit))
+}
+
+// hasTrustAD reports whether resolv.conf data has an options line with
+// trust-ad among its options. Comments start with '#' or ';'.
+func hasTrustAD(data []byte) bool {
+	for line := range strings.Lines(string(data)) {
+		if i := strings.IndexAny(line, "#;"); i >= 0 {
+			line = line[:i]
+		}
+		f := strings.Fields(line)
+		if len(f) > 1 && f[0] == "options" && slices.Contains(f[1:], "trust-ad") {
+			return true
+		}
+	}
+	return false
+}
+
+// newQuery returns a recursive query for (qname, qtype) with EDNS0, and
+// with the DO bit for a DNSSEC-aware lookup (dnssec true).
 //
 // The AD bit is set, as RFC 6840, Section 5.7 defines it for queries: the
-// sender understands the AD bit and wants it in the response, without
-// asking for DNSSEC records. readAnswer passes the response's AD bit on.
-func newQuery(qname string, qtype uint16) *dns.Msg {
+// sender understands the AD bit and wants it in the response. The DO bit
+// (RFC 3225, Section 3) says the sender can take DNSSEC records; a
+// validating resolver sets AD for DO queries whatever it makes of the AD
+// bit of the query. The CD bit is never set: with it a validating resolver
+// passes bogus data on instead of answering SERVFAIL (RFC 4035, Section
+// 3.2.2). readAnswer passes the response's AD bit on.
+func newQuery(qname string, qtype uint16, dnssec bool) *dns.Msg {
 	q := new(dns.Msg)
 	q.SetQuestion(qname, qtype)
 	q.RecursionDesired = true
 	q.AuthenticatedData = true
-	q.SetEdns0(udpSize, false)
+	q.CheckingDisabled = false
+	q.SetEdns0(udpSize, dnssec)
 	return q
 }
 
-// ask queries the servers in order for (qname, qtype) until one gives a
+// ask queries the servers in order for (qname, qtype), with the DO bit if
+// dnssec is set, until one gives a
 // usable answer, NXDOMAIN or NODATA, and returns what readAnswer made of
 // that answer, with the error's Server set. When every server fails, it
 // returns the last server's error. A server that fails (timeout, SERVFAIL,
 // REFUSED, another error code, a malformed or unusable answer) is asked
 // once; a cancelled or expired ctx ends the round at once.
-func (r *Stub) ask(ctx context.Context, qname string, qtype uint16, chain []string) (reading, *net.DNSError) {
-	q := newQuery(qname, qtype)
+func (r *Stub) ask(ctx context.Context, qname string, qtype uint16, chain []string, dnssec bool) (reading, *net.DNSError) {
+	q := newQuery(qname, qtype, dnssec)
 	var last *net.DNSError
 	for _, server := range r.serverList() {
 		if err := ctx.Err(); err != nil {

@@ -3,11 +3,13 @@ package resolver
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/miekg/dns"
 
 	"github.com/strictmx/strictmx/internal/domain"
@@ -19,8 +21,9 @@ import (
 // default.
 //
 // Every query carries EDNS0 with a 1232-byte buffer, the RD bit and the AD
-// bit; an answer truncated over UDP is asked again over TCP from the same
-// server, and over UDP up to 15 replies with another ID are ignored while
+// bit (LookupSecure's the DO bit too, and none the CD bit); an answer
+// truncated over UDP is asked again over TCP from the same server, and
+// over UDP up to 15 replies with another ID are ignored while
 // waiting for the right one. When a server fails (timeout, SERVFAIL,
 // REFUSED, any other error code, a malformed or unusable answer), the next
 // server is tried, in order. CNAME chains are followed, within an answer
@@ -52,8 +55,33 @@ type Stub struct {
 	// Zero means DefaultTimeout. The caller's context can shorten it.
 	Timeout time.Duration
 
-	once    sync.Once
-	servers []string
+	// TrustAD marks the servers as trusted validating resolvers, reached
+	// over a path the caller trusts, so that LookupSecure believes their
+	// AD bit even when they are not on loopback (see Trusted). False
+	// leaves the decision to Trusted's other rules.
+	TrustAD bool
+
+	// Logger receives the one warning of a Stub whose servers are not
+	// trusted (see Trusted), on its first LookupSecure. nil means
+	// discard.
+	Logger *slog.Logger
+
+	// Now is the clock of the LookupSecure cache. nil means time.Now.
+	Now func() time.Time
+
+	// CacheSize is how many LookupSecure outcomes (answers and denials)
+	// are kept, least recently used first out. Zero means
+	// DefaultCacheSize; a negative size caches nothing.
+	CacheSize int
+
+	once        sync.Once
+	servers     []string
+	confTrustAD bool // resolv.conf has options trust-ad
+	trusted     bool
+
+	cacheOnce sync.Once
+	cache     *lru.Cache[cacheKey, cacheEntry] // nil: no cache
+	warnOnce  sync.Once
 }
 
 // LookupTXT returns the TXT records of name, one string per record, each
@@ -70,7 +98,7 @@ func (r *Stub) LookupTXT(ctx context.Context, name string) ([]string, error) {
 // the negative-caching time of RFC 2308, Section 5, taken from the SOA
 // record the server sent, or 0 if it sent none; for other errors, 0.
 func (r *Stub) LookupTXTWithTTL(ctx context.Context, name string) ([]string, time.Duration, error) {
-	res, err := r.lookup(ctx, name, dns.TypeTXT)
+	res, err := r.lookup(ctx, name, dns.TypeTXT, false)
 	d := time.Duration(res.ttl) * time.Second
 	if err != nil {
 		return nil, d, err
@@ -90,7 +118,7 @@ func (r *Stub) LookupTXTWithTTL(ctx context.Context, name string) ([]string, tim
 // Records whose host is not a usable domain name are left out; if none is
 // left the lookup fails. A trailing dot on name is optional.
 func (r *Stub) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
-	res, err := r.lookup(ctx, name, dns.TypeMX)
+	res, err := r.lookup(ctx, name, dns.TypeMX, false)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +186,7 @@ func (r *Stub) LookupNetIP(ctx context.Context, network, host string) ([]netip.A
 
 // lookupAddrs resolves host's A or AAAA records into addresses.
 func (r *Stub) lookupAddrs(ctx context.Context, host string, qtype uint16) ([]netip.Addr, error) {
-	res, err := r.lookup(ctx, host, qtype)
+	res, err := r.lookup(ctx, host, qtype, false)
 	if err != nil {
 		return nil, err
 	}
@@ -195,18 +223,19 @@ func badNameError(name string) *net.DNSError {
 // outcome may be cached and whether every response was authenticated (see
 // result). On NXDOMAIN and NODATA the result's TTL and AD bit are set too,
 // for the caller to cache the absence. This is the one path of every
-// Lookup method.
-func (r *Stub) lookup(ctx context.Context, name string, qtype uint16) (result, error) {
+// Lookup method; dnssec sets the DO bit in the queries (see newQuery).
+func (r *Stub) lookup(ctx context.Context, name string, qtype uint16, dnssec bool) (result, error) {
 	qname, ok := queryName(name)
 	if !ok {
 		return result{}, badNameError(name)
 	}
 	res := newResult()
+	res.target = qname
 	chain := []string{qname}
 	// Each round either returns or adds at least one name to chain,
 	// which readAnswer keeps to maxCNAMEs+1 names.
 	for {
-		rd, err := r.ask(ctx, qname, qtype, chain)
+		rd, err := r.ask(ctx, qname, qtype, chain, dnssec)
 		res.fold(rd, err)
 		if err != nil {
 			err.Name = name
