@@ -90,6 +90,13 @@ const (
 	// failure (sts-policy-fetch-error, sts-policy-invalid or
 	// sts-webpki-invalid), with this code noting the fallback.
 	ReasonCachedPolicy = "cached-policy-used"
+	// ReasonTLSAUnusable: the secure TLSA RRset holds no usable record
+	// (tlsa-invalid); see package mtasts/dane.
+	ReasonTLSAUnusable = "all-tlsa-records-unusable"
+	// ReasonDANENoMatch: no usable TLSA record matched the server's
+	// certificate or chain (certificate-not-trusted); see package
+	// mtasts/dane.
+	ReasonDANENoMatch = "dane-no-match"
 	// ReasonUnspecified is recorded when a result of a type that needs a
 	// code (certificate-not-trusted, validation-failure) comes without.
 	ReasonUnspecified = "unspecified"
