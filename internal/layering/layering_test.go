@@ -20,8 +20,49 @@ var heavy = []string{
 var core = []string{
 	"github.com/strictmx/strictmx/mtasts",
 	"github.com/strictmx/strictmx/mtasts/resolver",
+	"github.com/strictmx/strictmx/mtasts/dane",
 	"github.com/strictmx/strictmx/tlsrpt",
 	"github.com/strictmx/strictmx/cache",
+}
+
+// allowed lists, for the packages whose place in the layering is fixed,
+// what they may import besides the standard library: import paths, or
+// prefixes ending in "/".
+var allowed = map[string][]string{
+	// mtasts/dane sits between the resolver and mtasts: it must not import
+	// mtasts.
+	"github.com/strictmx/strictmx/mtasts/dane": {
+		"github.com/strictmx/strictmx/tlsrpt",
+		"github.com/strictmx/strictmx/mtasts/resolver",
+		"github.com/strictmx/strictmx/internal/",
+		"github.com/hashicorp/golang-lru/v2",
+	},
+}
+
+func TestAllowedImports(t *testing.T) {
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command in PATH to list imports with")
+	}
+	for pkg, ok := range allowed {
+		out, err := exec.Command(gobin, "list", "-f", `{{join .Imports "\n"}}`, pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list %s: %v\n%s", pkg, err, out)
+		}
+	imports:
+		for _, imp := range strings.Fields(string(out)) {
+			first, _, _ := strings.Cut(imp, "/")
+			if !strings.Contains(first, ".") {
+				continue // the standard library
+			}
+			for _, a := range ok {
+				if imp == a || strings.HasSuffix(a, "/") && strings.HasPrefix(imp, a) {
+					continue imports
+				}
+			}
+			t.Errorf("%s imports %s, which its layer does not allow", pkg, imp)
+		}
+	}
 }
 
 func TestCoreDependencies(t *testing.T) {
