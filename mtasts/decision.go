@@ -8,6 +8,7 @@ import (
 	"net/textproto"
 	"strings"
 
+	"github.com/strictmx/strictmx/mtasts/dane"
 	"github.com/strictmx/strictmx/tlsrpt"
 )
 
@@ -85,9 +86,29 @@ type Decision struct {
 	// Err says what went wrong, worded as what happened: it wraps
 	// ErrMXMismatch, ErrNotReached, ErrSTARTTLSNotSupported,
 	// ErrSTARTTLSRefused, ErrCertificate (errors.As to *CertificateError),
-	// ErrTLSVersion or ErrSessionFailed. Nil when nothing failed; under
-	// testing, the failure to report while delivering.
+	// ErrTLSVersion or ErrSessionFailed, or is a DANE failure (errors.As to
+	// *dane.Error). Nil when nothing failed; under testing, the failure to
+	// report while delivering.
 	Err error
+
+	// TLSA is DANE's verdict on the session, for the report of its tlsa
+	// policy: set (TLSA.Counted) when a secure TLSA RRset judged the host,
+	// or its TLSA lookup failed, or mandatory DANE kept it from being
+	// tried (see HostPlan.SetDANE). The fields above are MTA-STS's verdict
+	// (or no-policy-found's); a session may count under both.
+	TLSA Verdict
+}
+
+// Verdict is one policy's judgement of a session, for its TLS-RPT report.
+type Verdict struct {
+	// Counted says whether the session belongs in the policy's report.
+	Counted bool
+	// ResultType is the failure's result type, "" for a success.
+	ResultType tlsrpt.ResultType
+	// Reason is the failure reason code that goes with ResultType.
+	Reason string
+	// Policy is the report policy the session counts under.
+	Policy tlsrpt.Policy
 }
 
 // Skipped returns the decision for a host that may not be tried, so that
@@ -97,6 +118,15 @@ type Decision struct {
 // reason code mtasts-policy-mx-mismatch.
 func (h *HostPlan) Skipped() Decision {
 	d := Decision{Host: h.Host, Outcome: OutcomeSkipped, Counted: h.flags&countSTS != 0}
+	if derr := h.skippedDANE(); derr != nil {
+		// Kept back by DANE: a failed TLSA lookup or mandatory DANE. The
+		// session is DANE's failure; MTA-STS did not judge the host.
+		d.Counted, d.Err = false, derr
+		if !errors.Is(derr, dane.ErrNoAddress) {
+			d.TLSA = h.tlsaVerdict(derr)
+		}
+		return h.store(d)
+	}
 	if h.Host == "" {
 		d.Counted, d.Err = false, ErrNullMX // nothing to report
 	} else {
@@ -176,19 +206,30 @@ func (h *HostPlan) Done(err error) Decision {
 		d.Outcome = OutcomeTLSFailed
 		err = classifyHandshake(h.Host, err)
 	}
-	// tlsErr is the session's TLS failure, nil for a TLS success.
-	tlsErr := err
+	// tlsErr is the session's TLS failure for MTA-STS, daneErr for DANE;
+	// nil for a TLS success.
+	tlsErr, daneErr := err, err
 	switch d.Outcome {
 	case OutcomeReady, OutcomeSessionFailed:
-		tlsErr = rec.err // what a testing handshake let through
+		tlsErr, daneErr = rec.err, rec.dane // what a testing handshake let through
+	case OutcomeTLSFailed:
+		if rec.aborted {
+			// The verification aborted the handshake: each policy has
+			// its own verdict (a DANE failure is not MTA-STS's).
+			tlsErr, daneErr = rec.err, rec.dane
+		}
 	}
 	if h.Mismatch {
 		tlsErr = fmt.Errorf("%w: %s", ErrMXMismatch, h.Host) // whatever TLS did
 	}
+	// stsBlocks says whether an MTA-STS failure keeps the message from
+	// going: under enforce (a HostPlan built by hand says so with
+	// RequireTLS alone).
+	stsBlocks := h.flags&stsEnforce != 0 || h.RequireTLS && !h.DANE
 	switch d.Outcome {
 	case OutcomeSessionFailed:
 	case OutcomeReady:
-		d.Deliver = tlsErr == nil || !h.RequireTLS
+		d.Deliver = tlsErr == nil || !stsBlocks
 	default:
 		// testing, report traffic or opportunistic: deliver anyway, after
 		// a failed handshake on a new connection without TLS; enforce or
@@ -218,7 +259,24 @@ func (h *HostPlan) Done(err error) Decision {
 		// applies.
 		d.ResultType, d.Reason = ResultTypeOf(tlsErr)
 	}
+	if dh := h.daneHost(); dh != nil && h.flags&countTLSA != 0 {
+		if daneErr == nil && dh.RRset.Usable() == 0 {
+			daneErr = noUsableError(h.Host) // RFC 7672, Section 2.2: mail goes
+		}
+		d.TLSA = h.tlsaVerdict(daneErr)
+		if d.Err == nil {
+			d.Err = daneErr
+		}
+	}
 	return h.store(d)
+}
+
+// tlsaVerdict returns DANE's verdict on a session of the host that failed
+// with err (nil: a success).
+func (h *HostPlan) tlsaVerdict(err error) Verdict {
+	v := Verdict{Counted: true, Policy: h.TLSAPolicy()}
+	v.ResultType, v.Reason = ResultTypeOf(err)
+	return v
 }
 
 // Sent records the end of the mail transaction that followed a Done whose
@@ -258,14 +316,16 @@ func (h *HostPlan) store(d Decision) Decision {
 // for an MTA-STS reason: outside the policy, or TLS missing or failed
 // where the policy requires it.
 func refusedForSTS(h *HostPlan, d *Decision) bool {
-	if h.DANE || d.Deliver {
+	if d.Deliver {
 		return false
 	}
 	switch d.Outcome {
 	case OutcomeSkipped:
-		return h.Mismatch
+		return h.Mismatch && h.skippedDANE() == nil
 	case OutcomeSTARTTLSNotOffered, OutcomeSTARTTLSRefused, OutcomeTLSFailed:
-		return h.RequireTLS
+		// Under enforce, and MTA-STS's own verdict failed: not when DANE
+		// alone judged the host, or DANE alone failed it.
+		return h.flags&stsEnforce != 0 && d.ResultType != ""
 	}
 	return false
 }
@@ -311,8 +371,11 @@ func tlsProtocolError(err error) bool {
 // classifyHandshake turns a handshake error into a *CertificateError when
 // it is about the certificate, so ResultTypeOf can map it.
 func classifyHandshake(host string, err error) error {
-	var ce *CertificateError
-	if errors.As(err, &ce) || errors.Is(err, ErrTLSVersion) {
+	var (
+		ce *CertificateError
+		de *dane.Error
+	)
+	if errors.As(err, &ce) || errors.As(err, &de) || errors.Is(err, ErrTLSVersion) {
 		return err // from TLSConfig's VerifyConnection: already classified
 	}
 	if rt, reason := certResultType(err, nil); rt != "" {

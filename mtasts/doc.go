@@ -22,19 +22,30 @@
 // reported ([Result.Record] records a decision as a TLS-RPT session, in the
 // vocabulary of package tlsrpt, which owns the result types).
 //
+// SMTP DANE ([RFC 7672]) sits beside MTA-STS in the same plan: package
+// mtasts/dane finds each MX host's TLSA records through a validating
+// resolver and checks certificates against them; [Plan.FindDANE] (or
+// [HostPlan.FindDANE] at connection time, one host at a time) hands the
+// result to the plan, which applies the precedence of RFC 8461, Section 2
+// per host (see "DANE and MTA-STS" below), verifies DANE in the same
+// [HostPlan.TLSConfig] and reports the session under each policy that
+// judged it.
+//
 // What mtasts deliberately does not do: it has no SMTP client of its own
-// (the caller's client applies the decision; see examples/sender), it does
-// not implement DANE (a host the caller validates with DANE keeps that
-// validation, and MTA-STS never relaxes it: RFC 8461, Section 2), and it
-// never uses a parent domain's policy (RFC 8461, Section 3.4): the policy
-// domain is the recipient domain, or the smart host's domain when relaying.
+// (the caller's client applies the decision; see examples/sender), it
+// validates no DNSSEC itself (it believes the AD bit of a trusted
+// validating resolver; see package mtasts/resolver), and it never uses a
+// parent domain's policy (RFC 8461, Section 3.4): the policy domain is the
+// recipient domain, or the smart host's domain when relaying.
 //
 // # Usage
 //
 // The delivery loop of a sender:
 //
 //	res, err := client.Lookup(ctx, recipientDomain) // err: caller problems only
-//	plan := res.Plan(mxHosts, mtasts.PlanOptions{}) // in preference order
+//	mxHosts, mxSec, err := finder.MX(ctx, recipientDomain) // *dane.Finder; err: defer
+//	plan := res.Plan(mxHosts, mtasts.PlanOptions{MXSecurity: mxSec}) // in preference order
+//	plan.FindDANE(ctx, finder) // TLSA records, host by host
 //	for i := range plan.Hosts {
 //		h := &plan.Hosts[i]
 //		if !h.Try {
@@ -125,14 +136,44 @@
 //     NoAcceptableMXError, wrapping the re-check's error too.
 //   - Report traffic (PlanOptions.ReportTraffic) is delivered with
 //     opportunistic TLS on every host, DANE ones included, and is never
-//     counted, whatever the lookup found (RFC 8460, Section 5.3.1).
+//     counted, whatever the lookup found (RFC 8460, Section 5.3.1); no DANE
+//     lookup is made for it.
 //   - A session to a domain without a policy (and no policy failure) is
 //     counted as no-policy-found for the domain unless
 //     PlanOptions.SkipNoPolicyFound is set; it is what its TLS did (RFC
 //     8460, Section 4.4 counts "successfully negotiated TLS-enabled
 //     connections"): a success after a handshake, starttls-not-supported
 //     without STARTTLS. A policy of mode none is not counted; hosts not
-//     reached, DANE hosts and report traffic never are.
+//     reached, hosts with a secure TLSA RRset (a DANE policy was found) and
+//     report traffic never are.
+//
+// # DANE and MTA-STS
+//
+// Spec note: the rules are those of the DANE contract (RFC 7672, with RFC
+// 7671 and RFC 6698), per host, never per domain:
+//
+//   - A host whose TLSA lookup failed (SERVFAIL, bogus data, timeout) is not
+//     tried, whatever MTA-STS says, and reported as dnssec-invalid: RFC
+//     7672, Section 2.1.1 treats it as an attack.
+//   - A host with no secure TLSA RRset (a denial, an insecure answer, an
+//     unsigned zone) is judged by MTA-STS exactly as without DANE.
+//   - A secure MX RRset and usable TLSA records: DANE alone judges the
+//     host, in every MTA-STS mode. MTA-STS neither skips it for its mx
+//     patterns (DNSSEC authenticated the MX list they stand in for) nor
+//     checks PKIX, and the session is reported under tlsa only.
+//   - Otherwise both judge and the stricter wins: with an insecure MX RRset
+//     MTA-STS checks the host as without DANE and the TLSA records must
+//     match too; with a secure RRset of unusable records STARTTLS is still
+//     required (any certificate then), the session reported tlsa-invalid.
+//     Each policy reports its own verdict; Result.Record records both.
+//   - DANE has no testing mode: a DANE failure aborts the handshake, the
+//     next MX is tried, and with none left the failure is temporary. It is
+//     never MTA-STS's refusal (Replan does not re-check the policy id for
+//     it).
+//   - Report traffic ignores DANE altogether (RFC 8460, Section 5.3.1).
+//   - Mandatory DANE (PlanOptions.RequireDANE, RFC 7672, Section 6): with
+//     an insecure MX RRset no host is tried (dane-required); a host is tried
+//     only with usable records.
 //
 // # Security
 //
@@ -162,4 +203,5 @@
 // Deprecated before it goes.
 //
 // [RFC 8461]: https://www.rfc-editor.org/rfc/rfc8461
+// [RFC 7672]: https://www.rfc-editor.org/rfc/rfc7672
 package mtasts

@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strictmx/strictmx/mtasts/dane"
+	"github.com/strictmx/strictmx/mtasts/resolver"
+
 	"github.com/strictmx/strictmx/mtasts"
 	"github.com/strictmx/strictmx/tlsrpt"
 )
@@ -80,7 +83,11 @@ func TestNoPolicyFoundNotCounted(t *testing.T) {
 	noPolicy := &mtasts.Result{Domain: "prep.example"}
 	modeNone := &mtasts.Result{Domain: "prep.example", Policy: none}
 	mx := []*net.MX{{Host: "mx.prep.example"}}
-	dane := func(string) bool { return true }
+	daneHost := func(h *mtasts.HostPlan) mtasts.Decision {
+		rec := resolver.TLSA{Usage: 3, Selector: 1, MatchingType: 1, Data: make([]byte, 32)}
+		h.SetDANE(&dane.Host{Name: h.Host, Base: h.Host, Target: h.Host, RRset: dane.NewRRset([]resolver.TLSA{rec})})
+		return h.Done(nil)
+	}
 	for _, tt := range []struct {
 		name string
 		r    *mtasts.Result
@@ -90,7 +97,8 @@ func TestNoPolicyFoundNotCounted(t *testing.T) {
 		{"not reached", noPolicy, mtasts.PlanOptions{}, func(h *mtasts.HostPlan) mtasts.Decision { return h.NotReached(errors.New("connection refused")) }},
 		{"not reached through Done", noPolicy, mtasts.PlanOptions{}, func(h *mtasts.HostPlan) mtasts.Decision { return h.Done(mtasts.ErrNotReached) }},
 		{"report traffic", noPolicy, mtasts.PlanOptions{ReportTraffic: true}, func(h *mtasts.HostPlan) mtasts.Decision { return h.Done(mtasts.ErrSTARTTLSNotSupported) }},
-		{"DANE host", noPolicy, mtasts.PlanOptions{DANE: dane}, func(h *mtasts.HostPlan) mtasts.Decision { return h.Done(nil) }},
+		{"DANE host", noPolicy, mtasts.PlanOptions{MXSecurity: resolver.Secure}, daneHost},
+		{"DANE host, insecure MX", noPolicy, mtasts.PlanOptions{}, daneHost},
 		{"mode none", modeNone, mtasts.PlanOptions{}, func(h *mtasts.HostPlan) mtasts.Decision { return h.Done(mtasts.ErrSTARTTLSNotSupported) }},
 		{"turned off", noPolicy, mtasts.PlanOptions{SkipNoPolicyFound: true}, func(h *mtasts.HostPlan) mtasts.Decision { return h.Done(nil) }},
 		{"turned off, no STARTTLS", noPolicy, mtasts.PlanOptions{SkipNoPolicyFound: true}, func(h *mtasts.HostPlan) mtasts.Decision { return h.Done(mtasts.ErrSTARTTLSNotSupported) }},

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strictmx/strictmx/mtasts/resolver"
+
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/strictmx/strictmx/tlsrpt"
@@ -267,15 +269,15 @@ func (stallResolver) LookupTXT(ctx context.Context, _ string) ([]string, error) 
 // TLSA failures, and its sessions are never counted, whatever the lookup.
 func TestReportTrafficNeverBlockedNorCounted(t *testing.T) {
 	w := world(t)
-	dane := func(string) bool { return true }
 	failing := func(tls.ConnectionState) error { return errors.New("TLSA mismatch") }
 	for _, policy := range []string{enforcePolicy, ""} {
 		r := &Result{Domain: "example.test", Failure: tlsrpt.ResultSTSPolicyFetchError}
 		if policy != "" {
 			r.Policy = mustPolicy(t, policy)
 		}
-		plan := r.Plan([]*net.MX{{Host: "mx1.example.test"}}, PlanOptions{ReportTraffic: true, DANE: dane})
+		plan := r.Plan([]*net.MX{{Host: "mx1.example.test"}}, PlanOptions{ReportTraffic: true, MXSecurity: resolver.Secure})
 		h := &plan.Hosts[0]
+		h.SetDANE(secureTLSA("mx1.example.test", wrongDigest))
 		if !h.Try || h.RequireTLS || h.Verify || h.DANE {
 			t.Fatalf("report plan %+v; want opportunistic", h)
 		}
@@ -294,12 +296,17 @@ func TestReportTrafficNeverBlockedNorCounted(t *testing.T) {
 			t.Fatalf("report session without STARTTLS counted: %+v", s)
 		}
 	}
-	// A DANE session to a domain whose policy fetch failed belongs to the
-	// caller's tlsa report, not to an sts-policy-fetch-error.
+	// A session judged by DANE alone, to a domain whose policy fetch
+	// failed, belongs to the tlsa report, not to an sts-policy-fetch-error.
 	r := &Result{Domain: "example.test", Failure: tlsrpt.ResultSTSPolicyFetchError}
-	plan := r.Plan([]*net.MX{{Host: "mx1.example.test"}}, PlanOptions{DANE: dane})
-	if s, ok := r.Session(plan.Hosts[0].Done(nil), time.Now()); ok {
-		t.Fatalf("DANE session counted: %+v", s)
+	plan := r.Plan([]*net.MX{{Host: "mx1.example.test"}}, PlanOptions{MXSecurity: resolver.Secure})
+	plan.Hosts[0].SetDANE(secureTLSA("mx1.example.test", ee311(t, w.certs["valid"])))
+	d := plan.Hosts[0].Done(nil)
+	if s, ok := r.Session(d, time.Now()); ok {
+		t.Fatalf("DANE session counted as MTA-STS: %+v", s)
+	}
+	if s, ok := d.TLSASession(time.Now()); !ok || s.Policy.Type != tlsrpt.PolicyTLSA {
+		t.Fatalf("DANE session %+v, %v; want it under tlsa", s, ok)
 	}
 }
 

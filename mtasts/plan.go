@@ -5,6 +5,9 @@ import (
 	"net"
 	"strings"
 	"sync/atomic"
+
+	"github.com/strictmx/strictmx/mtasts/dane"
+	"github.com/strictmx/strictmx/mtasts/resolver"
 )
 
 // PlanOptions carries what the caller knows about a delivery that changes
@@ -18,12 +21,21 @@ type PlanOptions struct {
 	// report loops).
 	ReportTraffic bool
 
-	// DANE reports whether the caller validates host with DANE (it found
-	// usable TLSA records). For such a host the caller's DANE verification
-	// governs and MTA-STS never relaxes it (RFC 8461, Section 2): TLS is
-	// required whatever the mode, and the host is not skipped or verified
-	// by MTA-STS. Nil means no host uses DANE. Ignored for report traffic.
-	DANE func(host string) bool
+	// MXSecurity is the DNSSEC state of the MX RRset the hosts came from
+	// (dane.Finder.MX gives it). It matters only for hosts given DANE
+	// results with Plan.FindDANE or HostPlan.SetDANE: with a secure MX RRset
+	// a host with usable TLSA records is judged by DANE alone (see
+	// HostPlan.SetDANE). The zero value, resolver.Insecure, is right for an
+	// MX lookup that did not ask for DNSSEC.
+	MXSecurity resolver.Security
+
+	// RequireDANE makes DANE mandatory for the destination (RFC 7672,
+	// Section 6): the MX RRset must be secure, else no host is tried (the
+	// delivery is deferred, dane-required), and a host is tried only after
+	// HostPlan.SetDANE gave it usable TLSA records (else dane-required, or
+	// tlsa-invalid when its secure RRset has none usable). Ignored for
+	// report traffic.
+	RequireDANE bool
 
 	// SkipNoPolicyFound turns off the recording of sessions to a domain
 	// without an MTA-STS policy (and no policy failure to report). By
@@ -77,13 +89,15 @@ type HostPlan struct {
 	// Verify says that the host's certificate is validated with PKIX for
 	// MTA-STS (enforce and testing). Use TLSConfig for the handshake.
 	Verify bool
-	// DANE says the caller's DANE validation governs this host.
+	// DANE says that a DNSSEC-secure TLSA RRset applies to the host
+	// (HostPlan.SetDANE): STARTTLS and TLS 1.2 or newer are required, and
+	// TLSConfig checks the certificate against the usable records.
 	DANE bool
 
-	// flags say how sessions with this host are reported (countSTS,
-	// countFailure, countNoPolicy, reportTraffic). It sits among the bools so that a
-	// HostPlan is 48 bytes, not 56, and a plan for five hosts stays in one
-	// 512-byte allocation.
+	// flags say how sessions with this host are reported and judged
+	// (countSTS, countFailure, countNoPolicy, reportTraffic, countTLSA,
+	// stsEnforce). It sits among the bools so that a HostPlan is 48 bytes,
+	// not 56, and a plan for five hosts stays in one allocation.
 	flags uint8
 
 	// Reason says, for a host that may not be tried or that does not match,
@@ -99,13 +113,18 @@ type HostPlan struct {
 type hostState struct {
 	verify   atomic.Pointer[verifyRecord] // set by TLSConfig's VerifyConnection; nil: it has not run
 	decision atomic.Pointer[Decision]     // the last decision made
+
+	plan *Plan      // the plan the host is in; nil for a HostPlan built by hand
+	dane *dane.Host // set by SetDANE; nil: no DANE lookup made
 }
 
 // verifyRecord is what the VerifyConnection of a TLSConfig saw in the
 // attempt's handshake.
 type verifyRecord struct {
-	err error // the MTA-STS verification's failure, or nil
-	up  bool  // the check passed and the handshake went on
+	err     error // the MTA-STS verification's failure, or nil
+	dane    error // the DANE verification's failure, or nil
+	up      bool  // the checks passed and the handshake went on
+	aborted bool  // the checks failed and aborted the handshake
 }
 
 // verifyPassed is the verifyRecord of a clean handshake, shared.
@@ -117,6 +136,8 @@ const (
 	countFailure              // reports the lookup's policy failure (no cached policy)
 	reportTraffic             // the message is a TLS-RPT report: nothing blocks it
 	countNoPolicy             // no policy, no failure: reported as no-policy-found
+	countTLSA                 // judged by DANE and reported under its tlsa policy
+	stsEnforce                // MTA-STS enforce judges the host: its failure aborts the handshake
 )
 
 // st returns the host's state. Result.Plan sets it before handing the plan
@@ -142,6 +163,7 @@ func (r *Result) Plan(mx []*net.MX, opts PlanOptions) *Plan {
 	mode := r.Mode()
 	pl := &planAlloc{}
 	pl.plan = Plan{Result: r, Mode: mode, ReportTraffic: opts.ReportTraffic, mx: mx, opts: opts}
+	mustDANE := opts.RequireDANE && !opts.ReportTraffic
 	states := pl.states[:]
 	if len(mx) <= len(pl.hosts) {
 		pl.plan.Hosts = pl.hosts[:len(mx)]
@@ -152,57 +174,68 @@ func (r *Result) Plan(mx []*net.MX, opts PlanOptions) *Plan {
 	for i, m := range mx {
 		h := &pl.plan.Hosts[i]
 		h.state = &states[i]
+		h.state.plan = &pl.plan
 		h.Host = strings.TrimSuffix(m.Host, ".")
 		h.Preference = m.Pref
 		h.Mismatch = r.Policy != nil && !r.Policy.Match(h.Host)
-		// RFC 8460, Section 5.3.1: a report does not honor DANE failures
-		// either, so the caller's DANE check does not govern it.
-		h.DANE = !opts.ReportTraffic && opts.DANE != nil && opts.DANE(h.Host)
-		switch {
-		case h.Host == "":
-			// RFC 7505 null MX: the domain accepts no mail.
-			h.Reason = "null MX: the domain accepts no mail"
-		case opts.ReportTraffic:
-			// RFC 8460, Section 5.3.1: reports go out despite MTA-STS and
-			// DANE failures, opportunistically.
-			h.Try = true
-			h.flags = reportTraffic
-		case h.DANE:
-			// Spec note: RFC 8461, Section 2 forbids MTA-STS to override a
-			// failing DANE validation; the caller's DANE check decides.
-			h.Try, h.RequireTLS = true, true
-		case mode == ModeEnforce:
-			h.Try, h.RequireTLS, h.Verify = !h.Mismatch, !h.Mismatch, !h.Mismatch
-			if h.Mismatch {
-				h.Reason = "MX host matches no mx pattern of the enforce policy"
+		h.plan(mode, opts)
+		if mustDANE && h.Host != "" {
+			// RFC 7672, Section 6: no host goes without DANE; SetDANE
+			// lets through those with usable records.
+			h.Try = false
+			h.Reason = "mandatory DANE: no DANE lookup made for the host"
+			if opts.MXSecurity != resolver.Secure {
+				h.Reason = "mandatory DANE: the MX RRset is not DNSSEC-secure"
 			}
-		case mode == ModeTesting:
-			h.Try, h.Verify = true, true
-			if h.Mismatch {
-				h.Reason = "MX host matches no mx pattern of the testing policy"
-			}
-		default:
-			h.Try = true
-		}
-		switch {
-		case opts.ReportTraffic, h.DANE:
-			// Never counted: report traffic (RFC 8460, Section 5.3.1), and
-			// DANE hosts, which the caller reports as tlsa.
-		case mode == ModeEnforce || mode == ModeTesting:
-			h.flags = countSTS
-		case r.Policy == nil && r.Failure != "":
-			// Spec note: a policy that could not be fetched or parsed, with
-			// no cached policy to use, fails every session to the domain,
-			// with its result type from RFC 8460, Section 4.3.2.2.
-			h.flags = countFailure
-		case r.Policy == nil && !opts.SkipNoPolicyFound && r.noPolicyKnown():
-			// RFC 8460, Section 4.4: policy type no-policy-found, "neither
-			// a DANE nor an MTA-STS policy could be found". A policy of
-			// mode none was found, and its sessions are not counted.
-			h.flags = countNoPolicy
 		}
 	}
 	return &pl.plan
+}
+
+// plan sets the HostPlan's fields and flags for the MTA-STS mode, as
+// without DANE.
+func (h *HostPlan) plan(mode Mode, opts PlanOptions) {
+	r := h.state.plan.Result
+	switch {
+	case h.Host == "":
+		// RFC 7505 null MX: the domain accepts no mail.
+		h.Reason = "null MX: the domain accepts no mail"
+	case opts.ReportTraffic:
+		// RFC 8460, Section 5.3.1: reports go out despite MTA-STS and
+		// DANE failures, opportunistically.
+		h.Try = true
+		h.flags = reportTraffic
+	case mode == ModeEnforce:
+		h.Try, h.RequireTLS, h.Verify = !h.Mismatch, !h.Mismatch, !h.Mismatch
+		if h.Mismatch {
+			h.Reason = "MX host matches no mx pattern of the enforce policy"
+		} else {
+			h.flags = stsEnforce
+		}
+	case mode == ModeTesting:
+		h.Try, h.Verify = true, true
+		if h.Mismatch {
+			h.Reason = "MX host matches no mx pattern of the testing policy"
+		}
+	default:
+		h.Try = true
+	}
+	switch {
+	case opts.ReportTraffic:
+		// Never counted: report traffic (RFC 8460, Section 5.3.1).
+	case mode == ModeEnforce || mode == ModeTesting:
+		h.flags |= countSTS
+	case r.Policy == nil && r.Failure != "":
+		// Spec note: a policy that could not be fetched or parsed, with
+		// no cached policy to use, fails every session to the domain,
+		// with its result type from RFC 8460, Section 4.3.2.2.
+		h.flags = countFailure
+	case r.Policy == nil && !opts.SkipNoPolicyFound && r.noPolicyKnown():
+		// RFC 8460, Section 4.4: policy type no-policy-found, "neither
+		// a DANE nor an MTA-STS policy could be found". A policy of
+		// mode none was found, and its sessions are not counted.
+		h.flags = countNoPolicy
+	}
 }
 
 // planAlloc lets Plan make one allocation for up to five hosts: the Plan,

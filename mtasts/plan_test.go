@@ -6,6 +6,8 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/strictmx/strictmx/mtasts/resolver"
+
 	"github.com/strictmx/strictmx/tlsrpt"
 )
 
@@ -71,10 +73,11 @@ func TestPlan(t *testing.T) {
 	if d := p.Hosts[0].Done(ErrSTARTTLSNotSupported); !p.Hosts[0].Try || !d.Deliver || d.Counted {
 		t.Fatalf("report traffic decision %+v", d)
 	}
-	// DANE: TLS required whatever the policy says, MTA-STS does not judge.
-	dane := func(h string) bool { return h == "dane.example.org" }
+	// DANE with a secure MX RRset: TLS required whatever the policy says,
+	// MTA-STS does not judge.
 	r = &Result{Domain: "example.test", Policy: mustPolicy(t, testingPolicy)}
-	p = r.Plan([]*net.MX{{Host: "dane.example.org"}}, PlanOptions{DANE: dane})
+	p = r.Plan([]*net.MX{{Host: "dane.example.org"}}, PlanOptions{MXSecurity: resolver.Secure})
+	p.Hosts[0].SetDANE(secureTLSA("dane.example.org", wrongDigest))
 	if h := &p.Hosts[0]; !h.Try || !h.RequireTLS || h.Verify || !h.DANE {
 		t.Fatalf("DANE plan %+v", h)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 
+	"github.com/strictmx/strictmx/mtasts/dane"
 	"github.com/strictmx/strictmx/tlsrpt"
 )
 
@@ -16,9 +17,15 @@ func ResultTypeOf(err error) (tlsrpt.ResultType, string) {
 	if err == nil {
 		return "", ""
 	}
-	var certErr *CertificateError
+	var (
+		certErr *CertificateError
+		daneErr *dane.Error
+	)
 	if errors.As(err, &certErr) {
 		return certErr.ResultType, certErr.Reason
+	}
+	if errors.As(err, &daneErr) {
+		return daneErr.ResultType, daneErr.Reason
 	}
 	switch {
 	case errors.Is(err, ErrWebPKI):

@@ -81,8 +81,8 @@ func TestResultRecord(t *testing.T) {
 	}
 }
 
-// Every error class of this package maps to a registered result type, and
-// never to a DANE one (mtasts does not judge DANE).
+// Every MTA-STS error class of this package maps to a registered result
+// type, and never to a DANE one.
 func TestResultTypeOfRegistered(t *testing.T) {
 	dane := map[tlsrpt.ResultType]bool{tlsrpt.ResultTLSAInvalid: true, tlsrpt.ResultDNSSECInvalid: true, tlsrpt.ResultDANERequired: true}
 	for _, err := range []error{

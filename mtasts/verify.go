@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/strictmx/strictmx/mtasts/dane"
 	"github.com/strictmx/strictmx/tlsrpt"
 )
 
@@ -25,8 +26,17 @@ import (
 // For opportunistic hosts (mode none, no policy) the configuration accepts
 // any certificate (RFC 7435). For report traffic it does too, and errors of
 // base's VerifyPeerCertificate and VerifyConnection are ignored (RFC 8460,
-// Section 5.3.1). For DANE hosts the verification in base is left to the
-// caller's DANE check.
+// Section 5.3.1).
+//
+// For a host given a secure TLSA RRset (SetDANE; HostPlan.DANE set),
+// ServerName is the TLSA base domain (RFC 7672, Section 8.1), TLS 1.2 or
+// newer is required, and VerifyConnection checks the certificate against
+// the usable records (DANE-EE and DANE-TA, package mtasts/dane) at
+// base.Time; a failure aborts the handshake whatever the MTA-STS mode (RFC
+// 8461, Section 2). When MTA-STS judges the host too (see SetDANE), its
+// check runs after DANE's, as for a host without DANE. With no usable
+// record any certificate is accepted. System roots and base.RootCAs play
+// no part in the DANE check.
 //
 // base.VerifyConnection, if set, is chained: it runs after the MTA-STS
 // check, in the same handshake (resumed ones included), and only when that
@@ -34,11 +44,11 @@ import (
 // for report traffic. Every returned configuration has a VerifyConnection,
 // which records for Done that the handshake got that far.
 //
-// MinVersion: a base MinVersion of 0 becomes TLS 1.0 for verified and
-// opportunistic hosts (so that a verified host's older version is refused
-// in VerifyConnection, classified as ErrTLSVersion and, under testing,
-// reported rather than lost in a handshake error) and is raised to at
-// least TLS 1.2 for DANE hosts; a non-zero MinVersion is kept as it is.
+// MinVersion: a base MinVersion of 0 becomes TLS 1.0 (so that an older
+// version than TLS 1.2 is refused in VerifyConnection, for a verified host
+// classified as ErrTLSVersion, for a DANE host as dane.ErrTLSVersion, and
+// under testing reported rather than lost in a handshake error); a non-zero
+// MinVersion is kept as it is.
 func (h *HostPlan) TLSConfig(base *tls.Config) *tls.Config {
 	var cfg *tls.Config
 	if base != nil {
@@ -50,9 +60,33 @@ func (h *HostPlan) TLSConfig(base *tls.Config) *tls.Config {
 	st := h.st()
 	st.verify.Store(nil) // a new attempt
 	next := cfg.VerifyConnection
-	var check func(tls.ConnectionState) error // the MTA-STS check
-	abort := true                             // a failed check aborts the handshake
+	var check func(tls.ConnectionState) error     // the MTA-STS check
+	var daneCheck func(tls.ConnectionState) error // the DANE check
+	abort := true                                 // a failed MTA-STS check aborts the handshake
 	ignoreNext := false
+	if dh := h.daneHost(); dh != nil {
+		// RFC 7672, Section 8.1: SNI is the TLSA base domain; TLS 1.2 or
+		// newer (Spec note); the records, not crypto/tls, judge the
+		// certificate.
+		cfg.ServerName = dh.Base
+		cfg.InsecureSkipVerify = true
+		rrs, ids, now, host := dh.RRset, h.daneIDs(dh), cfg.Time, h.Host
+		daneCheck = func(cs tls.ConnectionState) error {
+			if cs.Version < tls.VersionTLS12 {
+				return dane.NewError(host, dane.ErrTLSVersion, fmt.Errorf("negotiated %s", tls.VersionName(cs.Version)))
+			}
+			if rrs.Usable() == 0 {
+				// RFC 7672, Section 2.2: any certificate will do, over
+				// TLS; Done reports the session as tlsa-invalid.
+				return nil
+			}
+			t := time.Now()
+			if now != nil {
+				t = now()
+			}
+			return rrs.Verify(cs.PeerCertificates, ids, t)
+		}
+	}
 	switch {
 	case h.flags&reportTraffic != 0:
 		cfg.InsecureSkipVerify = true
@@ -63,8 +97,8 @@ func (h *HostPlan) TLSConfig(base *tls.Config) *tls.Config {
 			}
 		}
 		ignoreNext = true
-	case h.DANE:
-		cfg.MinVersion = max(cfg.MinVersion, tls.VersionTLS12)
+	case daneCheck != nil && !h.Verify:
+		// DANE alone judges the host.
 	case !h.Verify:
 		cfg.InsecureSkipVerify = true // opportunistic: any certificate will do
 	default:
@@ -74,17 +108,28 @@ func (h *HostPlan) TLSConfig(base *tls.Config) *tls.Config {
 		cfg.InsecureSkipVerify = true
 		check = func(cs tls.ConnectionState) error { return verifyConnection(cs, host, roots, now) }
 		abort = h.RequireTLS
+		if daneCheck != nil {
+			abort = h.flags&stsEnforce != 0
+		}
 	}
 	if cfg.MinVersion == 0 {
 		cfg.MinVersion = tls.VersionTLS10
 	}
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-		var err error
+		var err, derr error
+		if daneCheck != nil {
+			derr = daneCheck(cs)
+		}
 		if check != nil {
 			err = check(cs)
 		}
-		if err != nil && abort {
-			st.verify.Store(&verifyRecord{err: err})
+		// RFC 8461, Section 2: a failing DANE validation aborts the
+		// handshake, whatever MTA-STS says; each verdict is kept.
+		if derr != nil || err != nil && abort {
+			st.verify.Store(&verifyRecord{err: err, dane: derr, aborted: true})
+			if derr != nil {
+				return derr
+			}
 			return err
 		}
 		if next != nil {
@@ -112,7 +157,8 @@ func (h *HostPlan) TLSConfig(base *tls.Config) *tls.Config {
 // the outcome for Done in the same way, as a new attempt.
 //
 // It returns an error when the connection must not be used: under
-// enforce, a failed check; for DANE hosts, base.VerifyConnection's error.
+// enforce, a failed check; for DANE hosts, a failed DANE check or
+// base.VerifyConnection's error.
 // Under testing a failed check is recorded and nil returned. Then call
 // Done with what it returned (nil, or the error), as after a handshake
 // made with TLSConfig. The handshake's own settings, MinVersion included,
