@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"net"
 	"net/smtp"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/strictmx/strictmx/mtasts"
 	"github.com/strictmx/strictmx/mtasts/dane"
 	"github.com/strictmx/strictmx/mtasts/mtaststest"
+	"github.com/strictmx/strictmx/mtasts/resolver"
 	"github.com/strictmx/strictmx/tlsrpt"
 )
 
@@ -236,5 +238,95 @@ func TestDANESecondDeliveryNoQuery(t *testing.T) {
 				t.Errorf("second plan sent %d %s queries for %s", n, typ, name)
 			}
 		}
+	}
+}
+
+// Planning with DANE from cached answers (issue 13: under 1 us for five MX
+// hosts): the plan, then each host's DANE state from the Finder's cache.
+// BenchmarkPlanDANE/plan-only is the plan alone, in the same run.
+func BenchmarkPlanDANE(b *testing.B) {
+	s := mtaststest.NewServer(b)
+	s.Signed("example.test")
+	var mx []*net.MX
+	for i, h := range []string{"mx1", "mx2", "mx3", "mx4", "mx5"} {
+		host := h + ".example.test"
+		s.MXHost("example.test", uint16(10*(i+1)), host, mtaststest.MXConfig{}).PublishTLSA(25, mtaststest.DANEEESPKISHA256)
+		mx = append(mx, &net.MX{Host: host + ".", Pref: uint16(10 * (i + 1))})
+	}
+	f := &dane.Finder{Resolver: s.Resolver()}
+	ctx := context.Background()
+	res := &mtasts.Result{Domain: "example.test"}
+	plan := res.Plan(mx, mtasts.PlanOptions{MXSecurity: resolver.Secure})
+	plan.FindDANE(ctx, f) // fills the cache
+	for _, h := range plan.Hosts {
+		if !h.DANE {
+			b.Fatalf("host %s has no DANE", h.Host)
+		}
+	}
+	queries := s.TotalQueries()
+	b.Run("plan-only", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			res.Plan(mx, mtasts.PlanOptions{MXSecurity: resolver.Secure})
+		}
+	})
+	b.Run("plan+dane", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			res.Plan(mx, mtasts.PlanOptions{MXSecurity: resolver.Secure}).FindDANE(ctx, f)
+		}
+	})
+	if n := s.TotalQueries() - queries; n != 0 {
+		b.Fatalf("planning from the cache sent %d DNS queries", n)
+	}
+}
+
+// A session judged by both policies reaches both reports (RFC 8460,
+// Section 4.3): the sts one for the recipient domain, the tlsa one for the
+// TLSA base domain, with the RRset's records as policy strings and no
+// mx-host, each a valid report.
+func TestDANESessionsReport(t *testing.T) {
+	s := mtaststest.NewServer(t)
+	s.Signed("hosting.test")
+	s.Domain("example.test").Record("1").Policy(mtasts.ModeEnforce, 86400, "mx1.hosting.test")
+	s.MXHost("example.test", 10, "mx1.hosting.test", mtaststest.MXConfig{}).PublishTLSA(25, mtaststest.DANEEESPKISHA256)
+	f := &dane.Finder{Resolver: s.Resolver()}
+	ctx := context.Background()
+	res, err := s.Client().Lookup(ctx, "example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mx, sec, err := f.MX(ctx, "example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := res.Plan(mx, mtasts.PlanOptions{MXSecurity: sec})
+	plan.FindDANE(ctx, f)
+	var c tlsrpt.Collector
+	if err := res.Record(&c, startTLS(ctx, t, s, &plan.Hosts[0]), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	aggs := c.Drain()
+	if len(aggs) != 2 {
+		t.Fatalf("%d aggregates; want one per policy", len(aggs))
+	}
+	got := map[string]tlsrpt.PolicyType{}
+	for _, a := range aggs {
+		for _, p := range a.Policies {
+			got[p.Policy.Domain] = p.Policy.Type
+			if p.Policy.Type == tlsrpt.PolicyTLSA && (len(p.Policy.String) != 1 || len(p.Policy.MXHost) != 0 || p.Summary.TotalSuccessfulSessionCount != 1) {
+				t.Errorf("tlsa policy %+v", p)
+			}
+		}
+		r, err := tlsrpt.BuildReport(a, "sender.test", "tlsrpt@sender.test", tlsrpt.NewReportID(a.Key, "sender.test", 0x1234abcd))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Validate(); err != nil {
+			t.Errorf("report for %s: %v", a.Key, err)
+		}
+	}
+	if got["example.test"] != tlsrpt.PolicySTS || got["mx1.hosting.test"] != tlsrpt.PolicyTLSA {
+		t.Fatalf("policies %v; want sts for example.test and tlsa for mx1.hosting.test", got)
 	}
 }
