@@ -337,3 +337,19 @@ func BenchmarkCollectorRecord(b *testing.B) {
 		})
 	})
 }
+
+// Contract section 8 (DANE): a tlsa session with no RRset had, a failed
+// TLSA lookup (dnssec-invalid) or mandatory DANE without records
+// (dane-required), has the policy-string [].
+func TestCollectorTLSAWithoutRecords(t *testing.T) {
+	var c Collector
+	for _, rt := range []ResultType{ResultDNSSECInvalid, ResultDANERequired} {
+		r := Result{Policy: Policy{Type: PolicyTLSA, Domain: "mx.a.example"}, ResultType: rt, MXHost: "mx.a.example", Time: testDay.Start()}
+		if err := c.Record(r); err != nil {
+			t.Errorf("%s: %v", rt, err)
+		}
+	}
+	if a := c.Snapshot(); len(a) != 1 || a[0].Sessions() != 2 {
+		t.Errorf("snapshot %+v, want both sessions", a)
+	}
+}

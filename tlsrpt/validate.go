@@ -128,9 +128,6 @@ func (pol *Policy) validate() error {
 				bad("tlsa policy-string %q is not \"usage selector matching HEX\"", l)
 			}
 		}
-		if len(pol.String) == 0 {
-			bad("tlsa policy without records")
-		}
 		if len(pol.MXHost) != 0 {
 			bad("tlsa policy with mx-host")
 		}

@@ -324,8 +324,10 @@ func (c *checker) policy(p *node, path string) string {
 				}
 			}
 		case "tlsa":
-			if len(ps) == 0 || len(mx) != 0 {
-				c.bad("%s: tlsa needs records and no mx-host", pp)
+			// Contract section 8: [] when no RRset was had
+			// (dnssec-invalid, dane-required).
+			if len(mx) != 0 {
+				c.bad("%s: tlsa with mx-host", pp)
 			}
 			for _, l := range ps {
 				if !tlsaRE.MatchString(l) {
