@@ -28,7 +28,7 @@ func deliverDANE(t *testing.T, s *mtaststest.Server, f *dane.Finder, domain stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	mx, sec, err := f.MX(ctx, domain)
+	mx, _, sec, err := mtasts.ResolveMXSecure(ctx, f.Resolver, domain)
 	if err != nil {
 		t.Fatalf("MX: %v", err)
 	}
@@ -220,7 +220,7 @@ func TestDANESecondDeliveryNoQuery(t *testing.T) {
 	}
 	s.ResetCounters()
 	ctx := context.Background()
-	mx, sec, err := f.MX(ctx, "example.test")
+	mx, _, sec, err := mtasts.ResolveMXSecure(ctx, f.Resolver, "example.test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +296,7 @@ func TestDANESessionsReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mx, sec, err := f.MX(ctx, "example.test")
+	mx, _, sec, err := mtasts.ResolveMXSecure(ctx, f.Resolver, "example.test")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,7 +78,7 @@ func TestDANEDeliveryUnbound(t *testing.T) {
 		t.Run(tt.domain, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			mx, sec, err := f.MX(ctx, tt.domain)
+			mx, _, sec, err := mtasts.ResolveMXSecure(ctx, f.Resolver, tt.domain)
 			if err != nil || sec != resolver.Secure {
 				t.Fatalf("MX %v %v, %v; want a secure MX RRset", mx, sec, err)
 			}

@@ -43,9 +43,9 @@
 // The delivery loop of a sender:
 //
 //	res, err := client.Lookup(ctx, recipientDomain) // err: caller problems only
-//	mxHosts, mxSec, err := finder.MX(ctx, recipientDomain) // *dane.Finder; err: defer
+//	mxHosts, _, mxSec, err := mtasts.ResolveMXSecure(ctx, stub, recipientDomain) // err: see ResolveMX
 //	plan := res.Plan(mxHosts, mtasts.PlanOptions{MXSecurity: mxSec}) // in preference order
-//	plan.FindDANE(ctx, finder) // TLSA records, host by host
+//	plan.FindDANE(ctx, finder) // a *dane.Finder: TLSA records, host by host
 //	for i := range plan.Hosts {
 //		h := &plan.Hosts[i]
 //		if !h.Try {

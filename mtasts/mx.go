@@ -90,3 +90,47 @@ func ResolveMX(ctx context.Context, r MXResolver, domainName string) (hosts []*n
 	slices.SortStableFunc(hosts, func(a, b *net.MX) int { return cmp.Compare(a.Pref, b.Pref) })
 	return hosts, false, nil
 }
+
+// ResolveMXSecure is ResolveMX through the DNSSEC-aware lookup of r
+// (resolver.Stub.LookupSecure, cached there), for a sender with DANE: it
+// also returns the DNSSEC state of the MX RRset, for PlanOptions.MXSecurity
+// (RFC 7672, Section 2.2.1). The state is that of the answer, or of the
+// denial for the implicit MX (a secure NODATA makes a non-MX destination
+// handled as a secure MX naming the domain, RFC 7672, Section 2.2.2), also
+// with ErrNoSuchDomain and ErrNullMX (the state of the denial or of the
+// null MX); Insecure with any other error. A failed lookup (bogus or indeterminate data
+// included) is an error wrapping ErrDNSTemporary: defer the message; no
+// fallback to the implicit MX, MTA-STS or opportunistic TLS. A nil r means
+// a *resolver.Stub reading /etc/resolv.conf.
+func ResolveMXSecure(ctx context.Context, r *resolver.Stub, domainName string) (hosts []*net.MX, implicit bool, sec resolver.Security, err error) {
+	if r == nil {
+		r = &resolver.Stub{}
+	}
+	sr := &secureMXResolver{r: r}
+	hosts, implicit, err = ResolveMX(ctx, sr, domainName)
+	switch {
+	case errors.Is(err, ErrNoSuchDomain), errors.Is(err, ErrNullMX):
+		return nil, false, sr.sec, err
+	case err != nil:
+		return nil, false, resolver.Insecure, err
+	}
+	return hosts, implicit, sr.sec, nil
+}
+
+// secureMXResolver is the MXResolver of ResolveMXSecure: LookupSecure, with
+// the state of the last answer or denial kept.
+type secureMXResolver struct {
+	r   *resolver.Stub
+	sec resolver.Security
+}
+
+func (s *secureMXResolver) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
+	ans, err := s.r.LookupSecure(ctx, name, resolver.TypeMX)
+	if ans != nil {
+		s.sec = ans.Security
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ans.MX, nil
+}

@@ -22,7 +22,7 @@ type PlanOptions struct {
 	ReportTraffic bool
 
 	// MXSecurity is the DNSSEC state of the MX RRset the hosts came from
-	// (dane.Finder.MX gives it). It matters only for hosts given DANE
+	// (ResolveMXSecure gives it). It matters only for hosts given DANE
 	// results with Plan.FindDANE or HostPlan.SetDANE: with a secure MX RRset
 	// a host with usable TLSA records is judged by DANE alone (see
 	// HostPlan.SetDANE). The zero value, resolver.Insecure, is right for an

@@ -7,10 +7,10 @@
 // Where the RFCs leave a choice, the docs below say which one strictmx
 // takes, marked "Spec note".
 //
-// A [Finder] does the DNS side, on mtasts/resolver's LookupSecure: the MX
-// RRset with its DNSSEC state ([Finder.MX]) and each host's addresses,
-// signed-zone check, CNAME expansion and TLSA RRset ([Finder.Host]),
-// cached up to the answers' TTLs. Package mtasts takes a Finder's [Host]
+// A [Finder] does the DNS side, on mtasts/resolver's LookupSecure: each MX
+// host's addresses, signed-zone check, CNAME expansion and TLSA RRset
+// ([Finder.Host]), cached up to the answers' TTLs (the MX RRset and its
+// state come from mtasts.ResolveMXSecure). Package mtasts takes a Finder's [Host]
 // into its delivery plan (mtasts.Plan.FindDANE), where DANE meets MTA-STS;
 // use this package alone for a sender without MTA-STS.
 //

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -179,37 +178,6 @@ func (h *Host) IDs(nexthop string, mx resolver.Security) []string {
 		}
 	}
 	return ids
-}
-
-// MX returns the MX RRset of domain with its DNSSEC state (RFC 7672,
-// Section 2.2.1): the hosts sorted by preference, with a trailing dot, a
-// null MX as it is. A denial of MX records (NODATA) makes the domain its
-// own implicit MX, returned as one record naming it with preference 0 and
-// the denial's state, so that a secure NODATA gives a secure non-MX
-// destination (Section 2.2.2). NXDOMAIN and failures return the error of
-// resolver.Stub.LookupSecure: the caller defers the message on a failure,
-// with no fallback (contract section 2). The records are the caller's.
-func (f *Finder) MX(ctx context.Context, d string) ([]*net.MX, resolver.Security, error) {
-	f.init()
-	name, err := domain.Normalize(d)
-	if err != nil {
-		return nil, resolver.Insecure, &net.DNSError{Err: "invalid domain name", UnwrapErr: err, Name: d, IsNotFound: true}
-	}
-	ans, err := f.res.LookupSecure(ctx, name, resolver.TypeMX)
-	switch {
-	case ans == nil:
-		return nil, resolver.Insecure, err
-	case errors.Is(err, resolver.ErrNODATA):
-		return []*net.MX{{Host: name + ".", Pref: 0}}, ans.Security, nil
-	case err != nil:
-		return nil, ans.Security, err
-	}
-	mxs := make([]*net.MX, len(ans.MX))
-	for i, mx := range ans.MX {
-		c := *mx
-		mxs[i] = &c
-	}
-	return mxs, ans.Security, nil
 }
 
 // Host returns the DANE state of the MX host host (trailing dot optional),

@@ -367,73 +367,23 @@ func dnsName(name string) string {
 	return string(bytes.TrimSuffix(b, []byte(".")))
 }
 
-// Contract section 2: the MX RRset, and an insecure MX with a secure TLSA
-// RRset.
-func TestFinderMX(t *testing.T) {
-	s := daneWorld(t).
-		MX("signed.test", 10, "mx.signed.test").MX("signed.test", 5, "mx0.signed.test").
-		MX("unsigned.test", 10, "mx.signed.test").
-		A("nomx.signed.test", "192.0.2.3").
-		A("nomx.unsigned.test", "192.0.2.3").
-		MX("null.signed.test", 0, ".").
-		MX("bogus.signed.test", 10, "mx.signed.test").Bogus("bogus.signed.test", dns.TypeMX)
+// Contract section 2: an insecure MX with a secure TLSA RRset, and the
+// reference identifiers by the MX RRset's state. (The MX RRset's own state
+// is mtasts.ResolveMXSecure's, tested there.)
+func TestFinderInsecureMX(t *testing.T) {
+	s := daneWorld(t).MX("unsigned.test", 10, "mx.signed.test")
 	host(s, "mx.signed.test", true)
 	f := finder(s, nil)
 	ctx := t.Context()
 
-	tests := []struct {
-		domain string
-		hosts  []string
-		sec    resolver.Security
-		reason string // failure reason; "" for none
-		nx     bool
-	}{
-		{domain: "signed.test", hosts: []string{"mx0.signed.test.", "mx.signed.test."}, sec: resolver.Secure},
-		{domain: "Unsigned.Test.", hosts: []string{"mx.signed.test."}, sec: resolver.Insecure},
-		// Secure NODATA: the domain is its own, secure, implicit MX.
-		{domain: "nomx.signed.test", hosts: []string{"nomx.signed.test."}, sec: resolver.Secure},
-		{domain: "nomx.unsigned.test", hosts: []string{"nomx.unsigned.test."}, sec: resolver.Insecure},
-		{domain: "null.signed.test", hosts: []string{"."}, sec: resolver.Secure},
-		{domain: "nx.signed.test", sec: resolver.Secure, nx: true},
-		{domain: "bogus.signed.test", reason: "servfail"},
-	}
-	for _, tt := range tests {
-		mxs, sec, err := f.MX(ctx, tt.domain)
-		var hosts []string
-		for _, mx := range mxs {
-			hosts = append(hosts, mx.Host)
-		}
-		switch {
-		case tt.reason != "":
-			if err == nil || mxs != nil || resolver.FailureReason(err) != tt.reason {
-				t.Errorf("%s: %q, %v, %v; want a failure (%s)", tt.domain, hosts, sec, err, tt.reason)
-			}
-		case tt.nx:
-			if !errors.Is(err, resolver.ErrNXDOMAIN) || mxs != nil || sec != tt.sec {
-				t.Errorf("%s: %q, %v, %v; want NXDOMAIN, %v", tt.domain, hosts, sec, err, tt.sec)
-			}
-		default:
-			if err != nil || !slices.Equal(hosts, tt.hosts) || sec != tt.sec {
-				t.Errorf("%s: %q, %v, %v; want %q, %v", tt.domain, hosts, sec, err, tt.hosts, tt.sec)
-			}
-		}
-	}
-
-	// The records are the caller's: changing them changes no later
-	// answer.
-	mxs, _, _ := f.MX(ctx, "signed.test")
-	mxs[0].Host = "changed."
-	if again, _, _ := f.MX(ctx, "signed.test"); again[0].Host != "mx0.signed.test." {
-		t.Errorf("MX records shared: %v", again[0])
-	}
-
 	// Insecure MX, secure TLSA: the host still gets DANE, but the
 	// next-hop domain is no reference identifier.
-	mxs, sec, err := f.MX(ctx, "unsigned.test")
-	if err != nil || sec != resolver.Insecure {
-		t.Fatal(mxs, sec, err)
+	ans, err := f.Resolver.LookupSecure(ctx, "unsigned.test", resolver.TypeMX)
+	if err != nil || ans.Security != resolver.Insecure {
+		t.Fatal(ans, err)
 	}
-	h := f.Host(ctx, mxs[0].Host)
+	sec := ans.Security
+	h := f.Host(ctx, ans.MX[0].Host)
 	if !h.Applies() || h.Base != "mx.signed.test" {
 		t.Fatalf("insecure MX: host %+v", h)
 	}
@@ -589,11 +539,11 @@ func TestFinderSecondDelivery(t *testing.T) {
 	}
 	f := finder(s, nil)
 	deliver := func() {
-		mxs, sec, err := f.MX(t.Context(), "signed.test")
-		if err != nil || sec != resolver.Secure || len(mxs) != 5 {
-			t.Fatal(mxs, sec, err)
+		ans, err := f.Resolver.LookupSecure(t.Context(), "signed.test", resolver.TypeMX)
+		if err != nil || ans.Security != resolver.Secure || len(ans.MX) != 5 {
+			t.Fatal(ans, err)
 		}
-		for i, mx := range mxs {
+		for i, mx := range ans.MX {
 			if h := f.Host(t.Context(), mx.Host); h.Applies() != (i%2 == 0) || h.Err != nil {
 				t.Errorf("%s: %+v", mx.Host, h)
 			}
