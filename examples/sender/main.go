@@ -15,7 +15,9 @@
 //
 // With -results FILE every session is appended to FILE as a JSON line in
 // the format examples/tlsrpt-reporter reads, so that the reporter can send
-// the daily TLS-RPT reports (RFC 8460).
+// the daily TLS-RPT reports (RFC 8460): one line per policy that judged
+// the session, MTA-STS's (or no-policy-found's) and DANE's, whose lines
+// have policy-type "tlsa".
 //
 // Every name is resolved through one resolver (-dns, or /etc/resolv.conf):
 // the `_mta-sts` and MX records, and the addresses of the policy hosts and
@@ -25,6 +27,65 @@
 // over TLS takes one connection (EHLO, STARTTLS, the message); only a
 // failed handshake that the plan lets go on (testing, or no policy) takes
 // a second one, in plain text.
+//
+// # DANE
+//
+// The sender applies SMTP DANE (RFC 7672) too, by default whenever its
+// resolver can be trusted (below). An MX host whose TLSA records sit in a
+// DNSSEC-signed zone must then offer STARTTLS and present a certificate
+// that one of its usable records names (DANE-EE "3 x x": the server's own
+// key or certificate, names and dates ignored; DANE-TA "2 x x": a CA, with
+// the chain checked from it). A host that fails is skipped and the next
+// MX tried; with none left the message waits (exit 75), never bounces. A
+// TLSA lookup that fails (a validating resolver answers SERVFAIL for
+// forged or broken data) skips the host, whatever MTA-STS says. Where a
+// domain has both, a host with usable TLSA records from a secure MX RRset
+// is judged by DANE alone; otherwise both judge and the stricter wins
+// (RFC 8461, Section 2: MTA-STS never overrides a failing DANE check).
+// Hosts in unsigned zones are delivered to as without DANE.
+//
+// Each host line says DANE's verdict, "[dane: pass]" or "[dane:
+// RESULT-TYPE REASON]" such as "[dane: certificate-not-trusted
+// dane-no-match]", and the first lines say whether DANE is on and how
+// secure the MX RRset was.
+//
+// The sender validates no DNSSEC itself: it believes the AD
+// ("authenticated data") bit of the resolver it asks, as Postfix and Exim
+// do. That bit is one unsigned bit in the DNS header, which anyone on the
+// path between a remote resolver and the sender can set; a stub resolver
+// "MUST NOT place any reliance on signature validation allegedly
+// performed on its behalf", except for data from a trusted validating
+// resolver over a secure channel (RFC 4035, Section 4.9.3). So the AD bit
+// is believed, and DANE applied, only when every server asked is on
+// loopback (127.0.0.0/8, ::1), when -trust-ad says the servers are
+// trusted (a validating resolver on a network you control, or behind a
+// protected channel), or when /etc/resolv.conf has `options trust-ad`.
+// Otherwise DANE is off and the first output line says why. Anything on
+// loopback is believed: make sure it validates (a forwarding stub such as
+// systemd-resolved's 127.0.0.53 validates only as it is configured to).
+//
+// A validating resolver on loopback takes a few commands with Unbound; on
+// Debian its package listens on 127.0.0.1 port 53, answers only local
+// clients, and validates from the root trust anchor in
+// /var/lib/unbound/root.key as installed:
+//
+//	apt-get install unbound
+//	dig @127.0.0.1 +dnssec isc.org SOA            # the flags include "ad"
+//	dig @127.0.0.1 dnssec-failed.org SOA          # SERVFAIL: validation works
+//	go run ./examples/sender -dns 127.0.0.1:53 -from me@example.org -to you@example.com < message.eml
+//
+// Elsewhere, point Unbound's configuration at the anchor that
+// unbound-anchor maintains:
+//
+//	server:
+//	    interface: 127.0.0.1
+//	    access-control: 127.0.0.0/8 allow
+//	    auto-trust-anchor-file: "/var/lib/unbound/root.key"
+//
+// -no-dane turns DANE off. -require-dane makes it mandatory for the
+// delivery (RFC 7672, Section 6): the MX RRset must be DNSSEC-secure and
+// only hosts with usable TLSA records are tried, so a domain without DANE
+// waits (exit 75); it needs a trusted resolver (else exit 2).
 //
 // Exit status: 0 delivered, and for -h or -help (the usage, on stdout); 75
 // temporary failure; 2 usage error (the usage, on stderr); 1 a permanent
@@ -39,7 +100,8 @@
 //
 //	-from ADDR       envelope sender (required)
 //	-to ADDR[,ADDR]  recipients, all in one domain (required)
-//	-port N          SMTP port of the MX hosts (default 25)
+//	-port N          SMTP port of the MX hosts (default 25), and of the TLSA
+//	                 records looked up for them
 //	-policy-port N   HTTPS port of the policy hosts (default 443; for test
 //	                 worlds such as package mtaststest)
 //	-helo NAME       name sent in EHLO (default: this host's name)
@@ -50,7 +112,12 @@
 //	                 private addresses
 //	-timeout D       bound for the whole delivery (default 5m)
 //	-results FILE    append session results as JSON lines
-//	-report          the message is a TLS-RPT report (RFC 8460, Section 5.3.1)
+//	-report          the message is a TLS-RPT report (RFC 8460, Section 5.3.1):
+//	                 MTA-STS and DANE failures are ignored and not recorded
+//	-trust-ad        believe the AD bit of the DNS servers though not on
+//	                 loopback (see DANE above)
+//	-no-dane         do not apply DANE
+//	-require-dane    mandatory DANE (RFC 7672, Section 6)
 package main
 
 import (
@@ -75,6 +142,7 @@ import (
 
 	"github.com/strictmx/strictmx/internal/dialguard"
 	"github.com/strictmx/strictmx/mtasts"
+	"github.com/strictmx/strictmx/mtasts/dane"
 	"github.com/strictmx/strictmx/mtasts/resolver"
 	"github.com/strictmx/strictmx/tlsrpt"
 )
@@ -96,13 +164,20 @@ func main() {
 type env struct {
 	client *mtasts.Client
 	mx     mtasts.MXResolver
-	dial   func(ctx context.Context, network, addr string) (net.Conn, error)
-	tls    *tls.Config // base for STARTTLS: roots, client certificate
-	port   string
-	helo   string
-	report bool
-	out    io.Writer
-	record func(tlsrpt.Result) error // nil: results are not kept
+	// res makes the DNSSEC-aware lookups of DANE (the MX RRset, the MX
+	// hosts' addresses and TLSA records); nil: no DANE.
+	res *resolver.Stub
+	// finder is DANE's, on res, when DANE is on (run decides);
+	// requireDANE makes it mandatory.
+	finder      *dane.Finder
+	requireDANE bool
+	dial        func(ctx context.Context, network, addr string) (net.Conn, error)
+	tls         *tls.Config // base for STARTTLS: roots, client certificate
+	port        string
+	helo        string
+	report      bool
+	out         io.Writer
+	record      func(tlsrpt.Result) error // nil: results are not kept
 }
 
 // usageLine is the synopsis; the usage adds the flags.
@@ -117,7 +192,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.SetOutput(&flagOut)
 	from := fs.String("from", "", "envelope sender `ADDR` (required)")
 	to := fs.String("to", "", "recipients, comma-separated, all in one domain (required)")
-	port := fs.Int("port", 25, "SMTP `port` of the MX hosts")
+	port := fs.Int("port", 25, "SMTP `port` of the MX hosts, and of their TLSA records")
 	policyPort := fs.Int("policy-port", 443, "HTTPS `port` of the policy hosts (for test worlds)")
 	helo := fs.String("helo", "", "EHLO `name` (default: host name)")
 	dnsServer := fs.String("dns", "", "DNS server `HOST:PORT` for every name: records, policy hosts, MX hosts (default: /etc/resolv.conf)")
@@ -126,6 +201,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	timeout := fs.Duration("timeout", 5*time.Minute, "bound for the whole delivery")
 	results := fs.String("results", "", "append session results to this `FILE` as JSON lines")
 	report := fs.Bool("report", false, "the message is a TLS-RPT report")
+	trustAD := fs.Bool("trust-ad", false, "believe the DNSSEC AD bit of -dns (or /etc/resolv.conf's servers) though not on loopback: for a validating resolver over a trusted network")
+	noDANE := fs.Bool("no-dane", false, "do not apply DANE, even with a trusted resolver")
+	requireDANE := fs.Bool("require-dane", false, "mandatory DANE: deliver only to MX hosts with usable TLSA records from a DNSSEC-secure MX RRset")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "%s\n\nExit status: 0 delivered, 75 temporary failure, 1 permanent failure, 2 usage error.\n\nflags:\n", usageLine)
 		fs.PrintDefaults()
@@ -154,6 +232,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return usage("-port %d out of range 1-65535", *port)
 	case *policyPort <= 0 || *policyPort > 65535:
 		return usage("-policy-port %d out of range 1-65535", *policyPort)
+	case *noDANE && *requireDANE:
+		return usage("-no-dane and -require-dane contradict each other")
 	}
 	domain := domainOf(rcpts[0])
 	for _, r := range rcpts[1:] {
@@ -168,9 +248,29 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	e := testEnv
 	if e == nil {
 		var err error
-		if e, err = newEnv(*dnsServer, *caFile, *allowPrivate, strconv.Itoa(*policyPort)); err != nil {
+		if e, err = newEnv(*dnsServer, *caFile, *allowPrivate, strconv.Itoa(*policyPort), *trustAD); err != nil {
 			fmt.Fprintln(stderr, "sender:", err)
 			return exitUsage
+		}
+	}
+	// DANE is on when the resolver's AD bit can be believed, unless
+	// turned off.
+	daneState := "off (-no-dane)"
+	switch {
+	case *noDANE:
+	case e.res == nil || !e.res.Trusted():
+		daneState = "off: the resolver is not trusted, its DNSSEC answers cannot be believed (see -trust-ad)"
+		if *requireDANE {
+			fmt.Fprintln(stderr, "sender: -require-dane needs a trusted validating resolver: one on loopback (-dns 127.0.0.1:53), or -trust-ad")
+			return exitUsage
+		}
+	default:
+		// The TLSA records are those of the port delivered to.
+		e.finder = &dane.Finder{Resolver: e.res, Port: *port}
+		e.requireDANE = *requireDANE
+		daneState = "on"
+		if e.requireDANE {
+			daneState = "on, mandatory"
 		}
 	}
 	e.port = strconv.Itoa(*port)
@@ -180,6 +280,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	e.report = *report
 	e.out = stdout
+	fmt.Fprintln(e.out, "dane:", daneState)
 	if *results != "" {
 		f, err := os.OpenFile(*results, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 		if err != nil {
@@ -220,8 +321,8 @@ var errMXNotPublic = errors.New("sender: MX host address not public")
 // every name (the `_mta-sts` and MX records, and the addresses of the
 // policy hosts and MX hosts), one set of roots for the policy and MX
 // hosts, and the dial guard on both unless allowPrivate.
-func newEnv(dnsServer, caFile string, allowPrivate bool, policyPort string) (*env, error) {
-	res := &resolver.Stub{}
+func newEnv(dnsServer, caFile string, allowPrivate bool, policyPort string, trustAD bool) (*env, error) {
+	res := &resolver.Stub{TrustAD: trustAD}
 	if dnsServer != "" {
 		res.Servers = []string{dnsServer}
 	}
@@ -253,6 +354,7 @@ func newEnv(dnsServer, caFile string, allowPrivate bool, policyPort string) (*en
 	return &env{
 		client: client,
 		mx:     res,
+		res:    res,
 		dial:   mxd.DialContext,
 		tls:    &tls.Config{RootCAs: roots},
 	}, nil
@@ -308,9 +410,19 @@ func (e *env) deliver(ctx context.Context, from string, to []string, domain stri
 	// Section 5.1), which must match the policy like any other (a Spec
 	// note of package mtasts).
 	var mxs []*net.MX
-	if noPolicy {
+	var mxSec resolver.Security
+	switch {
+	case noPolicy:
 		mxs, err = e.mxOfNonHostName(ctx, domain)
-	} else {
+	case e.finder != nil:
+		// DANE needs the MX RRset's DNSSEC state (RFC 7672, Section
+		// 2.2.1): secure, a host with usable TLSA records is judged by
+		// DANE alone.
+		mxs, _, mxSec, err = mtasts.ResolveMXSecure(ctx, e.finder.Resolver, res.Domain)
+		if err == nil {
+			fmt.Fprintf(e.out, "mx for %s: DNSSEC %s\n", res.Domain, mxSec)
+		}
+	default:
 		mxs, _, err = mtasts.ResolveMX(ctx, e.mx, res.Domain)
 	}
 	if errors.Is(err, mtasts.ErrDNSTemporary) {
@@ -319,7 +431,7 @@ func (e *env) deliver(ctx context.Context, from string, to []string, domain stri
 	if err != nil {
 		return err // a null MX or a domain that does not exist: permanent; else temporary
 	}
-	plan := res.Plan(mxs, mtasts.PlanOptions{ReportTraffic: e.report})
+	plan := res.Plan(mxs, mtasts.PlanOptions{ReportTraffic: e.report, MXSecurity: mxSec, RequireDANE: e.requireDANE})
 	// At most one new plan: a policy that changes again while we deliver
 	// waits for the next attempt.
 	for range 2 {
@@ -369,6 +481,12 @@ func (e *env) mxOfNonHostName(ctx context.Context, domain string) ([]*net.MX, er
 // accepted.
 func (e *env) try(ctx context.Context, res *mtasts.Result, h *mtasts.HostPlan, from string, to []string, msg []byte) bool {
 	start := time.Now()
+	if e.finder != nil {
+		// DANE per host, at connection time; the Finder caches, so a new
+		// plan after a policy change asks the DNS nothing again. Report
+		// traffic ignores DANE (RFC 8460, Section 5.3.1): no lookup.
+		h.FindDANE(ctx, e.finder)
+	}
 	if !h.Try {
 		e.done(res, h.Skipped(), start, nil, "skipped")
 		return false
@@ -474,6 +592,17 @@ func (e *env) done(res *mtasts.Result, d mtasts.Decision, start time.Time, conn 
 		}
 		line += "]"
 	}
+	if d.TLSA.Counted {
+		// DANE's verdict, which it reports under its own tlsa policy.
+		v := "pass"
+		if d.TLSA.ResultType != "" {
+			v = string(d.TLSA.ResultType)
+			if d.TLSA.Reason != "" {
+				v += " " + d.TLSA.Reason
+			}
+		}
+		line += " [dane: " + v + "]"
+	}
 	if d.Err != nil && !d.Deliver {
 		line += ": " + d.Err.Error()
 	}
@@ -481,17 +610,26 @@ func (e *env) done(res *mtasts.Result, d mtasts.Decision, start time.Time, conn 
 	if e.record == nil {
 		return
 	}
-	r, ok := res.Session(d, start)
-	if !ok {
-		return
-	}
-	if conn != nil {
-		r.SendingIP = addrOf(conn.LocalAddr())
-		r.ReceivingIP = addrOf(conn.RemoteAddr())
-	}
-	if err := e.record(r); err != nil {
+	// Each policy that judged the session gets it: MTA-STS (or
+	// no-policy-found) and DANE's tlsa.
+	if err := res.Record(connRecorder{e.record, conn}, d, start); err != nil {
 		fmt.Fprintln(e.out, "  (session not recorded:", err, ")")
 	}
+}
+
+// connRecorder records session results with the addresses of the
+// session's connection, when there was one.
+type connRecorder struct {
+	record func(tlsrpt.Result) error
+	conn   net.Conn
+}
+
+func (c connRecorder) Record(r tlsrpt.Result) error {
+	if c.conn != nil {
+		r.SendingIP = addrOf(c.conn.LocalAddr())
+		r.ReceivingIP = addrOf(c.conn.RemoteAddr())
+	}
+	return c.record(r)
 }
 
 func addrOf(a net.Addr) netip.Addr {

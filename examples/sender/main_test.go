@@ -21,6 +21,7 @@ func testEnv(s *mtaststest.Server) *env {
 	return &env{
 		client: s.Client(),
 		mx:     s.Resolver(),
+		res:    s.Resolver(),
 		dial:   s.DialContext,
 		tls:    &tls.Config{RootCAs: s.RootCAs()},
 	}

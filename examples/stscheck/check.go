@@ -16,6 +16,7 @@ import (
 
 	"github.com/strictmx/strictmx/internal/domain"
 	"github.com/strictmx/strictmx/mtasts"
+	"github.com/strictmx/strictmx/mtasts/dane"
 	"github.com/strictmx/strictmx/tlsrpt"
 )
 
@@ -47,6 +48,13 @@ type dnsLookups interface {
 type checker struct {
 	dns    dnsLookups
 	client *mtasts.Client
+	// finder looks up the MX RRset and each MX host's TLSA records with
+	// their DNSSEC states, through the same resolver as dns.
+	finder *dane.Finder
+	// trusted says whether that resolver's AD bit is believed
+	// (resolver.Stub.Trusted): if not, no answer is secure and DANE
+	// cannot be judged.
+	trusted bool
 	// roots verifies MX certificates; nil means the system roots.
 	roots *x509.CertPool
 	// dial connects to MX hosts.
@@ -60,20 +68,24 @@ type checker struct {
 // report is what the check of one domain found. Its exported fields are
 // the JSON document; see the package documentation.
 type report struct {
-	Domain   string       `json:"domain"`
-	Record   recordReport `json:"record"`
-	Policy   policyReport `json:"policy"`
-	MXError  string       `json:"mx_error"`
-	MX       []mxReport   `json:"mx"`
-	TLSRPT   tlsrptReport `json:"tlsrpt"`
-	Verdict  string       `json:"verdict"`
-	Problems []string     `json:"problems"`
+	Domain  string       `json:"domain"`
+	Record  recordReport `json:"record"`
+	Policy  policyReport `json:"policy"`
+	MXError string       `json:"mx_error"`
+	// ResolverTrusted and MXDNSSEC are DANE's view of the MX lookup.
+	ResolverTrusted bool         `json:"resolver_trusted"`
+	MXDNSSEC        string       `json:"mx_dnssec"`
+	MX              []mxReport   `json:"mx"`
+	TLSRPT          tlsrptReport `json:"tlsrpt"`
+	Verdict         string       `json:"verdict"`
+	Problems        []string     `json:"problems"`
 
 	mode       mtasts.Mode // of the plan: ModeNone without a policy
 	implicitMX bool        // the domain has no MX records
 	nullMX     bool        // the domain accepts no mail (RFC 7505)
 	mxErr      error       // the MX lookup failed: the error of mtasts.ResolveMX
 	mxNote     string      // mxErr for people
+	viaDANE    bool        // the host the verdict rests on passed DANE
 }
 
 type recordReport struct {
@@ -98,15 +110,17 @@ type policyReport struct {
 }
 
 type mxReport struct {
-	Host          string `json:"host"`
-	Preference    uint16 `json:"preference"`
-	MatchesPolicy bool   `json:"matches_policy"`
-	STARTTLS      bool   `json:"starttls"`
-	TLSVersion    string `json:"tls_version"`
-	CertValid     bool   `json:"cert_valid"`
-	Decision      string `json:"decision"`
-	ResultType    string `json:"result_type"`
-	Reason        string `json:"reason"`
+	Host          string     `json:"host"`
+	Preference    uint16     `json:"preference"`
+	MatchesPolicy bool       `json:"matches_policy"`
+	STARTTLS      bool       `json:"starttls"`
+	TLSVersion    string     `json:"tls_version"`
+	CertValid     bool       `json:"cert_valid"`
+	Decision      string     `json:"decision"`
+	ResultType    string     `json:"result_type"`
+	Reason        string     `json:"reason"`
+	GovernedBy    string     `json:"governed_by"`
+	DANE          daneReport `json:"dane"`
 
 	note     string // the plan's reason for a mismatch or a null MX
 	tried    bool   // the plan allowed a connection
@@ -115,6 +129,7 @@ type mxReport struct {
 	err      error  // the decision's failure
 	certs    []*x509.Certificate
 	certErr  error // why cert_valid is false, when a certificate was seen
+	daneErr  error // the DANE verification's failure in the handshake
 }
 
 type tlsrptReport struct {
@@ -127,7 +142,7 @@ type tlsrptReport struct {
 
 // check runs every step for one domain, normalised already.
 func (c *checker) check(ctx context.Context, domain string) *report {
-	r := &report{Domain: domain, MX: []mxReport{}}
+	r := &report{Domain: domain, MX: []mxReport{}, ResolverTrusted: c.trusted}
 	r.Policy.MX, r.Policy.Warnings, r.TLSRPT.RUA = []string{}, []string{}, []string{}
 
 	rec := c.checkRecord(ctx, r)
@@ -205,10 +220,15 @@ func (c *checker) checkMX(ctx context.Context, r *report, res *mtasts.Result) {
 	lctx, cancel := context.WithTimeout(ctx, c.timeout)
 	// With no MX records, the implicit MX is the domain itself (RFC 5321,
 	// Section 5.1), and it must match the policy too (a Spec note of
-	// package mtasts).
-	mxs, implicit, err := mtasts.ResolveMX(lctx, c.dns, r.Domain)
-	cancel()
+	// package mtasts). The MX RRset comes with its DNSSEC state.
+	mxs, implicit, sec, err := mtasts.ResolveMXSecure(lctx, c.finder.Resolver, r.Domain)
 	r.implicitMX = implicit
+	cancel()
+	var failed error // the failed state: not a denial or a null MX
+	if errors.Is(err, mtasts.ErrDNSTemporary) {
+		failed = err
+	}
+	r.MXDNSSEC = state(sec, failed, c.trusted)
 	switch {
 	case err == nil:
 	case errors.Is(err, mtasts.ErrNullMX):
@@ -222,31 +242,57 @@ func (c *checker) checkMX(ctx context.Context, r *report, res *mtasts.Result) {
 		r.mxErr, r.MXError = err, err.Error()
 		r.mxNote = fmt.Sprintf("MX lookup for %s failed: %v", r.Domain, dnsCause(err))
 	}
-	plan := res.Plan(mxs, mtasts.PlanOptions{})
+	plan := res.Plan(mxs, mtasts.PlanOptions{MXSecurity: sec})
 	r.mode = plan.Mode
 	r.MX = make([]mxReport, len(plan.Hosts))
-	// A sender tries the hosts one after the other; the checker probes
-	// them at once (each HostPlan records only its own outcome), so that
-	// unreachable hosts cost one timeout, not one each.
+	// A sender tries the hosts one after the other; the checker looks up
+	// and probes them at once (each HostPlan records only its own
+	// outcome), so that unreachable hosts cost one timeout, not one each.
 	sem := make(chan struct{}, maxProbesPerDomain)
 	var wg sync.WaitGroup
 	for i := range plan.Hosts {
 		h, m := &plan.Hosts[i], &r.MX[i]
-		*m = mxReport{Host: h.Host, Preference: h.Preference, MatchesPolicy: !h.Mismatch, note: h.Reason, tried: h.Try}
-		switch {
-		case !h.Try:
-			m.setDecision(h.Skipped())
-		case c.noSMTP:
-			// Not probed: no decision.
-		default:
-			sem <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				c.probe(ctx, h, m)
-			})
+		// Whether the host matches the policy is MTA-STS's view, shown
+		// even when DANE alone judges the host.
+		*m = mxReport{Host: h.Host, Preference: h.Preference, MatchesPolicy: !h.Mismatch,
+			DANE: daneReport{Steps: []stepReport{}, TLSA: []tlsaReport{}}}
+		if h.Host == "" {
+			m.GovernedBy, m.note = governsNone, h.Reason
+			m.setDecision(h.Skipped()) // the null MX
+			continue
 		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			c.checkHost(ctx, h, m, plan.Mode)
+		})
 	}
 	wg.Wait()
+}
+
+// checkHost finds the DANE state of one MX host, applies it to the plan,
+// and probes the host if the plan allows it.
+func (c *checker) checkHost(ctx context.Context, h *mtasts.HostPlan, m *mxReport, mode mtasts.Mode) {
+	lctx, cancel := context.WithTimeout(ctx, c.timeout)
+	dh := c.finder.Host(lctx, h.Host)
+	cancel()
+	m.DANE.setHost(dh, c.trusted)
+	h.SetDANE(dh)
+	if errors.Is(dh.Err, dane.ErrNoAddress) {
+		// Not DANE's failure: the host cannot be reached at all, and
+		// the plan does not try it.
+		m.probeErr = dh.Err
+	}
+	m.GovernedBy = governs(h, dh, mode)
+	m.note, m.tried = h.Reason, h.Try
+	switch {
+	case !h.Try:
+		m.setDecision(h.Skipped())
+	case c.noSMTP:
+		// Not probed: no decision.
+	default:
+		c.probe(ctx, h, m)
+	}
 }
 
 // dnsCause returns the resolver's own error inside an error of
@@ -265,6 +311,12 @@ func (m *mxReport) setDecision(d mtasts.Decision) {
 		m.Decision = decisionDeliver
 	}
 	m.ResultType, m.Reason, m.err = string(d.ResultType), d.Reason, d.Err
+	derr := m.daneErr
+	var de *dane.Error
+	if derr == nil && errors.As(d.Err, &de) {
+		derr = de
+	}
+	m.DANE.setVerdict(d.TLSA, derr)
 }
 
 // probe connects to one MX host as a sender would: EHLO, STARTTLS with
@@ -309,22 +361,34 @@ func (c *checker) probe(ctx context.Context, h *mtasts.HostPlan, m *mxReport) {
 	// Record what the handshake saw, even when the plan's verification
 	// aborts it, to show the certificate.
 	var (
-		mu   sync.Mutex
-		seen tls.ConnectionState
-		saw  bool
+		mu      sync.Mutex
+		seen    tls.ConnectionState
+		saw     bool
+		daneErr error
 	)
 	cfg := h.TLSConfig(&tls.Config{RootCAs: c.roots})
 	inner := cfg.VerifyConnection
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		var err error
+		if inner != nil {
+			err = inner(cs)
+		}
 		mu.Lock()
 		seen, saw = cs, true
-		mu.Unlock()
-		if inner != nil {
-			return inner(cs)
+		// The plan's check returns DANE's failure first: keep its
+		// words, which the decision reduces to a result type when
+		// MTA-STS failed too.
+		var de *dane.Error
+		if errors.As(err, &de) {
+			daneErr = de
 		}
-		return nil
+		mu.Unlock()
+		return err
 	}
 	tlsErr := sc.StartTLS(cfg)
+	mu.Lock()
+	m.daneErr = daneErr
+	mu.Unlock()
 	m.setDecision(h.Done(tlsErr))
 	mu.Lock()
 	if saw {
@@ -375,7 +439,12 @@ func (c *checker) checkTLSRPT(ctx context.Context, r *report) {
 	r.TLSRPT.ignored = rec.Ignored
 }
 
-// verdict is what a sender would do with a message now.
+// verdict is what a sender would do with a message now. It tries the
+// hosts in order: the first that takes the message decides between
+// deliver (an enforce or testing policy, or DANE, judged it) and
+// opportunistic; with none, the mail waits when a policy (MTA-STS
+// enforce or testing, or DANE for some host) made the hosts fail, and
+// goes opportunistically otherwise (no host reached).
 func (r *report) verdict(noSMTP bool) string {
 	switch {
 	case r.nullMX || errors.Is(r.mxErr, mtasts.ErrNoSuchDomain):
@@ -383,15 +452,35 @@ func (r *report) verdict(noSMTP bool) string {
 	case r.mxErr != nil:
 		return verdictTempFail // a sender queues the mail and retries
 	}
-	if r.mode != mtasts.ModeEnforce && r.mode != mtasts.ModeTesting {
-		return verdictOpportunisic
-	}
+	sts := r.mode == mtasts.ModeEnforce || r.mode == mtasts.ModeTesting
 	for _, m := range r.MX {
 		if m.Decision == decisionDeliver || noSMTP && m.tried && m.Host != "" {
-			return verdictDeliver
+			r.viaDANE = m.daneJudges() && m.DANE.Verdict == danePass
+			if sts || m.daneJudges() {
+				return verdictDeliver
+			}
+			return verdictOpportunisic
 		}
 	}
-	return verdictTempFail
+	if sts || r.daneJudges() {
+		return verdictTempFail
+	}
+	return verdictOpportunisic
+}
+
+// daneJudges reports whether DANE judges the host, alone or with MTA-STS.
+func (m *mxReport) daneJudges() bool {
+	return m.GovernedBy == governsDANE || m.GovernedBy == governsBoth
+}
+
+// daneJudges reports whether DANE judges some MX host.
+func (r *report) daneJudges() bool {
+	for i := range r.MX {
+		if r.MX[i].daneJudges() {
+			return true
+		}
+	}
+	return false
 }
 
 // findProblems lists what the domain's owner should fix. A missing
@@ -415,6 +504,13 @@ func (r *report) findProblems() []string {
 		if name == "" {
 			name = "null MX"
 		}
+		if dp := m.daneProblem(); dp != "" {
+			p = append(p, name+": "+dp)
+		}
+		if !m.MatchesPolicy && m.GovernedBy == governsDANE && (r.mode == mtasts.ModeEnforce || r.mode == mtasts.ModeTesting) {
+			// Not a failure here, but for every sender without DANE.
+			p = append(p, name+": matches no mx of the "+string(r.mode)+" policy: only senders that do DANE accept it")
+		}
 		switch {
 		case m.probeErr != nil:
 			p = append(p, name+": not reachable: "+m.probeErr.Error())
@@ -432,7 +528,14 @@ func (r *report) findProblems() []string {
 		p = append(p, r.TLSRPT.err.Error()) // says "tlsrpt: " itself
 	}
 	if r.Verdict == verdictTempFail && r.mxErr == nil {
-		p = append(p, "no MX host is acceptable under the "+string(r.mode)+" policy: senders queue the mail and retry")
+		under := "the " + string(r.mode) + " policy"
+		switch {
+		case r.mode != mtasts.ModeEnforce && r.mode != mtasts.ModeTesting:
+			under = "DANE"
+		case r.daneJudges():
+			under = "DANE and " + under
+		}
+		p = append(p, "no MX host is acceptable under "+under+": senders queue the mail and retry")
 	}
 	return p
 }

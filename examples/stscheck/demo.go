@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/strictmx/strictmx/mtasts"
+	"github.com/strictmx/strictmx/mtasts/dane"
 	"github.com/strictmx/strictmx/mtasts/mtaststest"
 )
 
@@ -23,6 +24,13 @@ type demoDomain struct {
 // tlsrptFor publishes a TLS-RPT record for d.
 func tlsrptFor(d *mtaststest.Domain) {
 	d.Server().TXT("_smtp._tls."+d.Name(), "v=TLSRPTv1; rua=mailto:tlsrpt@"+d.Name())
+}
+
+// daneFor signs d's zone and publishes TLSA records for port 25 of its
+// MX host host, made from the host's own certificate.
+func daneFor(d *mtaststest.Domain, host string, specs ...mtaststest.TLSASpec) *mtaststest.MXHost {
+	d.Server().Signed(d.Name())
+	return d.Server().LookupMXHost(host).PublishTLSA(0, specs...)
 }
 
 // demoDomains lists the demo world, in the order --demo checks it.
@@ -104,6 +112,40 @@ func demoDomains() []demoDomain {
 				Policy(mtasts.ModeEnforce, day, "mx1.two-records.test").
 				MXHost(10, "mx1.two-records.test", valid)
 		}},
+		// DANE, no MTA-STS: a signed zone and a "3 1 1" TLSA record of
+		// the MX host's key. DANE alone judges the host.
+		{"dane-ok.test", func(d *mtaststest.Domain) {
+			d.MXHost(10, "mx1.dane-ok.test", valid)
+			daneFor(d, "mx1.dane-ok.test", mtaststest.DANEEESPKISHA256)
+			tlsrptFor(d)
+		}},
+		// DANE with a TLSA record that matches no key of the host: a
+		// sender skips it, and with no other host the mail waits.
+		{"dane-bad-digest.test", func(d *mtaststest.Domain) {
+			d.MXHost(10, "mx1.dane-bad-digest.test", valid)
+			bad := mtaststest.DANEEESPKISHA256
+			bad.Mismatch = true
+			daneFor(d, "mx1.dane-bad-digest.test", bad)
+			tlsrptFor(d)
+		}},
+		// DANE and an enforce policy that does not list the host: with a
+		// secure MX RRset and usable TLSA records DANE alone judges the
+		// host, so the policy's mx patterns do not skip it.
+		{"dane-beats-sts.test", func(d *mtaststest.Domain) {
+			d.Record("10").
+				Policy(mtasts.ModeEnforce, day, "mx.elsewhere.test").
+				MXHost(10, "mx1.dane-beats-sts.test", valid)
+			daneFor(d, "mx1.dane-beats-sts.test", mtaststest.DANEEESPKISHA256)
+			tlsrptFor(d)
+		}},
+		// A TLSA lookup that fails DNSSEC validation (SERVFAIL): the host
+		// is treated as under attack and skipped, whatever else there is.
+		{"dane-bogus-tlsa.test", func(d *mtaststest.Domain) {
+			d.MXHost(10, "mx1.dane-bogus-tlsa.test", valid)
+			mx := daneFor(d, "mx1.dane-bogus-tlsa.test", mtaststest.DANEEESPKISHA256)
+			d.Server().Bogus(mx.TLSAName(0))
+			tlsrptFor(d)
+		}},
 	}
 }
 
@@ -125,8 +167,11 @@ func (d *demo) close() { d.s.Close() }
 // loopback (so the dial guard is off).
 func (d *demo) checker(o *options) *checker {
 	res := d.s.Resolver()
+	res.TrustAD = o.trustAD
 	return &checker{
-		dns: res,
+		dns:     res,
+		finder:  &dane.Finder{Resolver: res}, // TLSA records for port 25
+		trusted: res.Trusted(),
 		client: &mtasts.Client{
 			Resolver:     res,
 			RootCAs:      d.s.RootCAs(),

@@ -76,15 +76,21 @@ var demoWant = map[string]struct {
 	"policy-warnings.test":   {verdictDeliver, 1},
 	"bad-policy-host.test":   {verdictOpportunisic, 1},
 	"two-records.test":       {verdictOpportunisic, 1},
+	"dane-ok.test":           {verdictDeliver, 0},
+	"dane-bad-digest.test":   {verdictTempFail, 1},
+	"dane-beats-sts.test":    {verdictDeliver, 1},
+	"dane-bogus-tlsa.test":   {verdictTempFail, 1},
 }
 
 // normalise replaces what changes from run to run in JSON output: times
-// (in x509 errors), the harness's loopback ports. Durations and
+// (in x509 errors), the harness's loopback ports, TLSA record data. Durations and
 // certificate serials never appear in the JSON; if they ever do, the
 // golden comparison will show it.
 func normalise(s string) string {
 	s = regexp.MustCompile(`\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})`).ReplaceAllString(s, "<time>")
 	s = regexp.MustCompile(`127\.0\.0\.1:\d+`).ReplaceAllString(s, "127.0.0.1:<port>")
+	// TLSA data: digests of keys the harness makes for each run.
+	s = regexp.MustCompile(`("record": "\d+ \d+ \d+) [0-9A-F]+"`).ReplaceAllString(s, `$1 <data>"`)
 	return s
 }
 
@@ -172,7 +178,7 @@ func TestJSONFields(t *testing.T) {
 		}
 	}
 	doc := docs[0]
-	check("top-level", keys(doc), []string{"domain", "record", "policy", "mx_error", "mx", "tlsrpt", "verdict", "problems"})
+	check("top-level", keys(doc), []string{"domain", "record", "policy", "mx_error", "resolver_trusted", "mx_dnssec", "mx", "tlsrpt", "verdict", "problems"})
 	check("record", keys(doc["record"]), []string{"found", "id", "error"})
 	check("policy", keys(doc["policy"]), []string{"found", "mode", "mx", "max_age", "warnings", "error", "result_type"})
 	check("tlsrpt", keys(doc["tlsrpt"]), []string{"found", "rua"})
@@ -180,7 +186,23 @@ func TestJSONFields(t *testing.T) {
 	if !ok || len(mx) == 0 {
 		t.Fatalf("mx = %v, want a non-empty array", doc["mx"])
 	}
-	check("mx[0]", keys(mx[0]), []string{"host", "preference", "matches_policy", "starttls", "tls_version", "cert_valid", "decision", "result_type", "reason"})
+	check("mx[0]", keys(mx[0]), []string{"host", "preference", "matches_policy", "starttls", "tls_version", "cert_valid", "decision", "result_type", "reason", "governed_by", "dane"})
+
+	// The DANE fields, from a domain that has all of them.
+	out, _, _ = stscheck(t, "--demo", "--json", "dane-ok.test")
+	docs = decodeAll(t, out)
+	if len(docs) != 1 {
+		t.Fatalf("%d documents, want 1", len(docs))
+	}
+	d := docs[0]["mx"].([]any)[0].(map[string]any)["dane"]
+	check("mx[0].dane", keys(d), []string{"steps", "target", "signed", "base_domain", "tlsa", "usable", "applies", "verdict", "result_type", "reason", "error"})
+	steps, _ := d.(map[string]any)["steps"].([]any)
+	tlsa, _ := d.(map[string]any)["tlsa"].([]any)
+	if len(steps) == 0 || len(tlsa) == 0 {
+		t.Fatalf("dane = %v, want steps and tlsa records", d)
+	}
+	check("mx[0].dane.steps[0]", keys(steps[0]), []string{"name", "type", "dnssec", "result", "records", "error"})
+	check("mx[0].dane.tlsa[0]", keys(tlsa[0]), []string{"record", "usable", "note"})
 }
 
 // The human output of --demo names every demo domain with its verdict, in

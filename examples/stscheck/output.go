@@ -194,8 +194,15 @@ func (t *terminal) print(w io.Writer, r *report) error {
 	case r.implicitMX:
 		line("mx", "%s", t.paint(dim, "no MX records: the domain itself is the implicit MX"))
 	}
+	switch {
+	case !r.ResolverTrusted:
+		line("dnssec", "%s", t.paint(yellow, "unknown: the resolver is not trusted, so DANE cannot be judged"))
+		more("%s", t.paint(dim, "(run a validating resolver on loopback, or pass --trust-ad for a trusted one)"))
+	case r.MXDNSSEC != "":
+		line("dnssec", "MX RRset %s", t.stateText(r.MXDNSSEC))
+	}
 	for _, m := range r.MX {
-		t.printMX(line, more, m, r.Policy.Found)
+		t.printMX(line, more, m, r.Policy.Found, r.ResolverTrusted)
 	}
 
 	// 4. TLS-RPT.
@@ -233,7 +240,7 @@ func (t *terminal) print(w io.Writer, r *report) error {
 	return b.Flush()
 }
 
-func (t *terminal) printMX(line func(string, string, ...any), more func(string, ...any), m mxReport, havePolicy bool) {
+func (t *terminal) printMX(line func(string, string, ...any), more func(string, ...any), m mxReport, havePolicy, trusted bool) {
 	host := m.Host
 	if host == "" {
 		host = "."
@@ -243,6 +250,8 @@ func (t *terminal) printMX(line func(string, string, ...any), more func(string, 
 	case !havePolicy:
 	case m.MatchesPolicy:
 		match = "  matches the policy"
+	case m.GovernedBy == governsDANE:
+		match = "  " + t.paint(yellow, "matches no mx of the policy (DANE alone judges it)")
 	default:
 		match = "  " + t.paint(red, "matches no mx of the policy")
 	}
@@ -250,6 +259,7 @@ func (t *terminal) printMX(line func(string, string, ...any), more func(string, 
 	if m.note != "" {
 		more("%s", m.note)
 	}
+	t.printDANE(more, m, trusted)
 	switch {
 	case m.probeErr != nil:
 		more("%s", t.paint(red, m.probeErr.Error()))
@@ -271,6 +281,12 @@ func (t *terminal) printMX(line func(string, string, ...any), more func(string, 
 		}
 		more("certificate %s", certLine(m.certs[0], time.Now()))
 		more("%s", valid)
+	}
+	switch m.DANE.Verdict {
+	case danePass:
+		more("DANE %s", t.paint(green, danePass))
+	case daneFail:
+		more("DANE %s", t.paint(red, strings.TrimPrefix(m.daneProblem(), "DANE ")))
 	}
 	if m.Decision != "" {
 		d := t.paint(green, m.Decision)
@@ -309,6 +325,9 @@ func verdictNote(r *report) string {
 		return ": TLS if offered, certificates not checked"
 	case verdictUndeliverable:
 		return ": a sender returns the mail to its sender at once"
+	}
+	if r.viaDANE {
+		return ": over TLS that DANE authenticates"
 	}
 	if r.mode == mtasts.ModeTesting {
 		return ": the policy is in testing mode, failures are only reported"
@@ -351,4 +370,88 @@ func age(sec int64) string {
 		return fmt.Sprintf("%.1fh", float64(sec)/3600)
 	}
 	return strconv.FormatInt(sec, 10) + "s"
+}
+
+// printDANE writes what DANE found for an MX host: the policy that
+// governs it, the DNSSEC state of each lookup, and the TLSA records.
+func (t *terminal) printDANE(more func(string, ...any), m mxReport, trusted bool) {
+	d := &m.DANE
+	if !d.looked {
+		return
+	}
+	switch m.GovernedBy {
+	case governsDANE:
+		more("governed by DANE alone")
+	case governsBoth:
+		more("governed by DANE and MTA-STS: the stricter wins")
+	case governsMTASTS:
+		more("governed by MTA-STS")
+	default:
+		more("governed by no policy: opportunistic TLS")
+	}
+	var steps []string
+	for _, st := range d.Steps {
+		s := st.Type
+		if st.Type != "A" && st.Type != "AAAA" || st.Name != m.Host {
+			s += " " + st.Name
+		}
+		s += " " + t.stateText(st.DNSSEC)
+		switch st.Result {
+		case resultNXDOMAIN:
+			s += " (no such name)"
+		case resultNODATA:
+			s += " (no records)"
+		}
+		steps = append(steps, s)
+	}
+	if len(steps) > 0 {
+		more("dns %s", strings.Join(steps, ", "))
+	}
+	switch {
+	case len(d.Steps) == 0:
+		// No lookup: an IP address (no DANE), or not a host name.
+	case !d.Signed && d.Verdict == "" && !trusted:
+		more("%s", t.paint(yellow, "DANE not judged: the resolver is not trusted"))
+	case !d.Signed && d.Verdict == "":
+		more("%s", t.paint(dim, "no TLSA lookup: the host's zone is not signed, so DANE does not apply"))
+	case !d.Applies && d.Verdict == "":
+		more("%s", t.paint(dim, "no secure TLSA records, so DANE does not apply"))
+	}
+	if d.Target != "" && d.Target != m.Host {
+		more("alias of %s", d.Target)
+	}
+	for _, r := range d.TLSA {
+		u := t.paint(green, "usable")
+		if !r.Usable {
+			u = t.paint(red, "unusable: "+r.Note)
+		}
+		more("tlsa %s  %s: %s", shortTLSA(r.Record), t.paint(dim, r.kind), u)
+	}
+	if d.Applies && d.Usable == 0 {
+		more("%s", t.paint(red, "no usable TLSA record: TLS is required, any certificate accepted"))
+	}
+}
+
+// stateText colours a DNSSEC state.
+func (t *terminal) stateText(s string) string {
+	switch s {
+	case stateSecure:
+		return t.paint(green, s)
+	case stateFailed:
+		return t.paint(red, s)
+	case stateUnknown:
+		return t.paint(yellow, s)
+	}
+	return s
+}
+
+// shortTLSA cuts the data of a "u s m HEX" record for one line.
+func shortTLSA(rec string) string {
+	const keep = 12
+	i := strings.LastIndexByte(rec, ' ')
+	data := rec[i+1:]
+	if len(data) <= 2*keep+8 {
+		return rec
+	}
+	return rec[:i+1] + data[:keep] + "…" + data[len(data)-keep:] + " (" + strconv.Itoa(len(data)/2) + " bytes)"
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/strictmx/strictmx/internal/domain"
 	"github.com/strictmx/strictmx/mtasts"
+	"github.com/strictmx/strictmx/mtasts/dane"
 	"github.com/strictmx/strictmx/mtasts/resolver"
 )
 
@@ -44,6 +45,7 @@ type options struct {
 	timeout      time.Duration
 	noSMTP       bool
 	allowPrivate bool
+	trustAD      bool
 	demo         bool
 	domains      []string
 }
@@ -70,14 +72,15 @@ func parseArgs(args []string, out io.Writer) (*options, error) {
 	fs.StringVar(&o.dns, "dns", "", "DNS server `HOST:PORT` to ask (default: /etc/resolv.conf)")
 	fs.StringVar(&o.ca, "ca", "", "PEM `FILE` of extra trusted roots, added to the system roots")
 	fs.BoolVar(&o.caOnly, "ca-only", false, "trust only the roots of --ca")
-	fs.IntVar(&o.smtpPort, "smtp-port", 25, "`port` of the MX hosts")
+	fs.IntVar(&o.smtpPort, "smtp-port", 25, "`port` of the MX hosts, and of their TLSA records")
 	fs.DurationVar(&o.timeout, "timeout", defaultTimeout, "limit of each network step (DNS exchange, policy fetch, probe of one MX host)")
 	fs.BoolVar(&o.noSMTP, "no-smtp", false, "do not connect to the MX hosts")
 	fs.BoolVar(&o.allowPrivate, "allow-private", false, "let the policy fetch connect to loopback and private addresses")
+	fs.BoolVar(&o.trustAD, "trust-ad", false, "believe the DNSSEC AD bit of --dns (or /etc/resolv.conf's servers) though not on loopback: for a validating resolver reached over a trusted network")
 	fs.BoolVar(&o.demo, "demo", false, "check the domains of a built-in offline world (no network needed)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: stscheck [flags] DOMAIN...\n       stscheck --demo [flags] [DOMAIN...]\n\n"+
-			"Checks MTA-STS (RFC 8461) and TLS-RPT (RFC 8460) as a sending MTA sees them.\n"+
+			"Checks MTA-STS (RFC 8461), DANE (RFC 7672) and TLS-RPT (RFC 8460) as a sending MTA sees them.\n"+
 			"Exit status: 0 no problems, 1 problems found, 2 usage error.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
@@ -206,7 +209,7 @@ func newChecker(o *options) (*checker, error) {
 		}
 	}
 	port, _ := portString(o.smtpPort)
-	res := &resolver.Stub{Timeout: o.timeout}
+	res := &resolver.Stub{Timeout: o.timeout, TrustAD: o.trustAD}
 	dialer := &net.Dialer{Timeout: o.timeout}
 	if o.dns != "" {
 		server, _ := dnsServer(o.dns)
@@ -241,8 +244,12 @@ func newChecker(o *options) (*checker, error) {
 		client.DialContext = dialer.DialContext
 	}
 	return &checker{
-		dns:      res,
-		client:   client,
+		dns:    res,
+		client: client,
+		// The TLSA records are those of the port the MX hosts are
+		// probed on.
+		finder:   &dane.Finder{Resolver: res, Port: o.smtpPort},
+		trusted:  res.Trusted(),
 		roots:    roots,
 		dial:     mxDialer.DialContext,
 		smtpPort: port,
