@@ -31,6 +31,19 @@ type Store interface {
 	Delete(ctx context.Context, domain string) error
 }
 
+// GetterAt is implemented by a Store whose Get reads the clock (to expire
+// entries from a memory tier, say), so that a caller that has just read
+// the time can spare it a second reading. GetAt is Get at now: now is a
+// reading of the system clock (time.Now, or a time derived from one with
+// Add, so that it carries the monotonic reading), taken by the caller for
+// the same call. A Store whose own clock is not the system clock (a test
+// clock) ignores now and reads its own. Package mtasts calls GetAt instead
+// of Get on a Store that implements it, when its own clock is the
+// system's.
+type GetterAt interface {
+	GetAt(ctx context.Context, domain string, now time.Time) (*Entry, error)
+}
+
 // Entry is one cached lookup outcome for a policy domain.
 //
 // An entry with an empty ID records that the domain has no usable

@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/strictmx/strictmx/cache"
@@ -68,7 +67,10 @@ var ErrNoClient = errors.New("redisstore: Store.Client is nil")
 // memo of the parsed policy is kept). After LocalTTL the next Get re-reads
 // the key; if the entry is unchanged the held *Entry is kept. So a change
 // made by another sender (a new policy, a Delete) is seen everywhere within
-// LocalTTL. While a re-read of a domain is in flight, or another call on
+// LocalTTL. A hit in the memory tier takes no lock and, with the
+// caller's clock reading (GetAt), reads no clock: a read-only index in
+// front of the LRU answers it, and the LRU order is updated at most once a
+// second per entry. While a re-read of a domain is in flight, or another call on
 // its lock stripe, Gets of it are answered from memory; when the re-read
 // fails for a reason other than the caller's context, the held entry is
 // served for another LocalTTL and a warning logged.
@@ -120,13 +122,15 @@ type Store struct {
 
 	once  sync.Once
 	start time.Time // Now() at first use; clock readings count from it
-	mem   *lru.Cache[string, *held]
+	mem   *tier
 	seed  maphash.Seed
 	// locks, striped by domain, order Redis writes and memory updates.
 	// Each is a one-slot channel so a caller waiting for it can give up
 	// when its ctx ends.
 	locks [64]chan struct{}
 }
+
+var _ cache.GetterAt = (*Store)(nil)
 
 // held is an entry in the memory tier.
 type held struct {
@@ -143,9 +147,9 @@ type held struct {
 }
 
 // promoteEvery bounds how often a hit updates the memory tier's LRU order.
-// An update takes the LRU's write lock; doing it at most once a second per
-// entry keeps hot entries from contending on it, and the order stays
-// right to within a second.
+// An update takes the tier's lock; doing it at most once a second per
+// entry keeps hits from writing shared memory, so they scale with cores,
+// and the order stays right to within a second.
 const promoteEvery = int64(time.Second)
 
 // lookupMem finds domain in the memory tier, promoting it in the LRU order
@@ -201,10 +205,7 @@ func (s *Store) init() {
 		if size <= 0 {
 			size = DefaultMemorySize
 		}
-		var err error
-		if s.mem, err = lru.New[string, *held](size); err != nil {
-			panic("redisstore: golang-lru refused a positive size: " + err.Error())
-		}
+		s.mem = newTier(size)
 		s.seed = maphash.MakeSeed()
 		s.start = s.now()
 		for i := range s.locks {
@@ -297,7 +298,21 @@ func (s *Store) fresh(h *held, c int64) bool { return c < h.freshUntil.Load() }
 // including ctx's, are returned wrapped.
 func (s *Store) Get(ctx context.Context, domain string) (*cache.Entry, error) {
 	s.init()
-	now := s.clock()
+	return s.get(ctx, domain, s.clock())
+}
+
+// GetAt is Get at now, a reading of the system clock that the caller has
+// just taken (cache.GetterAt): a hit in the memory tier then reads no
+// clock. With Now set, the Store reads Now instead.
+func (s *Store) GetAt(ctx context.Context, domain string, now time.Time) (*cache.Entry, error) {
+	s.init()
+	if s.Now != nil {
+		return s.get(ctx, domain, s.clock())
+	}
+	return s.get(ctx, domain, int64(now.Sub(s.start)))
+}
+
+func (s *Store) get(ctx context.Context, domain string, now int64) (*cache.Entry, error) {
 	if h, ok := s.lookupMem(domain, now); ok && now < h.expiresAt {
 		if s.fresh(h, now) || !h.refreshing.CompareAndSwap(false, true) {
 			return h.e, nil

@@ -355,3 +355,36 @@ func TestWaitHonoursContext(t *testing.T) {
 		t.Fatalf("first Get after the connection closed: %v, want a Redis error", err)
 	}
 }
+
+// GetAt answers a memory-tier hit as Get does, at the caller's reading of
+// the clock, without allocating; with Now set it reads Now instead.
+func TestGetAt(t *testing.T) {
+	ctx := context.Background()
+	s := &redisstore.Store{Client: newClient(t), Prefix: uniquePrefix()}
+	now := time.Now()
+	e := &cache.Entry{Domain: "example.com", ID: "1", Policy: "p", Fetched: now, Expires: now.Add(time.Hour)}
+	if err := s.Put(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetAt(ctx, "example.com", time.Now()); got != e || err != nil {
+		t.Fatalf("GetAt = %p, %v; want %p", got, err, e)
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = s.GetAt(ctx, "example.com", time.Now()) }); n != 0 {
+		t.Errorf("GetAt memory-tier hit: %v allocs, want 0", n)
+	}
+	// Past Expires by the caller's reading: never served from memory, and
+	// Redis (which expires keys by its own clock) still has the key, so
+	// the re-read finds it; the reading, not the store's clock, decided.
+	if got, err := s.GetAt(ctx, "example.com", time.Now().Add(2*time.Hour)); got == e || err == nil && !got.Expires.Equal(e.Expires) {
+		t.Fatalf("GetAt past Expires returned the memory tier's entry: %p, %v", got, err)
+	}
+
+	clk := testclock.New(now)
+	sc := &redisstore.Store{Client: newClient(t), Prefix: uniquePrefix(), Now: clk.Now}
+	if err := sc.Put(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := sc.GetAt(ctx, "example.com", now.Add(2*time.Hour)); got != e || err != nil {
+		t.Fatalf("GetAt with Now set = %p, %v; want the entry (Now, not the reading, decides)", got, err)
+	}
+}
