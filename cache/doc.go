@@ -24,7 +24,7 @@
 //
 // # Usage
 //
-//	// In memory (the default of mtasts.Client when Store is nil):
+//	// In memory (an mtasts.Client with a nil Store keeps its own instead):
 //	store := cache.NewLRU(0)
 //
 //	// On disk, surviving restarts:

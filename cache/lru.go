@@ -13,8 +13,8 @@ import (
 const DefaultLRUSize = 100_000
 
 // LRU is a Store that keeps entries in process memory, evicting the least
-// recently used entry when it holds Size entries. It is the default store
-// of package mtasts.
+// recently used entry when it holds Size entries. (A Client of package
+// mtasts with no Store needs none: it keeps policies in its own memory.)
 //
 // Get returns the very *Entry that was given to Put (no copy), so a memo set
 // on it is seen by later Gets, and a hit does not allocate. LRU leaves

@@ -63,7 +63,7 @@ func BenchmarkLookupCached(b *testing.B) {
 // measures it, so that BenchmarkLookupCached can be read as a ratio to it
 // in the same run:
 //
-//	go test -run '^$' -bench 'LookupCached$|LookupFloor$' -benchmem -count 10 -cpu 1,2 ./mtasts
+//	go test -run '^$' -bench 'LookupCached|LookupFloor' -benchmem -count 6 -cpu 1,2 ./mtasts
 type floorCache struct {
 	m     sync.Map // domain -> *floorEntry
 	epoch time.Time
@@ -125,8 +125,19 @@ func BenchmarkLookupCachedRedis(b *testing.B) {
 	benchLookup(b, c)
 }
 
+// memoryBudget is what one cached policy may cost in the default store,
+// everything included: the raw text TLS-RPT quotes (96 B), the parsed
+// policy (128 B) and its mx slice (32 B), the state holding the Result a
+// hit returns (160 B), the lock-free read index (about 25 B) and
+// golang-lru's entry and map slot (about 105 B): 546 B measured. Issue
+// 12 asks for 500 B; with golang-lru keeping recency and eviction, as the
+// issue also asks, the rest is fixed by the public Result and Policy
+// types (an intrusive recency list in the state instead measured 459 B).
+const memoryBudget = 560
+
 // TestMemoryPerPolicy reports what one cached policy costs in the default
-// store, parsed form included, over 100,000 domains.
+// store, everything included, over 100,000 domains, each looked up once
+// after it is cached (so that nothing a hit would add is left out).
 func TestMemoryPerPolicy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("slow: caches 100,000 policies")
@@ -156,11 +167,16 @@ func TestMemoryPerPolicy(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	for i := range names {
+		if r, err := c.Lookup(context.Background(), names[i]); err != nil || r.Source != mtasts.SourceCache {
+			t.Fatalf("Lookup(%s): %+v, %v", names[i], r, err)
+		}
+	}
 	after := measure()
 	per := float64(after-before) / n
 	t.Logf("%d cached policies: %.0f bytes each (heap %d -> %d)", n, per, before, after)
-	if per > 1024 {
-		t.Errorf("one cached policy costs %.0f bytes; the budget is 1 KiB", per)
+	if per > memoryBudget {
+		t.Errorf("one cached policy costs %.0f bytes; the budget is %d", per, memoryBudget)
 	}
 	runtime.KeepAlive(c)
 	runtime.KeepAlive(names)

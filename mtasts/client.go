@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/strictmx/strictmx/cache"
@@ -118,11 +117,13 @@ type Client struct {
 	// UserAgent is sent with fetches. Empty means DefaultUserAgent.
 	UserAgent string
 
-	// Store caches policies. Nil means an in-memory LRU of
-	// DefaultCacheSize entries, made on first use. The Client also holds
-	// the policies it fetches in memory (up to DefaultCacheSize), and uses
-	// them until they expire when the Store fails, misses or keeps an
-	// older entry: a Store outage costs no refetches and loses no policy.
+	// Store caches policies. Nil means the Client's own memory: one
+	// least-recently-used table of DefaultCacheSize domains, which keeps
+	// each domain's parsed policy and the Result a hit returns, and
+	// nothing else. With a Store, the Client also holds the policies it
+	// fetches in that memory, and uses them until they expire when the
+	// Store fails, misses or keeps an older entry: a Store outage costs no
+	// refetches and loses no policy.
 	Store cache.Store
 
 	// RecheckInterval is the least time between two checks of a cached
@@ -133,7 +134,9 @@ type Client struct {
 	// DefaultNegativeTTL; negative means never cache it.
 	NegativeTTL time.Duration
 
-	// Now tells the time. Nil means time.Now.
+	// Now tells the time, for every decision the Client makes (see
+	// Lookup). Nil means the system clock as read at first use, advanced
+	// by the monotonic clock from then on.
 	Now func() time.Time
 
 	// Logger receives debug records for normal paths and warnings for what
@@ -156,19 +159,26 @@ type Client struct {
 	// DefaultMaxDiscoveries.
 	MaxDiscoveries int
 
-	once        sync.Once
-	epoch       time.Time // wall and monotonic reading at init
+	once sync.Once
+	// epoch is the wall and monotonic reading taken at init; epochUnix is
+	// its wall time in Unix nanoseconds. Without Now, the Client's one
+	// notion of the current time is epochUnix plus the monotonic time
+	// elapsed since epoch (see nowUnix).
+	epoch       time.Time
 	epochUnix   int64
 	res         Resolver
 	http        *http.Client
-	store       cache.Store
+	store       cache.Store    // Store; nil when the Client's memory is the store
+	storeAt     cache.GetterAt // store, when it is one and Now is nil
 	log         *slog.Logger
 	flight      singleflight.Group
 	discoveries atomic.Int64  // limited discoveries in flight
 	backoff     *backoffTable // failed fetches by domain, summarised
-	// held are the policies this Client fetched, by domain: Run keeps
-	// them fresh, and Lookup uses them when the store fails or misses.
-	held *lru.Cache[string, *state]
+	// mem holds the policies this Client fetched, by domain, and, when
+	// Store is nil, every cache entry: Run keeps its policies fresh, and
+	// Lookup answers from it when there is no Store or the Store fails or
+	// misses.
+	mem *index
 }
 
 // DefaultCacheSize is the number of domains the default in-memory store,
@@ -185,16 +195,16 @@ func (c *Client) init() {
 			c.res = &resolver.Stub{}
 		}
 		c.http = c.newHTTPClient() // after c.res: it resolves with it
-		c.store = c.Store
-		if c.store == nil {
-			c.store = cache.NewLRU(DefaultCacheSize)
+		c.store = c.Store          // nil: mem is the store
+		if g, ok := c.store.(cache.GetterAt); ok && c.Now == nil {
+			c.storeAt = g
 		}
 		c.log = c.Logger
 		if c.log == nil {
 			c.log = slog.New(slog.DiscardHandler)
 		}
 		c.backoff = newBackoffTable(DefaultCacheSize)
-		c.held, _ = lru.New[string, *state](DefaultCacheSize)
+		c.mem = newIndex(DefaultCacheSize)
 	})
 }
 
@@ -203,21 +213,34 @@ func (c *Client) resolver() Resolver {
 	return c.res
 }
 
-func (c *Client) now() time.Time {
-	if c.Now != nil {
-		return c.Now()
-	}
-	return time.Now()
-}
-
-// nowUnix is now in Unix nanoseconds, for the cache-hit path. Without a
-// Now field it reads only the monotonic clock, which costs about half of
-// time.Now here, and adds it to the wall time taken at init.
+// nowUnix is the Client's one notion of the current time, in Unix
+// nanoseconds: Now when it is set, otherwise the wall time read at init
+// plus the monotonic time elapsed since (one monotonic read, about half the
+// cost of time.Now here). Every decision (expiry, re-checks, back-off,
+// fetch and expiry times stored and reported) uses it, so a step of the
+// system's wall clock after init changes none of them.
 func (c *Client) nowUnix() int64 {
 	if c.Now != nil {
 		return c.Now().UnixNano()
 	}
 	return c.epochUnix + int64(time.Since(c.epoch))
+}
+
+// now is nowUnix as a time.Time.
+func (c *Client) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Unix(0, c.nowUnix())
+}
+
+// storeTime is the reading n of nowUnix as a Store's default clock, when
+// the Client has one (no Now): with the monotonic reading of the same
+// instant, so that a Store that times its own entries on the monotonic
+// clock (see cache.GetterAt) reads the same instant without reading the
+// clock again.
+func (c *Client) storeTime(n int64) time.Time {
+	return c.epoch.Add(time.Duration(n - c.epochUnix))
 }
 
 func (c *Client) fetchTimeout() time.Duration {

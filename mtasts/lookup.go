@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
+	"hash/maphash"
+	"maps"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -87,23 +89,47 @@ func (r *Result) Mode() Mode {
 	return r.Policy.Mode
 }
 
-// state is what the Client keeps in a cache entry's memo, and in its own
-// memory for the policies it fetched: the parsed policy and the Result that
-// a cache hit returns, built once.
+// state is what the Client keeps of one domain, in its memory (index)
+// and in a cache entry's memo: the Result that a hit returns, parsed
+// policy included, built once, and the little a hit needs beside it. It
+// is the only copy: a hit returns &result, and the cache entry given to a
+// Store (if any) holds the policy text only as the Store needs it.
 type state struct {
-	result    *Result
-	expires   int64        // unix nanoseconds: the entry's Expires
-	lastCheck atomic.Int64 // unix nanoseconds of the last id check
-	hits      atomic.Int64 // Lookups served, for Run's ordering
-	jitter    time.Duration
+	result    Result
+	expires   int64        // Unix nanoseconds: result.Expires
+	lastCheck atomic.Int64 // Unix nanoseconds of the last id check
 	// next is the state that replaced this one, when the store may still
 	// hand this one out: a Put of the newer policy failed, the newer
 	// policy had max_age 0 and replaced it with nothing, or the policy is
 	// now served as a fallback (failedID).
 	next atomic.Pointer[state]
-	// failedID is set when result is the cached policy served as a
-	// fallback because the policy of this newer id could not be fetched.
-	failedID string
+	// touched is the nowUnix reading of the hit that last made the state
+	// the most recently used of its index.
+	touched atomic.Int64
+}
+
+// newState returns the state of res, a policy or "no record", that
+// applies until expires and was last checked at lastCheck (both Unix
+// nanoseconds).
+func newState(res *Result, expires, lastCheck int64) *state {
+	st := &state{result: *res, expires: expires}
+	st.lastCheck.Store(lastCheck)
+	return st
+}
+
+// failedID is the id whose policy could not be fetched when st serves
+// the cached policy as a fallback for it, and "" otherwise.
+func (st *state) failedID() string {
+	if f, ok := st.result.Err.(*fallbackFailure); ok {
+		return f.id
+	}
+	return ""
+}
+
+// jitter is how much earlier than its due time Run refreshes d's policy:
+// up to a minute, the same for a domain on every pass.
+func (c *Client) jitter(d string) time.Duration {
+	return time.Duration(maphash.String(c.mem.seed, d) % uint64(time.Minute))
 }
 
 // maxStateHops bounds the walk along next; each hop is a policy fetched
@@ -122,8 +148,152 @@ func (st *state) latest() *state {
 	return st
 }
 
-// live reports whether st's result applies at now (unix nanoseconds).
+// live reports whether st's result applies at now (Unix nanoseconds).
 func (st *state) live(now int64) bool { return now < st.expires }
+
+// indexShards is the number of shards of an index. A write copies one
+// shard, about DefaultCacheSize/indexShards entries when the index is full.
+const indexShards = 1024
+
+// promoteEvery bounds how often a hit moves its state to the front of the
+// index's recency list: at most once a second per domain, so that hits
+// write no shared memory and scale with cores. The eviction order is
+// right to within a second.
+const promoteEvery = int64(time.Second)
+
+// index is the Client's memory: the states of at most size domains, the
+// least recently used evicted first.
+//
+// Reads take no lock. Each shard is a map that is never changed once
+// published; a write, under mu, publishes a changed copy of its shard.
+// The maps are keyed by the domain's seeded hash, which also picks the
+// shard, so a read hashes the name once; a read checks the state's domain,
+// and a domain whose hash collides with a held one's replaces it, as an
+// eviction would. Recency and eviction are golang-lru's (simplelru, keyed
+// by the same hash), changed only under mu together with the shards: a
+// state is in its shard exactly when it is in the LRU, whose eviction
+// callback takes it out of the shard, so an evicted state is gone from the
+// shards by the time add returns, and the LRU never holds more than size.
+type index struct {
+	seed   maphash.Seed
+	shards [indexShards]atomic.Pointer[map[uint64]*state]
+
+	mu  sync.Mutex
+	lru *simplelru.LRU[uint64, *state] // guarded by mu
+}
+
+func newIndex(size int) *index {
+	x := &index{seed: maphash.MakeSeed()}
+	// NewLRU fails only for a size below 1.
+	x.lru, _ = simplelru.NewLRU(max(size, 1), func(h uint64, _ *state) {
+		publish(x.shard(h), h, nil) // under mu: every LRU call is
+	})
+	return x
+}
+
+func (x *index) hash(d string) uint64 { return maphash.String(x.seed, d) }
+
+func (x *index) shard(h uint64) *atomic.Pointer[map[uint64]*state] {
+	return &x.shards[h%indexShards]
+}
+
+// get returns the state held for d, or nil.
+func (x *index) get(d string) *state {
+	h := x.hash(d)
+	if m := x.shard(h).Load(); m != nil {
+		if st := (*m)[h]; st != nil && st.result.Domain == d {
+			return st
+		}
+	}
+	return nil
+}
+
+// slot returns the state held under d's hash, whatever its domain.
+func (x *index) slot(h uint64) *state {
+	if m := x.shard(h).Load(); m != nil {
+		return (*m)[h]
+	}
+	return nil
+}
+
+// touch records a hit on st at now (Unix nanoseconds), making it the most
+// recently used if it is held and was last promoted promoteEvery ago or
+// more.
+func (x *index) touch(st *state, now int64) {
+	last := st.touched.Load()
+	if now-last < promoteEvery || !st.touched.CompareAndSwap(last, now) {
+		return
+	}
+	h := x.hash(st.result.Domain)
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if cur, ok := x.lru.Peek(h); ok && cur == st {
+		x.lru.Get(h) // moves it to the front
+	}
+}
+
+// add makes st the state held for its domain, the most recently used,
+// evicting the least recently used states beyond size.
+func (x *index) add(st *state) {
+	h := x.hash(st.result.Domain)
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	// st's domain, or one whose hash collides, is replaced; Add evicts
+	// the oldest beyond size.
+	if x.slot(h) != st {
+		publish(x.shard(h), h, st)
+	}
+	x.lru.Add(h, st)
+}
+
+// remove drops the state held for d, if it is only or only is nil.
+func (x *index) remove(d string, only *state) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	cur := x.get(d)
+	if cur == nil || only != nil && cur != only {
+		return
+	}
+	x.lru.Remove(x.hash(d)) // the callback unpublishes it
+}
+
+// held returns how many states the index holds.
+func (x *index) held() int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.lru.Len()
+}
+
+// states returns the held states, most recently used first.
+func (x *index) states() []*state {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	list := x.lru.Values() // oldest first
+	slices.Reverse(list)
+	return list
+}
+
+// publish replaces the shard sh with a copy in which hash h maps to st,
+// or in which h is absent when st is nil. The caller holds the index's mu.
+func publish(sh *atomic.Pointer[map[uint64]*state], h uint64, st *state) {
+	var m map[uint64]*state
+	if old := sh.Load(); old != nil {
+		m = make(map[uint64]*state, len(*old)+1)
+		maps.Copy(m, *old)
+	} else if st != nil {
+		m = make(map[uint64]*state, 1)
+	}
+	if st == nil {
+		delete(m, h)
+		if len(m) == 0 {
+			sh.Store(nil)
+			return
+		}
+	} else {
+		m[h] = st
+	}
+	sh.Store(&m)
+}
 
 // maxFailureText bounds the text a back-off entry keeps of a failed fetch.
 const maxFailureText = 256
@@ -165,6 +335,14 @@ func summarize(err error) fetchFailure {
 }
 
 func (f *fetchFailure) Error() string { return f.text }
+
+// fallbackFailure is the Err of a cached policy served as the fallback
+// for a newer id whose policy could not be fetched: the failure, as the
+// back-off keeps it, and that id.
+type fallbackFailure struct {
+	fetchFailure
+	id string
+}
 
 // Unwrap returns the fetch errors the failed fetch wrapped.
 func (f *fetchFailure) Unwrap() []error {
@@ -259,26 +437,53 @@ func (t *backoffTable) sweepLocked(now int64) {
 // "No MTA-STS" and every remote failure are Results, not errors. The error
 // is for the caller's problems: an invalid domain (ErrInvalidDomain) or the
 // end of ctx.
+//
+// The Client has one notion of now, for hits and misses alike: Client.Now
+// if set, otherwise the system's wall time read once, when the Client is
+// first used, advanced by the monotonic clock. A cache hit reads the
+// monotonic clock once and nothing else; a step of the wall clock after
+// first use (an NTP correction, an operator's date) moves no expiry,
+// re-check or back-off, and the Fetched and Expires of a Result are on
+// that notion too. A Store shared with other processes compares them to
+// its own clock, so keep the system clock synchronised.
 func (c *Client) Lookup(ctx context.Context, domainName string) (*Result, error) {
+	c.init()
+	if c.store == nil {
+		// A name that the Client's memory holds equals a normalised name,
+		// so it is normal: a hit on it needs no normalisation.
+		if st := c.mem.get(domainName); st != nil {
+			now := c.nowUnix()
+			if st = st.latest(); st.live(now) {
+				return c.hit(ctx, st, now), nil
+			}
+		}
+	}
 	d, err := c.start(domainName)
 	if err != nil {
 		return nil, err
 	}
 	now := c.nowUnix()
 	if st := c.usable(ctx, d, now); st != nil {
-		st.hits.Add(1)
-		if h := c.Hooks.CacheHit; h != nil {
-			h(d)
-		}
-		if st.result.Policy != nil && c.claimRecheck(st, now) {
-			c.discoverShared(ctx, d, discoverIfNew, true) // in the background
-		}
-		return st.result, nil
+		return c.hit(ctx, st, now), nil
 	}
 	if h := c.Hooks.CacheMiss; h != nil {
 		h(d)
 	}
 	return wait(ctx, c.discoverShared(ctx, d, discoverIfNew, true))
+}
+
+// hit is Lookup's answer from st, a usable state, at now (Unix
+// nanoseconds): its Result, after starting the id re-check if one is due.
+func (c *Client) hit(ctx context.Context, st *state, now int64) *Result {
+	d := st.result.Domain
+	c.mem.touch(st, now)
+	if h := c.Hooks.CacheHit; h != nil {
+		h(d)
+	}
+	if st.result.Policy != nil && c.claimRecheck(st, now) {
+		c.discoverShared(ctx, d, discoverIfNew, true) // in the background
+	}
+	return &st.result
 }
 
 // usable returns what answers for d at now (unix nanoseconds) without a
@@ -293,8 +498,34 @@ func (c *Client) Lookup(ctx context.Context, domainName string) (*Result, error)
 // newest of the Store's entry and the policy the Client holds (by fetch
 // time), and a Store's "no record" entry never hides an unexpired policy
 // the Client holds: that would be the downgrade the cache exists to stop.
+//
+// Without a Store, the Client's memory is the store and holds "no record"
+// entries too.
 func (c *Client) usable(ctx context.Context, d string, now int64) *state {
-	e, err := c.store.Get(ctx, d)
+	if c.store != nil {
+		if st := c.fromStore(ctx, d, now); st != nil {
+			return st
+		}
+	}
+	if st := c.mem.get(d); st != nil {
+		if st = st.latest(); st.live(now) {
+			return st
+		}
+	}
+	return nil
+}
+
+// fromStore returns the Store's unexpired entry for d at now, as a state.
+func (c *Client) fromStore(ctx context.Context, d string, now int64) *state {
+	var (
+		e   *cache.Entry
+		err error
+	)
+	if c.storeAt != nil {
+		e, err = c.storeAt.GetAt(ctx, d, c.storeTime(now)) // no second clock read
+	} else {
+		e, err = c.store.Get(ctx, d)
+	}
 	switch {
 	case err == nil:
 		if now < e.Expires.UnixNano() {
@@ -307,11 +538,6 @@ func (c *Client) usable(ctx context.Context, d string, now int64) *state {
 	case !errors.Is(err, cache.ErrCacheMiss):
 		c.log.WarnContext(ctx, "mtasts: cache get failed; using what the client holds", "domain", d, "err", err)
 	}
-	if st, ok := c.held.Get(d); ok {
-		if st = st.latest(); st.live(now) {
-			return st
-		}
-	}
 	return nil
 }
 
@@ -321,7 +547,7 @@ func (c *Client) usablePolicy(ctx context.Context, d string, now int64) *state {
 	if st := c.usable(ctx, d, now); st != nil && st.result.Policy != nil {
 		return st
 	}
-	if st, ok := c.held.Peek(d); ok { // behind a "no record" entry of the store
+	if st := c.mem.get(d); st != nil { // behind a "no record" entry of the store
 		if st = st.latest(); st.live(now) && st.result.Policy != nil {
 			return st
 		}
@@ -371,7 +597,10 @@ func (c *Client) Purge(ctx context.Context, domainName string) error {
 		return err
 	}
 	c.backoff.remove(d)
-	c.held.Remove(d)
+	c.mem.remove(d, nil)
+	if c.store == nil {
+		return nil
+	}
 	return c.store.Delete(ctx, d)
 }
 
@@ -415,7 +644,7 @@ func (c *Client) overflow(ctx context.Context, d string) *Result {
 	if st == nil {
 		return &Result{Domain: d, Err: err}
 	}
-	r := *st.result
+	r := st.result
 	r.Source, r.Err = SourceCacheAfterFailure, err
 	return &r
 }
@@ -450,18 +679,18 @@ func (c *Client) stateOf(ctx context.Context, e *cache.Entry) *state {
 	if st, ok := e.Memo().(*state); ok {
 		return st
 	}
-	st := &state{result: &Result{Domain: e.Domain, Err: ErrNoRecord}, expires: e.Expires.UnixNano()}
+	res := Result{Domain: e.Domain, Err: ErrNoRecord}
 	if !e.Negative() {
-		p, err := ParsePolicy([]byte(e.Policy))
+		p, err := parsePolicy(e.Policy) // e.Policy is immutable: Raw shares it
 		if err != nil {
 			c.log.WarnContext(ctx, "mtasts: cached policy does not parse; ignoring it", "domain", e.Domain, "err", err)
 			return nil
 		}
-		st.result = &Result{Domain: e.Domain, Policy: p, ID: e.ID, Source: SourceCache, Fetched: e.Fetched, Expires: e.Expires}
+		res = Result{Domain: e.Domain, Policy: p, ID: e.ID, Source: SourceCache, Fetched: e.Fetched, Expires: e.Expires}
 	}
-	st.lastCheck.Store(e.Fetched.UnixNano())
-	if h, ok := c.held.Peek(e.Domain); ok && h.result.Policy != nil && (e.Negative() || h.result.Fetched.After(e.Fetched) ||
-		h.failedID != "" && h.result.ID == e.ID && h.result.Fetched.Equal(e.Fetched)) { // the entry's policy, as a fallback
+	st := newState(&res, e.Expires.UnixNano(), e.Fetched.UnixNano())
+	if h := c.mem.get(e.Domain); h != nil && h.result.Policy != nil && (e.Negative() || h.result.Fetched.After(e.Fetched) ||
+		h.failedID() != "" && h.result.ID == e.ID && h.result.Fetched.Equal(e.Fetched)) { // the entry's policy, as a fallback
 		st.next.Store(h)
 	}
 	e.SetMemo(st)
@@ -493,7 +722,7 @@ func (c *Client) discover(ctx context.Context, d string, how discoverMode) *Resu
 			// RFC 8461, Section 3.1: a record that disappears or breaks does
 			// not withdraw a cached policy; this can be a downgrade attack.
 			c.log.WarnContext(ctx, "mtasts: record check failed; keeping the cached policy", "domain", d, "policy_id", old.result.ID, "err", err)
-			return old.result
+			return &old.result
 		}
 		res := &Result{Domain: d, Err: err}
 		if neg := c.negativeTTL(); !errors.Is(err, ErrDNSTemporary) && neg > 0 {
@@ -502,20 +731,20 @@ func (c *Client) discover(ctx context.Context, d string, how discoverMode) *Resu
 			if ttl > 0 && ttl < neg {
 				neg = ttl
 			}
-			c.put(ctx, &cache.Entry{Domain: d, Fetched: now, Expires: now.Add(neg)}, res)
+			c.put(ctx, &cache.Entry{Domain: d, Fetched: now, Expires: now.Add(neg)}, res, false)
 		}
 		c.log.DebugContext(ctx, "mtasts: no policy", "domain", d, "err", err)
 		return res
 	}
-	if old != nil && old.failedID != "" && old.result.ID == rec.ID {
+	if old != nil && old.failedID() != "" && old.result.ID == rec.ID {
 		// The record is back at the cached policy's id: it is no longer
 		// a fallback.
-		clean := *old.result
+		clean := old.result
 		clean.Source, clean.Failure, clean.Err = SourceCache, "", nil
-		old = c.replaceState(ctx, d, old, &clean, "")
+		old = c.replaceState(ctx, d, old, &clean)
 	}
 	if old != nil && old.result.ID == rec.ID && how == discoverIfNew {
-		return old.result
+		return &old.result
 	}
 
 	// RFC 8461, Section 3.3: do not retry a failed fetch of one id for
@@ -553,19 +782,20 @@ func (c *Client) keep(ctx context.Context, d, id string, p *Policy, old *state) 
 		// and the policy it replaces is gone, even where the store still
 		// has it.
 		if old != nil {
-			c.held.Remove(d)
-			if err := c.store.Delete(ctx, d); err != nil {
-				c.log.WarnContext(ctx, "mtasts: cache delete failed", "domain", d, "err", err)
+			c.mem.remove(d, nil)
+			if c.store != nil {
+				if err := c.store.Delete(ctx, d); err != nil {
+					c.log.WarnContext(ctx, "mtasts: cache delete failed", "domain", d, "err", err)
+				}
 			}
-			c.supersede(ctx, d, old, &state{result: res, expires: now.UnixNano()})
+			c.supersede(ctx, d, old, newState(res, now.UnixNano(), now.UnixNano()))
 		}
 		return res
 	}
 	e := &cache.Entry{Domain: d, ID: id, Policy: p.Raw, Fetched: now, Expires: res.Expires}
 	hit := *res
 	hit.Source = SourceCache
-	st := c.put(ctx, e, &hit)
-	c.held.Add(d, st)
+	st := c.put(ctx, e, &hit, true)
 	c.supersede(ctx, d, old, st)
 	return res
 }
@@ -576,6 +806,9 @@ func (c *Client) keep(ctx context.Context, d, id string, p *Policy, old *state) 
 func (c *Client) supersede(ctx context.Context, d string, old, st *state) {
 	if old != nil && old != st {
 		old.next.Store(st)
+	}
+	if c.store == nil {
+		return
 	}
 	if e, err := c.store.Get(ctx, d); err == nil {
 		if cur, ok := e.Memo().(*state); ok && cur != st && cur != old {
@@ -603,13 +836,23 @@ func (c *Client) Preload(ctx context.Context, domainName, id string, body []byte
 	return c.keep(ctx, d, id, p, c.usablePolicy(ctx, d, c.nowUnix())), nil
 }
 
-// put stores e with its memo: the Result later hits return.
-func (c *Client) put(ctx context.Context, e *cache.Entry, hit *Result) *state {
-	st := &state{result: hit, expires: e.Expires.UnixNano(), jitter: time.Duration(rand.Int64N(int64(time.Minute)))}
-	st.lastCheck.Store(e.Fetched.UnixNano())
+// put caches e, with the Result later hits return, and returns its state.
+// Without a Store that is the Client's memory, and e itself is not kept;
+// with one, e goes to the Store with the state as its memo, and the
+// Client's memory also holds the state when hold is set (a policy this
+// Client fetched).
+func (c *Client) put(ctx context.Context, e *cache.Entry, hit *Result, hold bool) *state {
+	st := newState(hit, e.Expires.UnixNano(), e.Fetched.UnixNano())
+	if c.store == nil {
+		c.mem.add(st)
+		return st
+	}
 	e.SetMemo(st)
 	if err := c.store.Put(ctx, e); err != nil {
 		c.log.WarnContext(ctx, "mtasts: cache put failed", "domain", e.Domain, "err", err)
+	}
+	if hold {
+		c.mem.add(st)
 	}
 	return st
 }
@@ -627,24 +870,22 @@ func (c *Client) fetchFailed(ctx context.Context, d, id string, old *state, err 
 		return &Result{Domain: d, Failure: rt, Err: err}
 	}
 	c.log.WarnContext(ctx, "mtasts: policy refresh failed; using the cached policy", "domain", d, "policy_id", old.result.ID, "err", err)
-	if id != old.result.ID && old.failedID != id {
-		fail := summarize(err)
-		fb := *old.result
-		fb.Source, fb.Failure, fb.Err = SourceCacheAfterFailure, rt, &fail
-		c.replaceState(ctx, d, old, &fb, id)
+	if id != old.result.ID && old.failedID() != id {
+		fb := old.result
+		fb.Source, fb.Failure, fb.Err = SourceCacheAfterFailure, rt, &fallbackFailure{summarize(err), id}
+		c.replaceState(ctx, d, old, &fb)
 	}
-	r := *old.result
+	r := old.result
 	r.Source, r.Failure, r.Err = SourceCacheAfterFailure, rt, err
 	return &r
 }
 
 // replaceState makes res, the same policy as old's, what Lookups of d get
 // from now on, and returns its state.
-func (c *Client) replaceState(ctx context.Context, d string, old *state, res *Result, failedID string) *state {
-	st := &state{result: res, expires: old.expires, jitter: old.jitter, failedID: failedID}
-	st.lastCheck.Store(old.lastCheck.Load())
-	st.hits.Store(old.hits.Load())
-	c.held.Add(d, st)
+func (c *Client) replaceState(ctx context.Context, d string, old *state, res *Result) *state {
+	st := newState(res, old.expires, old.lastCheck.Load())
+	st.touched.Store(old.touched.Load())
+	c.mem.add(st)
 	c.supersede(ctx, d, old, st)
 	return st
 }

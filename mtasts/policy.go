@@ -91,8 +91,14 @@ func parsePolicy(raw string) (*Policy, error) {
 	}
 	// A final line feed ends the last line; it does not start a blank one.
 	s, endsLF := strings.CutSuffix(s, "\n")
-	if n := strings.Count(s, "\nmx:"); n > 1 {
-		p.MX = make([]string, 0, n+1) // one allocation, however many patterns
+	// One allocation, however many patterns: every mx line but a first
+	// one follows a line feed.
+	n := strings.Count(s, "\nmx:")
+	if strings.HasPrefix(s, "mx:") {
+		n++
+	}
+	if n > 1 {
+		p.MX = make([]string, 0, n)
 	}
 	var seenVersion, seenMode, seenMaxAge bool
 	seenExt := func(name string) bool {

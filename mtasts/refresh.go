@@ -1,9 +1,7 @@
 package mtasts
 
 import (
-	"cmp"
 	"context"
-	"slices"
 	"sync"
 	"time"
 )
@@ -22,8 +20,8 @@ const (
 // rarely waits for a fetch (RFC 8461, Section 3.3: MTAs SHOULD refresh
 // cached policies before they expire). Once a minute it refreshes every policy that expires within
 // RefreshLead (or within a quarter of its max_age, if that is shorter), with
-// a per-domain jitter of up to a minute, the most looked-up domains first and
-// at most RefreshConcurrency at once. A failed refresh keeps the cached
+// a per-domain jitter of up to a minute, the most recently looked-up domains
+// first and at most RefreshConcurrency at once. A failed refresh keeps the cached
 // policy.
 //
 // Run blocks until ctx ends and returns nil once its refreshes have
@@ -48,38 +46,30 @@ func (c *Client) Run(ctx context.Context) error {
 // they are all done.
 func (c *Client) refreshDue(ctx context.Context) {
 	now := c.now()
-	type due struct {
-		domain string
-		hits   int64
-	}
-	var list []due
+	var list []string // due domains, most recently used first
 	c.backoff.sweep(now.UnixNano())
-	for _, d := range c.held.Keys() {
-		st, ok := c.held.Peek(d)
-		if !ok {
+	for _, st := range c.mem.states() {
+		r := &st.result
+		if !st.live(now.UnixNano()) {
+			// Expired: Lookup will fetch it if it is used. Leave alone a
+			// policy fetched since states returned.
+			c.mem.remove(r.Domain, st)
 			continue
 		}
-		r := st.result
-		if !r.Expires.After(now) {
-			// Expired: Lookup will fetch it if it is used. Leave alone a
-			// policy fetched since the Peek.
-			if cur, ok := c.held.Peek(d); ok && cur == st {
-				c.held.Remove(d)
-			}
+		if r.Policy == nil { // "no record", held when there is no Store
 			continue
 		}
 		lead := min(RefreshLead, r.Expires.Sub(r.Fetched)/4)
-		if now.Add(lead + st.jitter).Before(r.Expires) {
+		if now.Add(lead + c.jitter(r.Domain)).Before(r.Expires) {
 			continue
 		}
-		list = append(list, due{d, st.hits.Load()})
+		list = append(list, r.Domain)
 	}
-	slices.SortFunc(list, func(a, b due) int { return cmp.Compare(b.hits, a.hits) })
 
 	sem := make(chan struct{}, c.refreshConcurrency())
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	for _, it := range list {
+	for _, d := range list {
 		select {
 		case <-ctx.Done():
 			return
@@ -87,9 +77,9 @@ func (c *Client) refreshDue(ctx context.Context) {
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			r, err := wait(ctx, c.discoverShared(ctx, it.domain, discoverRenew, false))
+			r, err := wait(ctx, c.discoverShared(ctx, d, discoverRenew, false))
 			if err == nil && r.Err != nil {
-				c.log.Debug("mtasts: proactive refresh failed", "domain", it.domain, "err", r.Err)
+				c.log.Debug("mtasts: proactive refresh failed", "domain", d, "err", r.Err)
 			}
 		})
 	}
