@@ -19,8 +19,11 @@ func (p *Plan) FindDANE(ctx context.Context, f *dane.Finder) {
 	if p.ReportTraffic {
 		return
 	}
+	now := f.Time() // one clock reading for the plan's cache hits
 	for i := range p.Hosts {
-		p.Hosts[i].FindDANE(ctx, f)
+		if h := &p.Hosts[i]; h.Host != "" {
+			h.SetDANE(f.HostAt(ctx, h.Host, now))
+		}
 	}
 }
 

@@ -206,9 +206,17 @@ func (h *Host) IDs(nexthop string, mx resolver.Security) []string {
 // without allocating.
 func (f *Finder) Host(ctx context.Context, host string) *Host {
 	f.init()
+	return f.HostAt(ctx, host, f.now())
+}
+
+// HostAt is Host with the cache judged at now, a reading of Time, for a
+// caller that looks up several hosts at one moment (mtasts.Plan.FindDANE
+// reads the clock once per plan).
+func (f *Finder) HostAt(ctx context.Context, host string, now time.Time) *Host {
+	f.init()
 	name, nerr := domain.Normalize(host)
 	if f.cache != nil && nerr == nil {
-		if h, ok := f.cache.Get(name); ok && f.now().Before(h.Expires) {
+		if h, ok := f.cache.Get(name); ok && now.Before(h.Expires) {
 			return h
 		}
 	}
@@ -399,6 +407,13 @@ func (f *Finder) init() {
 			f.cache, _ = lru.New[string, *Host](size) // fails only for size <= 0
 		}
 	})
+}
+
+// Time returns the Finder's time: Now, else the Resolver's Now, else
+// time.Now.
+func (f *Finder) Time() time.Time {
+	f.init()
+	return f.now()
 }
 
 func (f *Finder) now() time.Time {
