@@ -13,13 +13,14 @@ import (
 const scaleEnv = "STRICTMX_SCALE"
 
 // scaleSizes are the numbers of distinct domains a scale test runs with:
-// 10,000 always, 1,000,000 with STRICTMX_SCALE=1 (and not with -short).
+// 10,000 always, 100,000 and 1,000,000 with STRICTMX_SCALE=1 (and not
+// with -short).
 func scaleSizes(t *testing.T) []int {
 	if os.Getenv(scaleEnv) == "" || testing.Short() {
-		t.Logf("1,000,000 domains: set %s=1 (without -short) to run", scaleEnv)
+		t.Logf("100,000 and 1,000,000 domains: set %s=1 (without -short) to run", scaleEnv)
 		return []int{10_000}
 	}
-	return []int{10_000, 1_000_000}
+	return []int{10_000, 100_000, 1_000_000}
 }
 
 // heapInUse returns the live heap after a collection.

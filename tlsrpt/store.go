@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"iter"
 	"sync"
 	"time"
 
@@ -46,8 +47,16 @@ type Store interface {
 	// Load returns the sum of everything added under k, in canonical
 	// form, or nil and no error when nothing is.
 	Load(ctx context.Context, k Key) (*Aggregate, error)
-	// Keys lists, in any order, the keys with counts or state.
-	Keys(ctx context.Context) ([]Key, error)
+	// Keys returns an iterator over the keys with counts or state, in
+	// any order: a Scheduler's pass over the Store. It yields at least
+	// once every key that has counts or state from the start to the end
+	// of the iteration (a key may come twice, as Redis's SSCAN gives
+	// it); a key added or removed meanwhile may come or not. The
+	// iteration's memory does not grow with the number of keys (a store
+	// reads them in pages), and it holds no lock while it yields, so that
+	// the loop may call the Store's other methods. An error, ctx's
+	// included, is yielded once with the zero Key and ends the iteration.
+	Keys(ctx context.Context) iter.Seq2[Key, error]
 	// State returns the state last set for k, or nil and no error.
 	State(ctx context.Context, k Key) ([]byte, error)
 	// SetState replaces k's state, opaque bytes owned by the Scheduler.
@@ -135,11 +144,30 @@ type MemoryStore struct {
 	Now func() time.Time
 
 	mu      sync.Mutex
-	counts  map[Key]*Aggregate
-	states  map[Key][]byte
+	keys    map[Key]*memoryEntry // one entry per key, for counts and state
 	locks   lease.Table[Key]
 	applied map[BatchID]bool
 	order   []appliedBatch // applied ids, oldest first, for pruning
+}
+
+// memoryEntry is what a MemoryStore keeps under one key: in one map, so
+// that a state costs its bytes and not another map entry.
+type memoryEntry struct {
+	counts *Aggregate // nil: none
+	state  []byte     // nil: none
+}
+
+// entry returns k's entry, made if needed. The caller holds s.mu.
+func (s *MemoryStore) entry(k Key) *memoryEntry {
+	e := s.keys[k]
+	if e == nil {
+		if s.keys == nil {
+			s.keys = map[Key]*memoryEntry{}
+		}
+		e = &memoryEntry{}
+		s.keys[k] = e
+	}
+	return e
 }
 
 type appliedBatch struct {
@@ -182,14 +210,15 @@ func (s *MemoryStore) Add(ctx context.Context, id BatchID, aggs []*Aggregate) er
 		}
 		batch[a.Key] = append(batch[a.Key], a)
 	}
-	if s.counts == nil {
-		s.counts = map[Key]*Aggregate{}
-	}
 	if s.applied == nil {
 		s.applied = map[BatchID]bool{}
 	}
 	for _, k := range keys {
-		m, err := Merge(append([]*Aggregate{s.counts[k]}, batch[k]...)...)
+		var cur *Aggregate
+		if e := s.keys[k]; e != nil {
+			cur = e.counts
+		}
+		m, err := Merge(append([]*Aggregate{cur}, batch[k]...)...)
 		if err != nil { // cannot happen: one Key
 			errs = append(errs, fmt.Errorf("%w: %s: %w", ErrUnstorable, k, err))
 			continue
@@ -198,7 +227,7 @@ func (s *MemoryStore) Add(ctx context.Context, id BatchID, aggs []*Aggregate) er
 			errs = append(errs, fmt.Errorf("%w: %s: a count would overflow", ErrUnstorable, k))
 			continue
 		}
-		s.counts[k] = m
+		s.entry(k).counts = m
 	}
 	s.applied[id] = true
 	s.order = append(s.order, appliedBatch{id, now})
@@ -209,34 +238,53 @@ func (s *MemoryStore) Add(ctx context.Context, id BatchID, aggs []*Aggregate) er
 func (s *MemoryStore) Load(ctx context.Context, k Key) (*Aggregate, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if a := s.counts[k]; a != nil {
-		return a.Clone(), nil
+	if e := s.keys[k]; e != nil && e.counts != nil {
+		return e.counts.Clone(), nil
 	}
 	return nil, nil
 }
 
-// Keys implements Store.
-func (s *MemoryStore) Keys(ctx context.Context) ([]Key, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []Key
-	for k := range s.counts {
-		out = append(out, k)
-	}
-	for k := range s.states {
-		if s.counts[k] == nil {
-			out = append(out, k)
+// Keys implements Store. It ranges over the store's map holding the lock
+// only between yields: Go defines a range over a map that changes
+// meanwhile (an entry removed before it is reached is not produced, one
+// added may be or not), and the lock orders those changes with the
+// range's steps, so a pass takes no memory of its own and yields each
+// key once.
+func (s *MemoryStore) Keys(ctx context.Context) iter.Seq2[Key, error] {
+	return func(yield func(Key, error) bool) {
+		if err := ctx.Err(); err != nil {
+			yield(Key{}, fmt.Errorf("tlsrpt: keys: %w", err))
+			return
 		}
+		s.mu.Lock()
+		n := 0
+		for k := range s.keys {
+			if n++; n%memoryKeysCheck == 0 && ctx.Err() != nil {
+				s.mu.Unlock()
+				yield(Key{}, fmt.Errorf("tlsrpt: keys: %w", ctx.Err()))
+				return
+			}
+			s.mu.Unlock()
+			more := yield(k, nil) // without the lock, also if yield panics
+			s.mu.Lock()
+			if !more {
+				break
+			}
+		}
+		s.mu.Unlock()
 	}
-	return out, nil
 }
+
+// memoryKeysCheck is how many keys MemoryStore.Keys yields between looks
+// at its ctx.
+const memoryKeysCheck = 1024
 
 // State implements Store.
 func (s *MemoryStore) State(ctx context.Context, k Key) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if b, ok := s.states[k]; ok {
-		return append([]byte{}, b...), nil
+	if e := s.keys[k]; e != nil && e.state != nil {
+		return append([]byte{}, e.state...), nil
 	}
 	return nil, nil
 }
@@ -245,10 +293,7 @@ func (s *MemoryStore) State(ctx context.Context, k Key) ([]byte, error) {
 func (s *MemoryStore) SetState(ctx context.Context, k Key, state []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.states == nil {
-		s.states = map[Key][]byte{}
-	}
-	s.states[k] = append([]byte{}, state...)
+	s.entry(k).state = append([]byte{}, state...)
 	return nil
 }
 
@@ -256,8 +301,7 @@ func (s *MemoryStore) SetState(ctx context.Context, k Key, state []byte) error {
 func (s *MemoryStore) Delete(ctx context.Context, k Key) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.counts, k)
-	delete(s.states, k)
+	delete(s.keys, k)
 	return nil
 }
 

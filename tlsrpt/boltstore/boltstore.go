@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"iter"
 	"sync"
 	"time"
 
@@ -281,30 +282,64 @@ func (s *Store) Load(ctx context.Context, k tlsrpt.Key) (*tlsrpt.Aggregate, erro
 	return counters.Decode(k, cs)
 }
 
-// Keys implements Store.
-func (s *Store) Keys(ctx context.Context) ([]tlsrpt.Key, error) {
-	seen := map[tlsrpt.Key]bool{}
-	var out []tlsrpt.Key
-	err := s.db.View(func(tx *bolt.Tx) error {
+// keysPage is how many names of a bucket one read transaction of Keys
+// looks at.
+const keysPage = 1000
+
+// Keys implements Store: the counts bucket, then the states bucket
+// without the names that have counts, in pages, each page one read
+// transaction that resumes after the name where the last one stopped, so
+// that no transaction stays open while the caller works.
+func (s *Store) Keys(ctx context.Context) iter.Seq2[tlsrpt.Key, error] {
+	return func(yield func(tlsrpt.Key, error) bool) {
+		page := make([]tlsrpt.Key, 0, keysPage)
 		for _, bucket := range [][]byte{boltCounts, boltStates} {
-			err := tx.Bucket(bucket).ForEach(func(name, _ []byte) error {
-				k, err := counters.ParseKeyName(string(name))
+			states := bytes.Equal(bucket, boltStates)
+			var after []byte // the last name looked at
+			for done := false; !done; {
+				if err := ctx.Err(); err != nil {
+					yield(tlsrpt.Key{}, fmt.Errorf("boltstore: keys: %w", err))
+					return
+				}
+				page = page[:0]
+				err := s.db.View(func(tx *bolt.Tx) error {
+					counts := tx.Bucket(boltCounts)
+					c := tx.Bucket(bucket).Cursor()
+					name, _ := c.First()
+					if after != nil {
+						if name, _ = c.Seek(after); bytes.Equal(name, after) {
+							name, _ = c.Next()
+						}
+					}
+					for i := 0; i < keysPage; i++ {
+						if name == nil {
+							done = true
+							return nil
+						}
+						after = append(after[:0], name...)
+						if !states || counts.Bucket(name) == nil {
+							k, err := counters.ParseKeyName(string(name))
+							if err != nil {
+								return err
+							}
+							page = append(page, k)
+						}
+						name, _ = c.Next()
+					}
+					return nil
+				})
 				if err != nil {
-					return err
+					yield(tlsrpt.Key{}, s.wrap(err))
+					return
 				}
-				if !seen[k] {
-					seen[k] = true
-					out = append(out, k)
+				for _, k := range page {
+					if !yield(k, nil) {
+						return
+					}
 				}
-				return nil
-			})
-			if err != nil {
-				return err
 			}
 		}
-		return nil
-	})
-	return out, s.wrap(err)
+	}
 }
 
 // State implements Store.

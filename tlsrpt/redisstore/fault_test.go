@@ -263,9 +263,16 @@ func TestRedisCallsBoundedByContext(t *testing.T) {
 	defer srv.Resume(t)
 	const timeout, slack = 200 * time.Millisecond, time.Second
 	for name, call := range map[string]func(ctx context.Context) error{
-		"Add":      func(ctx context.Context) error { return s.Add(ctx, tlsrpt.NewBatchID(), batch) },
-		"Load":     func(ctx context.Context) error { _, err := s.Load(ctx, k); return err },
-		"Keys":     func(ctx context.Context) error { _, err := s.Keys(ctx); return err },
+		"Add":  func(ctx context.Context) error { return s.Add(ctx, tlsrpt.NewBatchID(), batch) },
+		"Load": func(ctx context.Context) error { _, err := s.Load(ctx, k); return err },
+		"Keys": func(ctx context.Context) error {
+			for _, err := range s.Keys(ctx) {
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		},
 		"State":    func(ctx context.Context) error { _, err := s.State(ctx, k); return err },
 		"SetState": func(ctx context.Context) error { return s.SetState(ctx, k, []byte("x")) },
 		"Delete":   func(ctx context.Context) error { return s.Delete(ctx, k) },

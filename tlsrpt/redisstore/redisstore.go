@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"strconv"
 	"strings"
 	"sync"
@@ -271,33 +272,74 @@ func (s *Store) Load(ctx context.Context, k tlsrpt.Key) (*tlsrpt.Aggregate, erro
 	return counters.Decode(k, cs)
 }
 
-// Keys implements Store. Names whose counts and state have both expired
-// are removed from the index.
-func (s *Store) Keys(ctx context.Context) ([]tlsrpt.Key, error) {
-	return do(ctx, s, "keys", func(ctx context.Context) ([]tlsrpt.Key, error) {
-		names, err := s.Client.SMembers(ctx, s.prefix()+"keys").Result()
-		if err != nil {
-			return nil, err
-		}
-		var out []tlsrpt.Key
-		for _, n := range names {
-			k, err := counters.ParseKeyName(n)
+// keysPage is the COUNT of one SSCAN of Keys: about how many key names
+// one round trip reads.
+const keysPage = 1000
+
+// Keys implements Store with SSCAN over the set of key names, one page per
+// round trip and a second, pipelined, round trip that checks which of the
+// page's keys still have counts or state: names whose counts and state
+// have both expired are removed from the set. As SSCAN does, it yields a
+// key twice when the set changes under it.
+func (s *Store) Keys(ctx context.Context) iter.Seq2[tlsrpt.Key, error] {
+	return func(yield func(tlsrpt.Key, error) bool) {
+		var cursor uint64
+		for {
+			type page struct {
+				keys []tlsrpt.Key
+				next uint64
+			}
+			p, err := do(ctx, s, "keys", func(ctx context.Context) (page, error) {
+				names, next, err := s.Client.SScan(ctx, s.prefix()+"keys", cursor, "", keysPage).Result()
+				if err != nil {
+					return page{}, err
+				}
+				keys := make([]tlsrpt.Key, 0, len(names))
+				var gone []any // names without counts or state
+				var exists []*redis.IntCmd
+				_, err = s.Client.Pipelined(ctx, func(p redis.Pipeliner) error {
+					for _, n := range names {
+						k, err := counters.ParseKeyName(n)
+						if err != nil {
+							gone = append(gone, n)
+							continue
+						}
+						keys = append(keys, k)
+						exists = append(exists, p.Exists(ctx, s.key("c", k), s.key("s", k)))
+					}
+					return nil
+				})
+				if err != nil {
+					return page{}, err
+				}
+				live := keys[:0]
+				for i, k := range keys {
+					if exists[i].Val() == 0 {
+						gone = append(gone, counters.KeyName(k))
+						continue
+					}
+					live = append(live, k)
+				}
+				if len(gone) > 0 {
+					s.Client.SRem(ctx, s.prefix()+"keys", gone...)
+				}
+				return page{live, next}, nil
+			})
 			if err != nil {
-				s.Client.SRem(ctx, s.prefix()+"keys", n)
-				continue
+				yield(tlsrpt.Key{}, err)
+				return
 			}
-			exists, err := s.Client.Exists(ctx, s.key("c", k), s.key("s", k)).Result()
-			if err != nil {
-				return nil, err
+			for _, k := range p.keys {
+				if !yield(k, nil) {
+					return
+				}
 			}
-			if exists == 0 {
-				s.Client.SRem(ctx, s.prefix()+"keys", n)
-				continue
+			if p.next == 0 {
+				return
 			}
-			out = append(out, k)
+			cursor = p.next
 		}
-		return out, nil
-	})
+	}
 }
 
 // State implements Store.

@@ -110,8 +110,12 @@ func TestConfig(t *testing.T) {
 		if err := s.Add(ctx, tlsrpt.NewBatchID(), c.Snapshot()); !errors.Is(err, tlsrpt.ErrConfig) {
 			t.Errorf("%s: Add = %v, want ErrConfig", name, err)
 		}
-		if _, err := s.Keys(ctx); !errors.Is(err, tlsrpt.ErrConfig) {
-			t.Errorf("%s: Keys = %v, want ErrConfig", name, err)
+		var keysErr error
+		for _, err := range s.Keys(ctx) {
+			keysErr = err
+		}
+		if !errors.Is(keysErr, tlsrpt.ErrConfig) {
+			t.Errorf("%s: Keys = %v, want ErrConfig", name, keysErr)
 		}
 	}
 }

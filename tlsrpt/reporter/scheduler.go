@@ -265,13 +265,14 @@ func (s *Scheduler) check() error {
 }
 
 // RunOnce makes one pass over the Store: schedules finished days, sends
-// what is due, retries what failed, forgets what is done.
+// what is due, retries what failed, forgets what is done. It works on at
+// most Concurrency keys at a time, as Store.Keys yields them, so that its
+// memory does not grow with the number of keys; a key that Keys yields
+// again while it is being worked on is skipped. It returns the error of
+// Keys, if any, and those of the first 16 keys that failed, with the
+// number of the others.
 func (s *Scheduler) RunOnce(ctx context.Context) error {
 	if err := s.check(); err != nil {
-		return err
-	}
-	keys, err := s.Store.Keys(ctx)
-	if err != nil {
 		return err
 	}
 	n := s.Concurrency
@@ -280,11 +281,18 @@ func (s *Scheduler) RunOnce(ctx context.Context) error {
 	}
 	sem := make(chan struct{}, n)
 	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		errs     []error
+		failed   int
+		inFlight = make(map[tlsrpt.Key]bool, n) // at most n keys
 	)
-	for _, k := range keys {
+	var keysErr error
+	for k, err := range s.Store.Keys(ctx) {
+		if err != nil {
+			keysErr = err
+			break
+		}
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -292,21 +300,41 @@ func (s *Scheduler) RunOnce(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
+		mu.Lock()
+		again := inFlight[k]
+		inFlight[k] = true
+		mu.Unlock()
+		if again {
+			<-sem
+			continue
+		}
 		wg.Go(func() {
-			defer func() { <-sem }()
-			if err := s.step(ctx, k); err != nil {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("%s: %w", k, err))
-				mu.Unlock()
+			err := s.step(ctx, k)
+			mu.Lock()
+			delete(inFlight, k)
+			if err != nil {
+				if failed++; len(errs) < maxPassErrors {
+					errs = append(errs, fmt.Errorf("%s: %w", k, err))
+				}
 			}
+			mu.Unlock()
+			<-sem
 		})
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return errors.Join(errs...)
+	if failed > len(errs) {
+		errs = append(errs, fmt.Errorf("reporter: %d more keys failed", failed-len(errs)))
+	}
+	return errors.Join(append([]error{keysErr}, errs...)...)
 }
+
+// maxPassErrors bounds the errors of single keys that RunOnce returns, so
+// that a Store failing for every key of a large pass does not make an
+// error as large as the pass.
+const maxPassErrors = 16
 
 func (s *Scheduler) loadState(ctx context.Context, k tlsrpt.Key) (*jobState, error) {
 	b, err := s.Store.State(ctx, k)

@@ -3,7 +3,10 @@ package reporter_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"iter"
 	"net"
 	"net/http"
 	"strings"
@@ -194,8 +197,8 @@ func TestSchedulerRetriesSameBytes(t *testing.T) {
 	// After the retention the key is forgotten.
 	w.clock.Advance(4 * 24 * time.Hour)
 	w.pass(s)
-	if ks, _ := w.store.Keys(context.Background()); len(ks) != 0 {
-		t.Errorf("keys left: %v", ks)
+	for k, err := range w.store.Keys(context.Background()) {
+		t.Errorf("key left: %v, %v", k, err)
 	}
 }
 
@@ -438,5 +441,108 @@ func TestSchedulerManyDomains(t *testing.T) {
 			t.Errorf("two reports to %s", m.To)
 		}
 		seen[m.To] = true
+	}
+}
+
+// twiceStore yields each key of its Store twice, as Redis's SSCAN may:
+// the second time while the first key's report is being mailed (the
+// mailer blocks until the second yield is done).
+type twiceStore struct {
+	tlsrpt.Store
+	sending chan struct{} // closed by the mailer when it is in Send
+	release chan struct{} // closed when the second yield returned
+	states  atomic.Int64  // State calls
+}
+
+func (s *twiceStore) Keys(ctx context.Context) iter.Seq2[tlsrpt.Key, error] {
+	return func(yield func(tlsrpt.Key, error) bool) {
+		for k, err := range s.Store.Keys(ctx) {
+			if !yield(k, err) || err != nil {
+				return
+			}
+			<-s.sending
+			more := yield(k, nil)
+			close(s.release)
+			if !more {
+				return
+			}
+		}
+	}
+}
+
+func (s *twiceStore) State(ctx context.Context, k tlsrpt.Key) ([]byte, error) {
+	s.states.Add(1)
+	return s.Store.State(ctx, k)
+}
+
+type blockingMailer struct {
+	tlsrpt *tlsrpttest.Mailer
+	s      *twiceStore
+	once   sync.Once
+}
+
+func (m *blockingMailer) Send(ctx context.Context, from, to string, msg []byte) error {
+	m.once.Do(func() { close(m.s.sending) })
+	<-m.s.release
+	return m.tlsrpt.Send(ctx, from, to, msg)
+}
+
+// TestSchedulerKeyYieldedTwice: a key that Store.Keys yields again while
+// its report is being sent is not worked on a second time at once (the
+// send lock is re-entrant for the Scheduler's own owner, so it would not
+// stop a second send).
+func TestSchedulerKeyYieldedTwice(t *testing.T) {
+	w := newWorld(t)
+	w.resolver.txt["_smtp._tls.example.net"] = []string{"v=TLSRPTv1; rua=mailto:r@example.net"}
+	w.record("example.net", 2, 1)
+	k := tlsrpt.Key{Domain: "example.net", Day: day}
+	st, _ := json.Marshal(map[string]any{"due": day.End().Add(time.Second)})
+	if err := w.store.SetState(context.Background(), k, st); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.Set(day.End().Add(2 * time.Hour))
+	ts := &twiceStore{Store: w.store, sending: make(chan struct{}), release: make(chan struct{})}
+	s := w.scheduler()
+	s.Store = ts
+	s.Concurrency = 2
+	s.Mailer = &blockingMailer{tlsrpt: w.mailer, s: ts}
+	if err := s.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(w.mailer.Messages()); n != 1 {
+		t.Errorf("%d messages; want 1", n)
+	}
+	// The one step reads the state twice: before and after taking the lock.
+	if n := ts.states.Load(); n != 2 {
+		t.Errorf("%d State calls; want 2, from one step of the key", n)
+	}
+}
+
+// failingStateStore fails every State call.
+type failingStateStore struct{ tlsrpt.Store }
+
+func (failingStateStore) State(context.Context, tlsrpt.Key) ([]byte, error) {
+	return nil, errors.New("test: state unavailable")
+}
+
+// TestSchedulerPassErrorsBounded: a pass over many keys that all fail
+// returns a bounded error that still counts them.
+func TestSchedulerPassErrorsBounded(t *testing.T) {
+	w := newWorld(t)
+	for i := range 100 {
+		w.record(fmt.Sprintf("d%03d.example", i), 1, 0)
+	}
+	w.clock.Set(day.End().Add(2 * time.Hour))
+	s := w.scheduler()
+	s.Store = failingStateStore{w.store}
+	err := s.RunOnce(context.Background())
+	if err == nil {
+		t.Fatal("no error")
+	}
+	if n := strings.Count(err.Error(), "test: state unavailable"); n != 16 {
+		t.Errorf("%d key errors in the pass's error; want 16", n)
+	}
+	if !strings.Contains(err.Error(), "84 more keys failed") {
+		t.Errorf("the error does not count the other keys: %v", err)
 	}
 }

@@ -31,7 +31,12 @@ type StoreFactory func(t *testing.T) (s tlsrpt.Store, advance func(time.Duration
 // zero id is refused, an aggregate the store cannot keep (CheckStorable,
 // an overflowing count) is left out and named in an ErrUnstorable error
 // while the rest of its batch is stored, and a 64 KiB MTA-STS policy, the
-// largest there is, is stored among many small domains.
+// largest there is, is stored among many small domains. Of Store.Keys it
+// checks that more keys than a page are all listed, that the loop may
+// read, write and delete while it iterates (a lock held across a yield
+// deadlocks: the check gives up after a minute) and still gets every key
+// stored throughout, that a loop may stop early, and that a canceled ctx
+// yields one error.
 func RunStore(t *testing.T, newStore StoreFactory) {
 	ctx := context.Background()
 	day := tlsrpt.DayOf(time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC))
@@ -46,7 +51,7 @@ func RunStore(t *testing.T, newStore StoreFactory) {
 		if st, err := s.State(ctx, k1); st != nil || err != nil {
 			t.Errorf("State = %q, %v; want nil, nil", st, err)
 		}
-		if ks, err := s.Keys(ctx); len(ks) != 0 || err != nil {
+		if ks, err := keys(ctx, s); len(ks) != 0 || err != nil {
 			t.Errorf("Keys = %v, %v", ks, err)
 		}
 	})
@@ -68,12 +73,12 @@ func RunStore(t *testing.T, newStore StoreFactory) {
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("Load after two Adds:\n got %+v\nwant %+v", got, want)
 		}
-		keys, err := s.Keys(ctx)
+		ks, err := keys(ctx, s)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !sameKeys(keys, []tlsrpt.Key{k1, k2}) {
-			t.Errorf("Keys = %v", keys)
+		if !sameKeys(ks, []tlsrpt.Key{k1, k2}) {
+			t.Errorf("Keys = %v", ks)
 		}
 	})
 
@@ -88,7 +93,7 @@ func RunStore(t *testing.T, newStore StoreFactory) {
 		if st, err := s.State(ctx, k2); string(st) != "v2" || err != nil {
 			t.Errorf("State = %q, %v", st, err)
 		}
-		if ks, _ := s.Keys(ctx); !sameKeys(ks, []tlsrpt.Key{k2}) {
+		if ks, _ := keys(ctx, s); !sameKeys(ks, []tlsrpt.Key{k2}) {
 			t.Errorf("a key with only state is not listed: %v", ks)
 		}
 		s.Add(ctx, tlsrpt.NewBatchID(), []*tlsrpt.Aggregate{sampleAggregate(k2, 1)})
@@ -97,7 +102,7 @@ func RunStore(t *testing.T, newStore StoreFactory) {
 		}
 		a, _ := s.Load(ctx, k2)
 		st, _ := s.State(ctx, k2)
-		ks, _ := s.Keys(ctx)
+		ks, _ := keys(ctx, s)
 		if a != nil || st != nil || len(ks) != 0 {
 			t.Errorf("after Delete: %v %q %v", a, st, ks)
 		}
@@ -265,6 +270,149 @@ func RunStore(t *testing.T, newStore StoreFactory) {
 		}
 	})
 
+	t.Run("KeysPaged", func(t *testing.T) {
+		s, _ := newStore(t)
+		// More keys than a page of any of our stores, with counts only,
+		// state only, and both.
+		const n = 2500
+		var aggs []*tlsrpt.Aggregate
+		var want []tlsrpt.Key
+		for i := range n {
+			k := tlsrpt.Key{Domain: fmt.Sprintf("d%04d.example", i), Day: day + tlsrpt.Day(i%3)}
+			want = append(want, k)
+			if i%5 != 0 {
+				aggs = append(aggs, noPolicyFound(k, 1))
+			}
+			if i%5 == 0 || i%7 == 0 {
+				if err := s.SetState(ctx, k, []byte("due")); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := s.Add(ctx, tlsrpt.NewBatchID(), aggs); err != nil {
+			t.Fatal(err)
+		}
+		got, err := keys(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sameKeys(slices.Compact(sortKeys(got)), want) {
+			t.Errorf("Keys listed %d keys, %d distinct; want the %d keys stored", len(got), len(slices.Compact(sortKeys(got))), n)
+		}
+		if len(got) > 2*n {
+			t.Errorf("Keys listed %d keys for %d stored", len(got), n)
+		}
+	})
+
+	t.Run("KeysWhileChanging", func(t *testing.T) {
+		// A Scheduler's pass: the loop body reads, writes and deletes
+		// while the iteration goes on, so Keys must hold no lock and no
+		// transaction across a yield; every key that stays is listed.
+		s, _ := newStore(t)
+		const n = 1500
+		var aggs []*tlsrpt.Aggregate
+		for i := range n {
+			aggs = append(aggs, noPolicyFound(tlsrpt.Key{Domain: fmt.Sprintf("k%04d.example", i), Day: day}, 1))
+		}
+		if err := s.Add(ctx, tlsrpt.NewBatchID(), aggs); err != nil {
+			t.Fatal(err)
+		}
+		doomed := func(k tlsrpt.Key) bool { return strings.HasSuffix(k.Domain, "7.example") }
+		seen := map[tlsrpt.Key]bool{}
+		done := make(chan error, 1)
+		go func() {
+			added := 0
+			for k, err := range s.Keys(ctx) {
+				if err != nil {
+					done <- err
+					return
+				}
+				seen[k] = true
+				if len(seen) == 1 { // delete some keys, listed or not
+					for _, a := range aggs {
+						if doomed(a.Key) && a.Key != k {
+							if err := s.Delete(ctx, a.Key); err != nil {
+								done <- err
+								return
+							}
+						}
+					}
+				}
+				if _, err := s.Load(ctx, k); err != nil {
+					done <- err
+					return
+				}
+				if err := s.SetState(ctx, k, []byte("scheduled")); err != nil {
+					done <- err
+					return
+				}
+				if added < 100 { // keys added meanwhile may come or not
+					nk := tlsrpt.Key{Domain: fmt.Sprintf("new%03d.example", added), Day: day}
+					if err := s.Add(ctx, tlsrpt.NewBatchID(), []*tlsrpt.Aggregate{noPolicyFound(nk, 1)}); err != nil {
+						done <- err
+						return
+					}
+					added++
+				}
+			}
+			done <- nil
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("Keys did not finish in a minute: does it hold a lock while it yields?")
+		}
+		for _, a := range aggs {
+			if k := a.Key; !doomed(k) && !seen[k] {
+				t.Errorf("Keys did not list %s, stored throughout", k)
+			}
+		}
+	})
+
+	t.Run("KeysStop", func(t *testing.T) {
+		s, _ := newStore(t)
+		var aggs []*tlsrpt.Aggregate
+		for i := range 1200 {
+			aggs = append(aggs, noPolicyFound(tlsrpt.Key{Domain: fmt.Sprintf("s%04d.example", i), Day: day}, 1))
+		}
+		if err := s.Add(ctx, tlsrpt.NewBatchID(), aggs); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, err := range s.Keys(ctx) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n++; n == 3 {
+				break
+			}
+		}
+		// The store works on after a loop that stopped early.
+		if err := s.Delete(ctx, aggs[0].Key); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Add(ctx, tlsrpt.NewBatchID(), aggs[:1]); err != nil {
+			t.Fatal(err)
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		var errs []error
+		for k, err := range s.Keys(cctx) {
+			if err != nil {
+				if k != (tlsrpt.Key{}) {
+					t.Errorf("error %v yielded with key %s", err, k)
+				}
+				errs = append(errs, err)
+			}
+		}
+		if len(errs) != 1 || !errors.Is(errs[0], context.Canceled) {
+			t.Errorf("Keys with a canceled ctx yielded errors %v; want one wrapping context.Canceled", errs)
+		}
+	})
+
 	t.Run("LargePolicy", func(t *testing.T) {
 		s, _ := newStore(t)
 		var c tlsrpt.Collector
@@ -323,23 +471,40 @@ func LargePolicy(dom string) tlsrpt.Policy {
 	}
 }
 
-func sameKeys(a, b []tlsrpt.Key) bool {
-	cmp := func(x, y tlsrpt.Key) int {
-		if x.Day != y.Day {
-			return int(x.Day - y.Day)
+// keys collects s.Keys.
+func keys(ctx context.Context, s tlsrpt.Store) ([]tlsrpt.Key, error) {
+	var out []tlsrpt.Key
+	for k, err := range s.Keys(ctx) {
+		if err != nil {
+			return out, err
 		}
-		if x.Domain < y.Domain {
-			return -1
-		}
-		if x.Domain > y.Domain {
-			return 1
-		}
-		return 0
+		out = append(out, k)
 	}
-	a, b = slices.Clone(a), slices.Clone(b)
-	slices.SortFunc(a, cmp)
-	slices.SortFunc(b, cmp)
-	return slices.Equal(a, b)
+	return out, nil
+}
+
+func noPolicyFound(k tlsrpt.Key, n int64) *tlsrpt.Aggregate {
+	return &tlsrpt.Aggregate{Key: k, Policies: []tlsrpt.PolicyResult{{
+		Policy:  tlsrpt.Policy{Type: tlsrpt.PolicyNoPolicyFound, Domain: k.Domain},
+		Summary: tlsrpt.Summary{TotalSuccessfulSessionCount: n},
+	}}}
+}
+
+func sortKeys(ks []tlsrpt.Key) []tlsrpt.Key {
+	ks = slices.Clone(ks)
+	slices.SortFunc(ks, compareKeys)
+	return ks
+}
+
+func compareKeys(x, y tlsrpt.Key) int {
+	if x.Day != y.Day {
+		return int(x.Day - y.Day)
+	}
+	return strings.Compare(x.Domain, y.Domain)
+}
+
+func sameKeys(a, b []tlsrpt.Key) bool {
+	return slices.Equal(sortKeys(a), sortKeys(b))
 }
 
 // sampleAggregate has every kind of policy and detail field, scaled by n.
