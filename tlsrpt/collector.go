@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"hash/maphash"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"strings"
@@ -31,32 +32,43 @@ type Collector struct {
 
 const collectorShards = 16
 
+// A shard finds an entry by a key that mixes the day with a hash of the
+// policy domain (for a Policy literal: one string hash per Record, the
+// policy lines are only compared) or with the handle's id (a
+// PolicyHandle: no hash at all). The entries under one key are chained in
+// collected.next and told apart by comparing their policies. A chain holds
+// at most maxChain entries; the literal policies beyond, many policies of
+// one domain in one day, go in full, under a hash of the whole policy, so
+// that no domain's policies can make another's sessions walk a long chain.
 type shard struct {
-	mu sync.Mutex
-	m  map[aggKey]*collected
-	_  [40]byte // keep shards on separate cache lines
+	mu   sync.Mutex
+	m    map[uint64]*collected
+	full map[uint64]*collected
+	_    [40]byte // keep shards on separate cache lines
 }
 
-// link adds e to the chain of entries under k. The caller holds sh.mu.
-func (sh *shard) link(k aggKey, e *collected) {
-	if sh.m == nil {
-		sh.m = make(map[aggKey]*collected)
+// maxChain bounds the entries chained under one key of shard.m.
+const maxChain = 8
+
+// link adds e to the chain of entries under k in *m. The caller holds
+// sh.mu.
+func link(m *map[uint64]*collected, k uint64, e *collected) {
+	if *m == nil {
+		*m = make(map[uint64]*collected)
 	}
-	e.next = sh.m[k]
-	sh.m[k] = e
+	e.next = (*m)[k]
+	(*m)[k] = e
 }
 
-// aggKey locates a policy's counters: a hash of the policy and its day.
-// Different policies with equal hashes are chained in collected.next.
-type aggKey struct {
-	h      uint64
-	day    Day
-	handle *PolicyHandle
+// dayKey mixes day into the hash h.
+func dayKey(h uint64, day Day) uint64 {
+	return h ^ uint64(uint32(day))*0x9e3779b97f4a7c15
 }
 
 type collected struct {
-	raw     Policy // as the caller passed it, to confirm a hash match
-	norm    Policy // normalised, as reported
+	raw     Policy        // as the caller passed it, to confirm a match
+	norm    Policy        // normalised, as reported
+	handle  *PolicyHandle // the handle it was recorded with, or nil for a literal
 	day     Day
 	success int64
 	fails   []detailCount       // the first maxFailSlice distinct details
@@ -93,6 +105,7 @@ func (e *collected) addFailure(k *detailKey, n int64) {
 // It is immutable and may be shared by any number of Collectors.
 type PolicyHandle struct {
 	policy Policy
+	id     uint64 // random: a Collector's key for it
 	shard  uint8
 }
 
@@ -108,7 +121,7 @@ func NewPolicyHandle(p Policy) (*PolicyHandle, error) {
 	}
 	var h maphash.Hash
 	h.WriteString(n.Domain)
-	return &PolicyHandle{policy: n, shard: uint8(h.Sum64() % collectorShards)}, nil
+	return &PolicyHandle{policy: n, id: rand.Uint64(), shard: uint8(h.Sum64() % collectorShards)}, nil
 }
 
 // Policy returns the normalised policy.
@@ -134,8 +147,14 @@ func (c *Collector) now() time.Time {
 	return time.Now()
 }
 
-func (c *Collector) hash(p *Policy) uint64 {
+func (c *Collector) hashSeed() maphash.Seed {
 	c.seedOnce.Do(func() { c.seed = maphash.MakeSeed() })
+	return c.seed
+}
+
+// hash hashes the whole policy, for shard.full.
+func (c *Collector) hash(p *Policy) uint64 {
+	c.hashSeed()
 	// One maphash.String per field, mixed: cheaper than streaming the
 	// fields through a maphash.Hash. The mix only picks a bucket; equal
 	// hashes are confirmed by comparing the policies.
@@ -171,40 +190,27 @@ func (c *Collector) Record(r Result) error {
 		t = c.now()
 	}
 	day := DayOf(t)
-	var k aggKey
+	// The failure detail is made before the shard is locked, to keep
+	// the lock short.
+	var dk detailKey
+	if r.ResultType != "" {
+		dk.rt, dk.mx, dk.ehlo, dk.info, dk.reason = r.ResultType, r.MXHost, r.EHLO, r.AdditionalInfo, r.ReasonCode
+		dk.sip, dk.rip = canonicalIP(r.SendingIP), canonicalIP(r.ReceivingIP)
+		if dk.reason == "" && dk.rt.needsReasonCode() {
+			dk.reason = ReasonUnspecified
+		}
+	}
 	var sh *shard
+	var e *collected
 	if r.Handle != nil {
-		k = aggKey{day: day, handle: r.Handle}
-		sh = &c.shards[r.Handle.shard]
+		sh, e = c.handled(r.Handle, day)
 	} else {
 		if !r.Policy.Type.Valid() {
 			return fmt.Errorf("%w: policy type %q", ErrInvalidResult, r.Policy.Type)
 		}
-		k = aggKey{h: c.hash(&r.Policy), day: day}
-		sh = &c.shards[k.h%collectorShards]
-	}
-
-	sh.mu.Lock()
-	e := sh.find(k, &r)
-	if e == nil {
-		// The first session of a (policy, day): check and copy the policy
-		// without holding the shard, so that a large policy does not stall
-		// other domains' sessions; then link it, unless another session
-		// linked the same one meanwhile.
-		sh.mu.Unlock()
-		var made *collected
-		if r.Handle != nil {
-			made = &collected{raw: r.Handle.policy, norm: r.Handle.policy, day: day}
-		} else {
-			var err error
-			if made, err = newCollected(&r.Policy, day); err != nil {
-				return err
-			}
-		}
-		sh.mu.Lock()
-		if e = sh.find(k, &r); e == nil {
-			e = made
-			sh.link(k, e)
+		var err error
+		if sh, e, err = c.literal(&r.Policy, day); err != nil {
+			return err
 		}
 	}
 	if r.ResultType == "" {
@@ -212,28 +218,98 @@ func (c *Collector) Record(r Result) error {
 		sh.mu.Unlock()
 		return nil
 	}
-	dk := detailKey{
-		rt: r.ResultType, sip: canonicalIP(r.SendingIP), rip: canonicalIP(r.ReceivingIP),
-		mx: r.MXHost, ehlo: r.EHLO, info: r.AdditionalInfo, reason: r.ReasonCode,
-	}
-	if dk.reason == "" && dk.rt.needsReasonCode() {
-		dk.reason = ReasonUnspecified
-	}
 	e.addFailure(&dk, 1)
 	sh.mu.Unlock()
 	return nil
 }
 
-// find returns the entry of r's policy under k, or nil; the caller holds
-// sh.mu.
-func (sh *shard) find(k aggKey, r *Result) *collected {
-	e := sh.m[k]
-	if r.Handle == nil {
-		for e != nil && !e.raw.Equal(&r.Policy) {
-			e = e.next
+// handled returns the entry of h's policy for day, made if needed, with
+// sh.mu held.
+func (c *Collector) handled(h *PolicyHandle, day Day) (*shard, *collected) {
+	sh := &c.shards[h.shard]
+	k := dayKey(h.id, day)
+	sh.mu.Lock()
+	for e := sh.m[k]; e != nil; e = e.next {
+		if e.handle == h && e.day == day {
+			return sh, e
 		}
 	}
-	return e
+	// The handle's policy is checked and copied already.
+	e := &collected{raw: h.policy, norm: h.policy, handle: h, day: day}
+	link(&sh.m, k, e)
+	return sh, e
+}
+
+// literal returns the entry of p for day, made if needed, with sh.mu held;
+// or an error wrapping ErrInvalidResult, with no lock held.
+func (c *Collector) literal(p *Policy, day Day) (*shard, *collected, error) {
+	dh := maphash.String(c.hashSeed(), p.Domain)
+	sh := &c.shards[dh%collectorShards]
+	k := dayKey(dh^uint64(len(p.Type)), day) // the type is one of three, of three lengths
+	sh.mu.Lock()
+	e, n := sh.chained(k, p, day)
+	if e != nil {
+		return sh, e, nil
+	}
+	// The first session of a (policy, day): check and copy the policy
+	// without holding the shard, so that a large policy does not stall
+	// other domains' sessions; then link it, unless another session
+	// linked the same one meanwhile.
+	sh.mu.Unlock()
+	var fk uint64 // p's key in sh.full, once the chain is found full
+	full := n >= maxChain
+	if full {
+		fk = dayKey(c.hash(p), day)
+		sh.mu.Lock()
+		if e := sh.inFull(fk, p, day); e != nil {
+			return sh, e, nil
+		}
+		sh.mu.Unlock()
+	}
+	made, err := newCollected(p, day)
+	if err != nil {
+		return nil, nil, err
+	}
+	sh.mu.Lock()
+	if e, n = sh.chained(k, p, day); e != nil {
+		return sh, e, nil
+	}
+	if n < maxChain {
+		link(&sh.m, k, made)
+		return sh, made, nil
+	}
+	if !full { // the chain filled up meanwhile
+		fk = dayKey(c.hash(p), day)
+	}
+	if e := sh.inFull(fk, p, day); e != nil {
+		return sh, e, nil
+	}
+	link(&sh.full, fk, made)
+	return sh, made, nil
+}
+
+// chained returns the entry of the literal p for day in the chain under k,
+// or nil and the length of the chain. The caller holds sh.mu.
+func (sh *shard) chained(k uint64, p *Policy, day Day) (*collected, int) {
+	n := 0
+	for e := sh.m[k]; e != nil; e = e.next {
+		if e.handle == nil && e.day == day && e.raw.Equal(p) {
+			return e, n
+		}
+		n++
+	}
+	return nil, n
+}
+
+// inFull returns the entry of the literal p for day under fk in sh.full,
+// or nil. The caller holds sh.mu.
+func (sh *shard) inFull(fk uint64, p *Policy, day Day) *collected {
+	for e := sh.full[fk]; e != nil; e = e.next {
+		if e.day == day && e.raw.Equal(p) {
+			return e
+		}
+	}
+	return nil
 }
 
 func newCollected(p *Policy, day Day) (*collected, error) {
@@ -308,21 +384,9 @@ func normalizeDetail(k *detailKey, n int64) FailureDetail {
 func (c *Collector) Add(aggs ...*Aggregate) error {
 	for _, a := range aggs {
 		for _, p := range a.Policies {
-			h := c.hash(&p.Policy)
-			sh := &c.shards[h%collectorShards]
-			k := aggKey{h: h, day: a.Day}
-			sh.mu.Lock()
-			e := sh.m[k]
-			for e != nil && !e.raw.Equal(&p.Policy) {
-				e = e.next
-			}
-			if e == nil {
-				var err error
-				if e, err = newCollected(&p.Policy, a.Day); err != nil {
-					sh.mu.Unlock()
-					return err
-				}
-				sh.link(k, e)
+			sh, e, err := c.literal(&p.Policy, a.Day)
+			if err != nil {
+				return err
 			}
 			e.success += p.Summary.TotalSuccessfulSessionCount
 			for _, d := range p.FailureDetails {
@@ -350,11 +414,11 @@ func (c *Collector) collect(reset bool) []*Aggregate {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		m := sh.m
+		m, full := sh.m, sh.full
 		if reset {
-			sh.m = nil
+			sh.m, sh.full = nil, nil
 		}
-		for _, head := range m {
+		for _, head := range all(m, full) {
 			for e := head; e != nil; e = e.next {
 				k := Key{e.norm.Domain, e.day}
 				a := byKey[k]
@@ -384,5 +448,17 @@ func (c *Collector) collect(reset bool) []*Aggregate {
 	slices.SortFunc(out, func(a, b *Aggregate) int {
 		return cmp.Or(cmp.Compare(a.Day, b.Day), cmp.Compare(a.Domain, b.Domain))
 	})
+	return out
+}
+
+// all returns the chains of a shard's two maps.
+func all(m, full map[uint64]*collected) []*collected {
+	out := make([]*collected, 0, len(m)+len(full))
+	for _, e := range m {
+		out = append(out, e)
+	}
+	for _, e := range full {
+		out = append(out, e)
+	}
 	return out
 }

@@ -109,6 +109,71 @@ func TestCollectorPolicyChangedMidDay(t *testing.T) {
 	}
 }
 
+// TestCollectorManyPoliciesOneDomain: a domain that shows many policies
+// in one day (a hostile one can: a new policy id per lookup) gets each
+// counted apart, while the chain its sessions walk stays bounded: the
+// policies beyond maxChain are found by a hash of the whole policy, also
+// when they are put back by Add, and in the same shard as the rest.
+func TestCollectorManyPoliciesOneDomain(t *testing.T) {
+	const policies = 200
+	var c Collector
+	rs := make([]Result, policies)
+	for i := range rs {
+		mx := fmt.Sprintf("mx%03d.example.net", i)
+		rs[i] = Result{Policy: Policy{Type: PolicySTS, Domain: "example.net",
+			String: []string{"version: STSv1", "mode: enforce", "mx: " + mx, "max_age: 86400"}, MXHost: []string{mx}},
+			Time: testDay.Start()}
+	}
+	for round := range 3 {
+		for i := range rs {
+			r := rs[i]
+			if round == 2 && i%2 == 0 {
+				r.ResultType = ResultCertificateExpired
+			}
+			if err := c.Record(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	check := func(when string, wantSessions int64) {
+		t.Helper()
+		longest, chained, full := 0, 0, 0
+		for i := range c.shards {
+			sh := &c.shards[i]
+			for _, e := range sh.m {
+				n := 0
+				for ; e != nil; e = e.next {
+					n++
+				}
+				longest, chained = max(longest, n), chained+n
+			}
+			for _, e := range sh.full {
+				for ; e != nil; e = e.next {
+					full++
+				}
+			}
+		}
+		if longest > maxChain || chained+full != policies {
+			t.Errorf("%s: %d entries chained (longest chain %d), %d by full hash; want %d in all, chains of at most %d",
+				when, chained, longest, full, policies, maxChain)
+		}
+		aggs := c.Snapshot()
+		if len(aggs) != 1 || len(aggs[0].Policies) != policies {
+			t.Fatalf("%s: %d aggregates; want one with %d policies", when, len(aggs), policies)
+		}
+		for _, p := range aggs[0].Policies {
+			if p.Summary.TotalSuccessfulSessionCount+p.Summary.TotalFailureSessionCount != wantSessions {
+				t.Fatalf("%s: policy %v has %+v; want %d sessions", when, p.Policy.MXHost, p.Summary, wantSessions)
+			}
+		}
+	}
+	check("recorded", 3)
+	c.Add(c.Drain()...)
+	check("drained and put back", 3)
+	c.Add(c.Snapshot()...)
+	check("added to itself", 6)
+}
+
 func TestCollectorInvalid(t *testing.T) {
 	var c Collector
 	for name, r := range map[string]Result{
@@ -272,6 +337,34 @@ func TestPolicyHandle(t *testing.T) {
 	if _, err := NewPolicyHandle(Policy{Type: "x", Domain: "a.example"}); !errors.Is(err, ErrInvalidResult) {
 		t.Errorf("bad type: %v", err)
 	}
+}
+
+// BenchmarkCollectorRecordFloor is the cheapest structure that counts a
+// session into a policy's counter: a map keyed by a precomputed hash behind
+// one mutex. BenchmarkCollectorRecord reads against it, run for run.
+func BenchmarkCollectorRecordFloor(b *testing.B) {
+	type counter struct{ n int64 }
+	var mu sync.Mutex
+	m := map[uint64]*counter{0x9e3779b97f4a7c15: {}}
+	record := func(k uint64) {
+		mu.Lock()
+		m[k].n++
+		mu.Unlock()
+	}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			record(0x9e3779b97f4a7c15)
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				record(0x9e3779b97f4a7c15)
+			}
+		})
+	})
 }
 
 // BenchmarkCollectorRecord measures recording into an existing aggregate,
