@@ -73,15 +73,7 @@ type Server struct {
 	Dir string
 
 	conf, logFile string
-	proc          *process
-}
-
-// process is one run of the master daemon.
-type process struct {
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when Wait returns
-	err    error         // Wait's result, set before exited is closed
-	out    *testproc.Output
+	proc          *testproc.Process
 }
 
 // Start runs Postfix as cfg says on a free 127.0.0.1 port for the rest of
@@ -278,17 +270,11 @@ func (s *Server) run(master string) error {
 	// -s keeps stdout and stderr (early fatal errors); the daemon makes
 	// itself a session and process group leader, its children join the
 	// group, and stop kills the group.
-	cmd := exec.Command(master, "-c", s.conf, "-s")
-	out := &testproc.Output{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
+	p, err := testproc.Start(exec.Command(master, "-c", s.conf, "-s"))
+	if err != nil {
 		return fmt.Errorf("postfixtest: start %s: %w", master, err)
 	}
-	p := &process{cmd: cmd, exited: make(chan struct{}), out: out}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.exited)
-	}()
+	out := p.Out
 	s.proc = p
 
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
@@ -305,9 +291,9 @@ func (s *Server) run(master string) error {
 			return fmt.Errorf("postfixtest: another server holds %s: %q", s.Addr, greeting)
 		}
 		select {
-		case <-p.exited:
+		case <-p.Exited():
 			s.proc = nil
-			return fmt.Errorf("postfixtest: %s on %s exited: %v: %s%s", master, s.Addr, p.err, out.String(), s.Log())
+			return fmt.Errorf("postfixtest: %s on %s exited: %v: %s%s", master, s.Addr, p.Err(), out.String(), s.Log())
 		case <-ctx.Done():
 			s.kill()
 			return fmt.Errorf("postfixtest: %s on %s did not greet within %v: %s%s", master, s.Addr, readyTimeout, out.String(), s.Log())
@@ -339,13 +325,13 @@ func (s *Server) stop(t testing.TB) {
 	if p == nil {
 		return
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
 	timer := time.NewTimer(stopTimeout)
 	defer timer.Stop()
 	select {
-	case <-p.exited:
+	case <-p.Exited():
 	case <-timer.C:
-		t.Errorf("postfixtest: master (pid %d) did not exit within %v of SIGTERM; killing its process group", p.cmd.Process.Pid, stopTimeout)
+		t.Errorf("postfixtest: master (pid %d) did not exit within %v of SIGTERM; killing its process group", p.Cmd.Process.Pid, stopTimeout)
 	}
 	s.kill()
 }
@@ -357,9 +343,9 @@ func (s *Server) kill() {
 	if p == nil {
 		return
 	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	_ = p.cmd.Process.Kill()
-	<-p.exited
+	_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGKILL)
+	_ = p.Cmd.Process.Kill()
+	<-p.Exited()
 	s.proc = nil
 }
 

@@ -69,22 +69,7 @@ type Server struct {
 	cfg  Config
 
 	mu   sync.Mutex
-	proc *process // nil after Kill
-}
-
-// process is one run of redis-server.
-type process struct {
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when Wait returns
-	err    error         // Wait's result, set before exited is closed
-	out    *testproc.Output
-}
-
-// stop kills p and waits for it. It may be called on a stopped (paused)
-// process: SIGKILL ends it too.
-func (p *process) stop() {
-	_ = p.cmd.Process.Kill()
-	<-p.exited
+	proc *testproc.Process // nil after Kill
 }
 
 // NewServer runs a redis-server as cfg says (nil means the zero Config)
@@ -130,7 +115,7 @@ func (s *Server) cleanup() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc != nil {
-		s.proc.stop()
+		s.proc.Kill()
 		s.proc = nil
 	}
 }
@@ -143,7 +128,7 @@ func (s *Server) signal(t testing.TB, sig syscall.Signal, what string) {
 	if s.proc == nil {
 		t.Fatalf("redistest: %s: the server at %s is not running", what, s.Addr)
 	}
-	if err := s.proc.cmd.Process.Signal(sig); err != nil {
+	if err := s.proc.Cmd.Process.Signal(sig); err != nil {
 		t.Fatalf("redistest: %s %s: %v", what, s.Addr, err)
 	}
 }
@@ -172,7 +157,7 @@ func (s *Server) Kill(t testing.TB) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc != nil {
-		s.proc.stop()
+		s.proc.Kill()
 		s.proc = nil
 	}
 }
@@ -210,7 +195,7 @@ func (s *Server) Restart(t testing.TB, keepData bool) {
 
 // run starts one process on s.port and waits for it to answer. On failure
 // it has already stopped the process.
-func (s *Server) run() (*process, error) {
+func (s *Server) run() (*testproc.Process, error) {
 	args := []string{
 		"--bind", "127.0.0.1",
 		"--port", strconv.Itoa(s.port),
@@ -224,18 +209,11 @@ func (s *Server) run() (*process, error) {
 	} else {
 		args = append(args, "--appendonly", "no")
 	}
-	cmd := exec.Command(s.bin, args...)
-	out := &testproc.Output{}
-	cmd.Stdout = out
-	cmd.Stderr = out
-	if err := cmd.Start(); err != nil {
+	p, err := testproc.Start(exec.Command(s.bin, args...))
+	if err != nil {
 		return nil, fmt.Errorf("redistest: start %s: %w", s.bin, err)
 	}
-	p := &process{cmd: cmd, exited: make(chan struct{}), out: out}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.exited)
-	}()
+	cmd, out := p.Cmd, p.Out
 
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
@@ -246,14 +224,14 @@ func (s *Server) run() (*process, error) {
 			if pid == cmd.Process.Pid {
 				return p, nil
 			}
-			p.stop()
+			p.Kill()
 			return nil, fmt.Errorf("redistest: another server (pid %d) holds %s", pid, s.Addr)
 		}
 		select {
-		case <-p.exited:
-			return nil, fmt.Errorf("redistest: %s on port %d exited: %v: %s", s.bin, s.port, p.err, out.String())
+		case <-p.Exited():
+			return nil, fmt.Errorf("redistest: %s on port %d exited: %v: %s", s.bin, s.port, p.Err(), out.String())
 		case <-ctx.Done():
-			p.stop()
+			p.Kill()
 			return nil, fmt.Errorf("redistest: %s on %s did not answer within %v: %s", s.bin, s.Addr, readyTimeout, out.String())
 		case <-tick.C:
 		}

@@ -1,10 +1,12 @@
 // Package testproc holds what the tests that run a real server as a child
-// process (internal/redistest, internal/postfixtest) share: a place for the
+// process (internal/redistest, internal/postfixtest, internal/unboundtest)
+// share: a place for the
 // child's output, and a free loopback port for it to listen on.
 package testproc
 
 import (
 	"net"
+	"os/exec"
 	"strings"
 	"sync"
 )
@@ -39,4 +41,44 @@ func FreePort() (int, error) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	return port, l.Close()
+}
+
+// Process is a child process started by Start: its command, its output,
+// and the end of its Wait.
+type Process struct {
+	Cmd    *exec.Cmd
+	Out    *Output
+	exited chan struct{} // closed when Wait returns
+	err    error         // Wait's result, set before exited is closed
+}
+
+// Start starts cmd with its standard output and error collected in the
+// returned Process's Out, and waits for it in the background.
+func Start(cmd *exec.Cmd) (*Process, error) {
+	p := &Process{Cmd: cmd, Out: &Output{}, exited: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.Out, p.Out
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.exited)
+	}()
+	return p, nil
+}
+
+// Exited is closed when the process has exited.
+func (p *Process) Exited() <-chan struct{} { return p.exited }
+
+// Err is the process's Wait result, once Exited is closed.
+func (p *Process) Err() error {
+	<-p.exited
+	return p.err
+}
+
+// Kill kills the process and waits for it to exit. It may be called on a
+// stopped process: SIGKILL ends it too.
+func (p *Process) Kill() {
+	_ = p.Cmd.Process.Kill()
+	<-p.exited
 }

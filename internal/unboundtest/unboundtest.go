@@ -124,17 +124,10 @@ type Server struct {
 	bin   string            // unbound
 	tree  []*zoneData       // the zones, signed
 	files map[string]string // the file unbound loads for each zone
-	proc  *process          // nil when not running
+	proc  *testproc.Process // nil when not running
 }
 
 // process is one run of unbound.
-type process struct {
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when Wait returns
-	err    error         // Wait's result, set before exited is closed
-	out    *testproc.Output
-}
-
 // Addr is unbound's address, "127.0.0.1:port", for UDP and TCP.
 func (s *Server) Addr() string { return s.addr }
 
@@ -534,17 +527,11 @@ func (s *Server) run(ctx context.Context, port int) error {
 		return err
 	}
 	bin := s.bin
-	cmd := exec.Command(bin, "-d", "-c", conf)
-	out := &testproc.Output{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
+	p, err := testproc.Start(exec.Command(bin, "-d", "-c", conf))
+	if err != nil {
 		return fmt.Errorf("unboundtest: start %s: %w", bin, err)
 	}
-	p := &process{cmd: cmd, exited: make(chan struct{}), out: out}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.exited)
-	}()
+	out := p.Out
 	s.proc = p
 
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -563,9 +550,9 @@ func (s *Server) run(ctx context.Context, port int) error {
 			return nil
 		}
 		select {
-		case <-p.exited:
+		case <-p.Exited():
 			s.proc = nil
-			return fmt.Errorf("unboundtest: %s on %s exited: %v: %s%s", bin, s.addr, p.err, out.String(), s.Log())
+			return fmt.Errorf("unboundtest: %s on %s exited: %v: %s%s", bin, s.addr, p.Err(), out.String(), s.Log())
 		case <-ctx.Done():
 			s.kill()
 			return fmt.Errorf("unboundtest: %s on %s did not answer within %v of the start: %s%s", bin, s.addr, readyTimeout, out.String(), s.Log())
@@ -623,14 +610,14 @@ func (s *Server) stop(t testing.TB) {
 	if p == nil {
 		return
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
 	timer := time.NewTimer(stopTimeout)
 	defer timer.Stop()
 	select {
-	case <-p.exited:
+	case <-p.Exited():
 		s.proc = nil
 	case <-timer.C:
-		t.Errorf("unboundtest: unbound (pid %d) did not exit within %v of SIGTERM; killing it", p.cmd.Process.Pid, stopTimeout)
+		t.Errorf("unboundtest: unbound (pid %d) did not exit within %v of SIGTERM; killing it", p.Cmd.Process.Pid, stopTimeout)
 		s.kill()
 	}
 }
@@ -641,8 +628,8 @@ func (s *Server) kill() {
 	if p == nil {
 		return
 	}
-	_ = p.cmd.Process.Kill()
-	<-p.exited
+	_ = p.Cmd.Process.Kill()
+	<-p.Exited()
 	s.proc = nil
 }
 

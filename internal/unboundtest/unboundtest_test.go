@@ -260,7 +260,7 @@ func TestRunPortTaken(t *testing.T) {
 		t.Errorf("run on a taken port: %v; want unbound's exit", err)
 	}
 	if s.proc != nil {
-		t.Errorf("run left unbound (pid %d) running", s.proc.cmd.Process.Pid)
+		t.Errorf("run left unbound (pid %d) running", s.proc.Cmd.Process.Pid)
 	}
 	// The first server is unharmed.
 	if r := query(t, srv, SecureName, dns.TypeA, false); !r.AuthenticatedData {
