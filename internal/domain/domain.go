@@ -187,6 +187,36 @@ func ValidASCII(n string) bool {
 	return ascii && checkLDH(n) == nil
 }
 
+// ValidDNSName reports whether n (no trailing dot) is a DNS name as this
+// module asks for and compares them: a non-empty dot-separated sequence of
+// non-empty labels of at most MaxLabelLength letters, digits, hyphens or
+// underscores (`_mta-sts`, `_25._tcp`), at most MaxLength bytes in all. It
+// does not allocate.
+func ValidDNSName(n string) bool {
+	if n == "" || len(n) > MaxLength {
+		return false
+	}
+	label := 0
+	for i := 0; i < len(n); i++ {
+		switch c := n[i]; {
+		case c == '.':
+			if label == 0 {
+				return false
+			}
+			label = 0
+			continue
+		case isLDH(c), c == '_':
+		default:
+			return false
+		}
+		label++
+		if label > MaxLabelLength {
+			return false
+		}
+	}
+	return label > 0
+}
+
 func isLDH(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-'
 }

@@ -130,3 +130,16 @@ func TestNormalFastCheck(t *testing.T) {
 		}
 	}
 }
+
+func TestValidDNSName(t *testing.T) {
+	long := strings.Repeat("a", 63)
+	for n, want := range map[string]bool{
+		"example.com": true, "_25._tcp.mx.example": true, "A-b.C": true, long + ".x": true,
+		"": false, ".": false, "a..b": false, ".a": false, "a.": false, "a b": false,
+		"ü.example": false, long + "a.x": false, strings.Repeat("a.", 127) + "ab": false,
+	} {
+		if got := ValidDNSName(n); got != want {
+			t.Errorf("ValidDNSName(%q) = %v; want %v", n, got, want)
+		}
+	}
+}

@@ -3,6 +3,8 @@ package dane
 import (
 	"crypto/x509"
 	"strings"
+
+	"github.com/strictmx/strictmx/internal/domain"
 )
 
 // MatchName reports whether cert names one of the reference identifiers
@@ -49,12 +51,12 @@ func matchAny(pattern string, ids []string) bool {
 	if wild {
 		rest = pattern[2:]
 	}
-	if !validName(rest) {
+	if !domain.ValidDNSName(rest) {
 		return false
 	}
 	for _, id := range ids {
 		id = strings.TrimSuffix(id, ".")
-		if !validName(id) {
+		if !domain.ValidDNSName(id) {
 			continue
 		}
 		if !wild {
@@ -71,37 +73,9 @@ func matchAny(pattern string, ids []string) bool {
 	return false
 }
 
-// validName reports whether n is a non-empty dot-separated sequence of
-// non-empty labels of at most 63 letters, digits, '-' or '_'.
-func validName(n string) bool {
-	if n == "" || len(n) > 253 {
-		return false
-	}
-	label := 0
-	for i := 0; i < len(n); i++ {
-		c := n[i]
-		switch {
-		case c == '.':
-			if label == 0 {
-				return false
-			}
-			label = 0
-			continue
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_':
-		default:
-			return false
-		}
-		label++
-		if label > 63 {
-			return false
-		}
-	}
-	return label > 0
-}
-
 // equalASCII reports whether a and b are equal ignoring ASCII case. Unlike
 // strings.EqualFold it folds no other characters (the Kelvin sign is not
-// "k"); callers pass names validName accepted.
+// "k"); callers pass names domain.ValidDNSName accepted.
 func equalASCII(a, b string) bool {
 	if len(a) != len(b) {
 		return false

@@ -271,29 +271,7 @@ func negativeTTL(m *dns.Msg) uint32 {
 // found.
 func queryName(name string) (string, bool) {
 	n := strings.TrimSuffix(name, ".")
-	if n == "" || len(n) > domain.MaxLength {
-		return "", false
-	}
-	label := 0
-	for i := 0; i < len(n); i++ {
-		c := n[i]
-		switch {
-		case c == '.':
-			if label == 0 {
-				return "", false
-			}
-			label = 0
-			continue
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_':
-		default:
-			return "", false
-		}
-		label++
-		if label > domain.MaxLabelLength {
-			return "", false
-		}
-	}
-	if label == 0 {
+	if !domain.ValidDNSName(n) {
 		return "", false
 	}
 	return strings.ToLower(n) + ".", true
