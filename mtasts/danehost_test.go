@@ -254,22 +254,7 @@ func TestDANEResumedSession(t *testing.T) {
 		r := &Result{Domain: "example.test"}
 		plan := r.Plan([]*net.MX{{Host: "mx1.example.test"}}, PlanOptions{MXSecurity: resolver.Secure})
 		plan.Hosts[0].SetDANE(secureTLSA("mx1.example.test", rec))
-		cfg := plan.Hosts[0].TLSConfig(&tls.Config{ClientSessionCache: cache})
-		c, s := pipe(t)
-		go func() {
-			srv := tls.Server(s, serverCfg)
-			if srv.Handshake() == nil {
-				_, _ = srv.Write([]byte("x"))
-			}
-			s.Close()
-		}()
-		cli := tls.Client(c, cfg)
-		if err := cli.Handshake(); err != nil {
-			return tls.ConnectionState{}, err
-		}
-		buf := make([]byte, 1)
-		_, _ = cli.Read(buf)
-		return cli.ConnectionState(), nil
+		return ticketHandshake(t, serverCfg, plan.Hosts[0].TLSConfig(&tls.Config{ClientSessionCache: cache}))
 	}
 	good := ee311(t, w.certs["valid"])
 	if _, err := run(good); err != nil {

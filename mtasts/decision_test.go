@@ -175,6 +175,28 @@ func TestVerifyHandshakes(t *testing.T) {
 	}
 }
 
+// ticketHandshake runs a TLS handshake over loopback and reads one byte,
+// so that a TLS 1.3 client gets the session ticket the server sends after
+// the handshake (for a resumption with cfg's ClientSessionCache).
+func ticketHandshake(t testing.TB, serverCfg, cfg *tls.Config) (tls.ConnectionState, error) {
+	t.Helper()
+	c, s := pipe(t)
+	go func() {
+		srv := tls.Server(s, serverCfg)
+		if srv.Handshake() == nil {
+			_, _ = srv.Write([]byte("x"))
+		}
+		s.Close()
+	}()
+	cli := tls.Client(c, cfg)
+	if err := cli.Handshake(); err != nil {
+		return tls.ConnectionState{}, err
+	}
+	buf := make([]byte, 1)
+	_, _ = cli.Read(buf)
+	return cli.ConnectionState(), nil
+}
+
 func TestVerifyResumedSession(t *testing.T) {
 	w := world(t)
 	// The server's certificate expires between the first handshake and the
@@ -189,22 +211,7 @@ func TestVerifyResumedSession(t *testing.T) {
 	run := func(now time.Time) (tls.ConnectionState, error) {
 		plan := planFor(t, enforcePolicy, "mx1.example.test")
 		cfg := plan.Hosts[0].TLSConfig(&tls.Config{RootCAs: w.ca.Pool(), ClientSessionCache: cache, Time: func() time.Time { return now }})
-		c, s := pipe(t)
-		go func() {
-			srv := tls.Server(s, serverCfg)
-			if srv.Handshake() == nil {
-				// TLS 1.3 sends tickets after the handshake; read to get them out.
-				_, _ = srv.Write([]byte("x"))
-			}
-			s.Close()
-		}()
-		cli := tls.Client(c, cfg)
-		if err := cli.Handshake(); err != nil {
-			return tls.ConnectionState{}, err
-		}
-		buf := make([]byte, 1)
-		_, _ = cli.Read(buf)
-		return cli.ConnectionState(), nil
+		return ticketHandshake(t, serverCfg, cfg)
 	}
 	if _, err := run(clock); err != nil {
 		t.Fatal(err)
