@@ -108,6 +108,16 @@ func TestDANEDelivery(t *testing.T) {
 			s.MXHost("example.test", 10, "mx1.example.test", mtaststest.MXConfig{Issuer: mtaststest.IssuerPrivate}).
 				PublishTLSA(25, mtaststest.DANETASPKISHA256)
 		}, mtasts.PlanOptions{}, want{deliveredBy: "mx1.example.test", tlsa: []tlsrpt.ResultType{""}}},
+		// RFC 7672, Section 3.2.2: with a secure MX RRset the CNAME
+		// expansion of the next-hop domain is a reference identifier.
+		{"2 1 1, leaf names only the recipient domain's CNAME expansion", func(s *mtaststest.Server) {
+			s.Signed("example.test")
+			s.Signed("hosting.test")
+			s.CNAME("example.test", "mail.hosting.test")
+			s.MXHost("mail.hosting.test", 10, "mx1.hosting.test", mtaststest.MXConfig{Issuer: mtaststest.IssuerPrivate,
+				Certificate: mtaststest.CertNoSAN, CommonName: "mail.hosting.test"}).
+				PublishTLSA(25, mtaststest.DANETASPKISHA256)
+		}, mtasts.PlanOptions{}, want{deliveredBy: "mx1.hosting.test", tlsa: []tlsrpt.ResultType{""}}},
 		{"2 1 1, leaf for another name", func(s *mtaststest.Server) {
 			s.Signed("example.test")
 			s.MXHost("example.test", 10, "mx1.example.test", mtaststest.MXConfig{Issuer: mtaststest.IssuerPrivate, Certificate: mtaststest.CertWrongName}).

@@ -3,6 +3,7 @@ package mtasts
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/strictmx/strictmx/mtasts/dane"
 	"github.com/strictmx/strictmx/mtasts/resolver"
@@ -19,6 +20,7 @@ func (p *Plan) FindDANE(ctx context.Context, f *dane.Finder) {
 	if p.ReportTraffic {
 		return
 	}
+	p.findTarget(ctx, f)
 	now := f.Time() // one clock reading for the plan's cache hits
 	for i := range p.Hosts {
 		if h := &p.Hosts[i]; h.Host != "" {
@@ -34,7 +36,27 @@ func (h *HostPlan) FindDANE(ctx context.Context, f *dane.Finder) {
 	if h.Host == "" || h.flags&reportTraffic != 0 {
 		return
 	}
+	if p := h.st().plan; p != nil {
+		p.findTarget(ctx, f)
+	}
 	h.SetDANE(f.Host(ctx, h.Host))
+}
+
+// findTarget learns, once per plan, where a CNAME at the policy domain
+// led its MX lookup: with a secure MX RRset, a DANE-TA certificate may name
+// that expansion of the next-hop domain (RFC 7672, Section 3.2.2). The
+// answer comes from the cache of f's Resolver when ResolveMXSecure used the
+// same one; a Finder without a Resolver, or a HostPlan given SetDANE
+// directly, goes without it (the check is then stricter, never weaker).
+func (p *Plan) findTarget(ctx context.Context, f *dane.Finder) {
+	if p.targetKnown || p.opts.MXSecurity != resolver.Secure || f.Resolver == nil {
+		return
+	}
+	p.targetKnown = true
+	ans, _ := f.Resolver.LookupSecure(ctx, p.Result.Domain, resolver.TypeMX)
+	if ans != nil && ans.Security == resolver.Secure && ans.Target != ans.Name {
+		p.mxTarget = ans.Target
+	}
 }
 
 // SetDANE applies the DANE state of the host, as a dane.Finder found it,
@@ -182,11 +204,16 @@ func (h *HostPlan) TLSAPolicy() tlsrpt.Policy {
 }
 
 // daneIDs returns the DANE-TA reference identifiers of the host (RFC 7672,
-// Section 3.2.2).
+// Section 3.2.2): dane.Host.IDs, and the CNAME expansion of the next-hop
+// domain that findTarget learned.
 func (h *HostPlan) daneIDs(dh *dane.Host) []string {
 	st := h.st()
 	if st.plan == nil {
 		return dh.IDs("", resolver.Insecure)
 	}
-	return dh.IDs(st.plan.Result.Domain, st.plan.opts.MXSecurity)
+	ids := dh.IDs(st.plan.Result.Domain, st.plan.opts.MXSecurity)
+	if t := st.plan.mxTarget; t != "" && !slices.Contains(ids, t) {
+		ids = append(ids, t) // set only with a secure MX RRset
+	}
+	return ids
 }

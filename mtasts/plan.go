@@ -63,6 +63,12 @@ type Plan struct {
 
 	mx   []*net.MX
 	opts PlanOptions
+	// mxTarget is the CNAME expansion of the policy domain's MX lookup,
+	// when FindDANE found one in a secure answer: a DANE-TA reference
+	// identifier (RFC 7672, Section 3.2.2). targetKnown says it was
+	// looked for.
+	mxTarget    string
+	targetKnown bool
 }
 
 // HostPlan says how to deliver to one MX host, and records the outcome.
