@@ -325,12 +325,7 @@ func (s *Server) stop(t testing.TB) {
 	if p == nil {
 		return
 	}
-	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
-	timer := time.NewTimer(stopTimeout)
-	defer timer.Stop()
-	select {
-	case <-p.Exited():
-	case <-timer.C:
+	if !p.Terminate(stopTimeout) {
 		t.Errorf("postfixtest: master (pid %d) did not exit within %v of SIGTERM; killing its process group", p.Cmd.Process.Pid, stopTimeout)
 	}
 	s.kill()

@@ -1,7 +1,7 @@
 // Package testproc holds what the tests that run a real server as a child
 // process (internal/redistest, internal/postfixtest, internal/unboundtest)
-// share: a place for the
-// child's output, and a free loopback port for it to listen on.
+// share: starting, stopping and waiting for the child (Start, Process), a
+// place for its output, and a free loopback port for it to listen on.
 package testproc
 
 import (
@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 )
 
 // Output collects a child process's output: exec's copying goroutine
@@ -81,4 +83,18 @@ func (p *Process) Err() error {
 func (p *Process) Kill() {
 	_ = p.Cmd.Process.Kill()
 	<-p.exited
+}
+
+// Terminate sends SIGTERM and waits up to grace for the process to exit,
+// reporting whether it did; the caller kills it otherwise.
+func (p *Process) Terminate(grace time.Duration) bool {
+	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	select {
+	case <-p.exited:
+		return true
+	case <-timer.C:
+		return false
+	}
 }

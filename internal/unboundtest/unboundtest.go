@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -610,16 +609,12 @@ func (s *Server) stop(t testing.TB) {
 	if p == nil {
 		return
 	}
-	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
-	timer := time.NewTimer(stopTimeout)
-	defer timer.Stop()
-	select {
-	case <-p.Exited():
+	if p.Terminate(stopTimeout) {
 		s.proc = nil
-	case <-timer.C:
-		t.Errorf("unboundtest: unbound (pid %d) did not exit within %v of SIGTERM; killing it", p.Cmd.Process.Pid, stopTimeout)
-		s.kill()
+		return
 	}
+	t.Errorf("unboundtest: unbound (pid %d) did not exit within %v of SIGTERM; killing it", p.Cmd.Process.Pid, stopTimeout)
+	s.kill()
 }
 
 // kill ends unbound with SIGKILL and waits for it.
