@@ -3,6 +3,7 @@ package mtasts
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"time"
 
@@ -72,19 +73,22 @@ func (h *HostPlan) TLSConfig(base *tls.Config) *tls.Config {
 		cfg.InsecureSkipVerify = true
 		rrs, ids, now, host := dh.RRset, h.daneIDs(dh), cfg.Time, h.Host
 		daneCheck = func(cs tls.ConnectionState) error {
-			if cs.Version < tls.VersionTLS12 {
-				return dane.NewError(host, dane.ErrTLSVersion, fmt.Errorf("negotiated %s", tls.VersionName(cs.Version)))
-			}
-			if rrs.Usable() == 0 {
-				// RFC 7672, Section 2.2: any certificate will do, over
-				// TLS; Done reports the session as tlsa-invalid.
-				return nil
-			}
 			t := time.Now()
 			if now != nil {
 				t = now()
 			}
-			return rrs.Verify(cs.PeerCertificates, ids, t)
+			err := rrs.VerifyConnection(cs, ids, t) // TLS 1.2 or newer, then the records
+			if errors.Is(err, dane.ErrNoUsable) {
+				// RFC 7672, Section 2.2: with no usable record any
+				// certificate will do, over TLS; Done reports the
+				// session as tlsa-invalid.
+				return nil
+			}
+			var de *dane.Error
+			if errors.As(err, &de) && errors.Is(err, dane.ErrTLSVersion) {
+				de.Host = host // the version says nothing of the records: name the host
+			}
+			return err
 		}
 	}
 	switch {
