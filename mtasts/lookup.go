@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"maps"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -95,26 +93,91 @@ func (r *Result) Mode() Mode {
 // is the only copy: a hit returns &result, and the cache entry given to a
 // Store (if any) holds the policy text only as the Store needs it.
 type state struct {
-	result    Result
-	expires   int64        // Unix nanoseconds: result.Expires
-	lastCheck atomic.Int64 // Unix nanoseconds of the last id check
+	result Result
 	// next is the state that replaced this one, when the store may still
 	// hand this one out: a Put of the newer policy failed, the newer
 	// policy had max_age 0 and replaced it with nothing, or the policy is
 	// now served as a fallback (failedID).
 	next atomic.Pointer[state]
-	// touched is the nowUnix reading of the hit that last made the state
-	// the most recently used of its index.
-	touched atomic.Int64
+	// clock packs two readings into one word, so that a state takes 144
+	// bytes: above clockTouchBits, a time in Unix milliseconds, for a
+	// policy its last id check and for "no record" when it expires (a
+	// policy's expiry is result.Expires); below, the Unix second (modulo
+	// 2^clockTouchBits) of the hit that last made the state the most
+	// recently used of its index.
+	clock atomic.Int64
 }
+
+// clockTouchBits is how many low bits of state.clock hold the second of
+// the last promotion.
+const clockTouchBits = 16
+
+const clockTouchMask = 1<<clockTouchBits - 1
 
 // newState returns the state of res, a policy or "no record", that
 // applies until expires and was last checked at lastCheck (both Unix
-// nanoseconds).
+// nanoseconds). A policy's expires must be res.Expires.
 func newState(res *Result, expires, lastCheck int64) *state {
-	st := &state{result: *res, expires: expires}
-	st.lastCheck.Store(lastCheck)
+	st := &state{result: *res}
+	t := lastCheck
+	if res.Policy == nil {
+		t = expires
+	}
+	st.clock.Store(floorMillis(t) << clockTouchBits)
 	return st
+}
+
+// floorMillis returns Unix nanoseconds n in whole milliseconds, rounded
+// down.
+func floorMillis(n int64) int64 {
+	ms := n / 1e6
+	if n%1e6 < 0 {
+		ms--
+	}
+	return ms
+}
+
+// stamp is the time kept in st.clock, in Unix nanoseconds.
+func (st *state) stamp() int64 { return st.clock.Load() >> clockTouchBits * 1e6 }
+
+// lastCheck returns when st's policy's id was last checked, to the
+// millisecond (Unix nanoseconds).
+func (st *state) lastCheck() int64 { return st.stamp() }
+
+// setLastCheck records an id check of st's policy at now (Unix
+// nanoseconds), keeping the promotion second.
+func (st *state) setLastCheck(now int64) {
+	for {
+		w := st.clock.Load()
+		if st.clock.CompareAndSwap(w, floorMillis(now)<<clockTouchBits|w&clockTouchMask) {
+			return
+		}
+	}
+}
+
+// claimCheck sets st's last id check to now and reports true if the last
+// one was interval or more before now; exactly one caller per interval
+// wins.
+func (st *state) claimCheck(now int64, interval time.Duration) bool {
+	for {
+		w := st.clock.Load()
+		if now-w>>clockTouchBits*1e6 < int64(interval) {
+			return false
+		}
+		if st.clock.CompareAndSwap(w, floorMillis(now)<<clockTouchBits|w&clockTouchMask) {
+			return true
+		}
+	}
+}
+
+// promote reports whether a hit at now (Unix nanoseconds) should make st
+// the most recently used: true for the first hit in each second, so that
+// hits write no shared memory and scale with cores. The eviction order is
+// right to within a second.
+func (st *state) promote(now int64) bool {
+	w := st.clock.Load()
+	sec := now / 1e9 & clockTouchMask
+	return w&clockTouchMask != sec && st.clock.CompareAndSwap(w, w&^clockTouchMask|sec)
 }
 
 // failedID is the id whose policy could not be fetched when st serves
@@ -149,150 +212,11 @@ func (st *state) latest() *state {
 }
 
 // live reports whether st's result applies at now (Unix nanoseconds).
-func (st *state) live(now int64) bool { return now < st.expires }
-
-// indexShards is the number of shards of an index. A write copies one
-// shard, about DefaultCacheSize/indexShards entries when the index is full.
-const indexShards = 1024
-
-// promoteEvery bounds how often a hit moves its state to the front of the
-// index's recency list: at most once a second per domain, so that hits
-// write no shared memory and scale with cores. The eviction order is
-// right to within a second.
-const promoteEvery = int64(time.Second)
-
-// index is the Client's memory: the states of at most size domains, the
-// least recently used evicted first.
-//
-// Reads take no lock. Each shard is a map that is never changed once
-// published; a write, under mu, publishes a changed copy of its shard.
-// The maps are keyed by the domain's seeded hash, which also picks the
-// shard, so a read hashes the name once; a read checks the state's domain,
-// and a domain whose hash collides with a held one's replaces it, as an
-// eviction would. Recency and eviction are golang-lru's (simplelru, keyed
-// by the same hash), changed only under mu together with the shards: a
-// state is in its shard exactly when it is in the LRU, whose eviction
-// callback takes it out of the shard, so an evicted state is gone from the
-// shards by the time add returns, and the LRU never holds more than size.
-type index struct {
-	seed   maphash.Seed
-	shards [indexShards]atomic.Pointer[map[uint64]*state]
-
-	mu  sync.Mutex
-	lru *simplelru.LRU[uint64, *state] // guarded by mu
-}
-
-func newIndex(size int) *index {
-	x := &index{seed: maphash.MakeSeed()}
-	// NewLRU fails only for a size below 1.
-	x.lru, _ = simplelru.NewLRU(max(size, 1), func(h uint64, _ *state) {
-		publish(x.shard(h), h, nil) // under mu: every LRU call is
-	})
-	return x
-}
-
-func (x *index) hash(d string) uint64 { return maphash.String(x.seed, d) }
-
-func (x *index) shard(h uint64) *atomic.Pointer[map[uint64]*state] {
-	return &x.shards[h%indexShards]
-}
-
-// get returns the state held for d, or nil.
-func (x *index) get(d string) *state {
-	h := x.hash(d)
-	if m := x.shard(h).Load(); m != nil {
-		if st := (*m)[h]; st != nil && st.result.Domain == d {
-			return st
-		}
+func (st *state) live(now int64) bool {
+	if st.result.Policy == nil {
+		return now < st.stamp() // "no record": expires to the millisecond
 	}
-	return nil
-}
-
-// slot returns the state held under d's hash, whatever its domain.
-func (x *index) slot(h uint64) *state {
-	if m := x.shard(h).Load(); m != nil {
-		return (*m)[h]
-	}
-	return nil
-}
-
-// touch records a hit on st at now (Unix nanoseconds), making it the most
-// recently used if it is held and was last promoted promoteEvery ago or
-// more.
-func (x *index) touch(st *state, now int64) {
-	last := st.touched.Load()
-	if now-last < promoteEvery || !st.touched.CompareAndSwap(last, now) {
-		return
-	}
-	h := x.hash(st.result.Domain)
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if cur, ok := x.lru.Peek(h); ok && cur == st {
-		x.lru.Get(h) // moves it to the front
-	}
-}
-
-// add makes st the state held for its domain, the most recently used,
-// evicting the least recently used states beyond size.
-func (x *index) add(st *state) {
-	h := x.hash(st.result.Domain)
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	// st's domain, or one whose hash collides, is replaced; Add evicts
-	// the oldest beyond size.
-	if x.slot(h) != st {
-		publish(x.shard(h), h, st)
-	}
-	x.lru.Add(h, st)
-}
-
-// remove drops the state held for d, if it is only or only is nil.
-func (x *index) remove(d string, only *state) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	cur := x.get(d)
-	if cur == nil || only != nil && cur != only {
-		return
-	}
-	x.lru.Remove(x.hash(d)) // the callback unpublishes it
-}
-
-// held returns how many states the index holds.
-func (x *index) held() int {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	return x.lru.Len()
-}
-
-// states returns the held states, most recently used first.
-func (x *index) states() []*state {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	list := x.lru.Values() // oldest first
-	slices.Reverse(list)
-	return list
-}
-
-// publish replaces the shard sh with a copy in which hash h maps to st,
-// or in which h is absent when st is nil. The caller holds the index's mu.
-func publish(sh *atomic.Pointer[map[uint64]*state], h uint64, st *state) {
-	var m map[uint64]*state
-	if old := sh.Load(); old != nil {
-		m = make(map[uint64]*state, len(*old)+1)
-		maps.Copy(m, *old)
-	} else if st != nil {
-		m = make(map[uint64]*state, 1)
-	}
-	if st == nil {
-		delete(m, h)
-		if len(m) == 0 {
-			sh.Store(nil)
-			return
-		}
-	} else {
-		m[h] = st
-	}
-	sh.Store(&m)
+	return now < st.result.Expires.UnixNano()
 }
 
 // maxFailureText bounds the text a back-off entry keeps of a failed fetch.
@@ -662,11 +586,7 @@ func wait(ctx context.Context, ch <-chan singleflight.Result) (*Result, error) {
 // claimRecheck reports whether the caller should start the due id check of
 // a cached policy; exactly one caller per interval wins.
 func (c *Client) claimRecheck(st *state, now int64) bool {
-	last := st.lastCheck.Load()
-	if now-last < int64(c.recheckInterval()) {
-		return false
-	}
-	return st.lastCheck.CompareAndSwap(last, now)
+	return st.claimCheck(now, c.recheckInterval())
 }
 
 // stateOf returns the entry's memo, building it (parsing the policy) for an
@@ -713,7 +633,7 @@ func (c *Client) discover(ctx context.Context, d string, how discoverMode) *Resu
 	now := c.now()
 	old := c.usablePolicy(ctx, d, now.UnixNano())
 	if old != nil {
-		old.lastCheck.Store(now.UnixNano())
+		old.setLastCheck(now.UnixNano())
 	}
 
 	rec, ttl, err := c.lookupRecord(ctx, d)
@@ -883,8 +803,8 @@ func (c *Client) fetchFailed(ctx context.Context, d, id string, old *state, err 
 // replaceState makes res, the same policy as old's, what Lookups of d get
 // from now on, and returns its state.
 func (c *Client) replaceState(ctx context.Context, d string, old *state, res *Result) *state {
-	st := newState(res, old.expires, old.lastCheck.Load())
-	st.touched.Store(old.touched.Load())
+	st := newState(res, res.Expires.UnixNano(), 0)
+	st.clock.Store(old.clock.Load()) // the last check and promotion
 	c.mem.add(st)
 	c.supersede(ctx, d, old, st)
 	return st

@@ -13,8 +13,8 @@ func indexState(d string) *state {
 }
 
 // checkIndex checks the index's invariants: the LRU holds at most size
-// states; every one is what its shard maps its hash to, and the shards
-// hold nothing else.
+// hashes; the state under each is in its shard's table, in the bucket and
+// with the tag its hash gives, and the tables hold nothing else.
 func checkIndex(t *testing.T, x *index, size int) {
 	t.Helper()
 	x.mu.Lock()
@@ -24,22 +24,34 @@ func checkIndex(t *testing.T, x *index, size int) {
 		t.Fatalf("index holds %d states; its size is %d", n, size)
 	}
 	for _, h := range x.lru.Keys() {
-		st, _ := x.lru.Peek(h)
-		if got := x.slot(h); got != st || x.hash(st.result.Domain) != h {
-			t.Fatalf("%s: in the LRU but its shard has %p, not %p", st.result.Domain, got, st)
+		if st := x.slot(h); st == nil {
+			t.Fatalf("hash %#x in the LRU, in no table", h)
 		}
 	}
-	inShards := 0
+	inTables := 0
 	for i := range x.shards {
-		if m := x.shards[i].Load(); m != nil {
-			if len(*m) == 0 {
-				t.Fatalf("shard %d published empty", i)
-			}
-			inShards += len(*m)
+		tb := x.shards[i].Load()
+		if tb == nil {
+			continue
 		}
+		nb := tb.buckets()
+		if len(tb.states) == 0 || len(tb.meta) != nb+(len(tb.states)+3)/4 || int(tb.meta[nb-1]) != len(tb.states) {
+			t.Fatalf("shard %d: table of %d states, meta %v", i, len(tb.states), tb.meta)
+		}
+		for j, st := range tb.states {
+			h := x.hash(st.result.Domain)
+			lo, hi := tb.span(h)
+			if h%indexShards != uint64(i) || tb.tag(uint32(j)) != tagOf(h) || uint32(j) < lo || uint32(j) >= hi {
+				t.Fatalf("shard %d: %s at %d, tag %#x, not where its hash puts it", i, st.result.Domain, j, tb.tag(uint32(j)))
+			}
+			if !x.lru.Contains(h) {
+				t.Fatalf("%s in a table but not in the LRU", st.result.Domain)
+			}
+		}
+		inTables += len(tb.states)
 	}
-	if inShards != n {
-		t.Fatalf("LRU %d, shards %d", n, inShards)
+	if inTables != n {
+		t.Fatalf("LRU %d, tables %d", n, inTables)
 	}
 }
 
@@ -74,7 +86,7 @@ func TestIndexBoundedAndExact(t *testing.T) {
 				order = order[1:]
 			}
 		case op < 8:
-			now += promoteEvery
+			now += int64(time.Second)
 			if st := x.get(d); st != nil {
 				x.touch(st, now)
 				use(d)
@@ -101,16 +113,16 @@ func TestIndexBoundedAndExact(t *testing.T) {
 	}
 }
 
-// touch moves a state at most once per promoteEvery: the least recently
-// used is evicted, to within that.
+// touch moves a state at most once a second: the least recently used is
+// evicted, to within that.
 func TestIndexEvictsLeastRecentlyUsed(t *testing.T) {
 	x := newIndex(3)
 	a, b, c := indexState("a.example"), indexState("b.example"), indexState("c.example")
 	x.add(a)
 	x.add(b)
 	x.add(c)
-	x.touch(a, promoteEvery) // a is now the most recently used
-	x.touch(b, promoteEvery-1)
+	x.touch(a, int64(time.Second)) // a is now the most recently used
+	x.touch(b, int64(time.Second)-1)
 	x.add(indexState("d.example"))
 	if x.get("b.example") != nil || x.get("a.example") != a || x.get("c.example") != c {
 		t.Fatalf("after touching a: b should be evicted; a %p c %p b %p", x.get("a.example"), x.get("c.example"), x.get("b.example"))
@@ -146,7 +158,7 @@ func TestIndexConcurrent(t *testing.T) {
 						t.Errorf("reader %d: %s maps to the state of %s", r, d, st.result.Domain)
 						return
 					}
-					x.touch(st, i*promoteEvery)
+					x.touch(st, i*int64(time.Second))
 				}
 			}
 		})
@@ -182,25 +194,84 @@ func TestIndexHitAllocs(t *testing.T) {
 // the other's state, and replaces it when added, as an eviction would.
 func TestIndexHashCollision(t *testing.T) {
 	x := newIndex(4)
-	a := indexState("a.example")
+	x.mask = 0 // every hash is 0
+	a, b := indexState("a.example"), indexState("b.example")
 	x.add(a)
-	// Hold b under a's hash, as if their hashes collided.
-	b := indexState("b.example")
-	x.mu.Lock()
-	x.lru.Add(x.hash("a.example"), b)
-	publish(x.shard(x.hash("a.example")), x.hash("a.example"), b)
-	x.mu.Unlock()
+	x.add(b)
 	if got := x.get("a.example"); got != nil {
 		t.Fatalf("a.example answered with the state of %s", got.result.Domain)
 	}
+	if x.get("b.example") != b || x.held() != 1 {
+		t.Fatalf("after adding b.example: get %p, held %d", x.get("b.example"), x.held())
+	}
 	x.remove("a.example", nil) // b is not a's: left alone
-	if x.slot(x.hash("a.example")) != b {
+	if x.get("b.example") != b {
 		t.Fatal("removing a.example removed the state of b.example")
 	}
 	a2 := indexState("a.example")
 	x.add(a2)
-	if x.get("a.example") != a2 || x.held() != 1 {
-		t.Fatalf("after adding a.example: get %p, held %d", x.get("a.example"), x.held())
+	if x.get("a.example") != a2 || x.get("b.example") != nil || x.held() != 1 {
+		t.Fatalf("after adding a.example again: get %p, held %d", x.get("a.example"), x.held())
 	}
 	checkIndex(t, x, 4)
+}
+
+// Many states in one shard: each is found in its bucket, and removing
+// some leaves the others found.
+func TestIndexOneShard(t *testing.T) {
+	x := newIndex(5000)
+	x.mask = ^uint64(indexShards - 1) // every state in shard 0
+	names := make([]string, 2000)
+	for i := range names {
+		names[i] = "d" + strconv.Itoa(i) + ".example"
+		x.add(indexState(names[i]))
+	}
+	checkIndex(t, x, 5000)
+	for i, d := range names {
+		if i%3 == 0 {
+			x.remove(d, nil)
+		}
+	}
+	checkIndex(t, x, 5000)
+	for i, d := range names {
+		if st := x.get(d); (st != nil) != (i%3 != 0) || st != nil && st.result.Domain != d {
+			t.Fatalf("%s: got %v", d, st)
+		}
+	}
+	if x.get("absent.example") != nil {
+		t.Fatal("absent.example found")
+	}
+}
+
+// The clock word keeps the last check and the promotion second apart.
+func TestStateClock(t *testing.T) {
+	const sec = int64(time.Second)
+	p := &Policy{MaxAge: time.Hour}
+	st := newState(&Result{Domain: "a.example", Policy: p, Expires: time.Unix(3600, 0)}, 3600*sec, 10*sec+123_456_789)
+	if got := st.lastCheck(); got != 10*sec+123_000_000 {
+		t.Fatalf("lastCheck %d, want it to the millisecond", got)
+	}
+	if !st.promote(20*sec) || st.promote(20*sec+sec/2) || !st.promote(21*sec) {
+		t.Fatal("promote: want once a second")
+	}
+	if got := st.lastCheck(); got != 10*sec+123_000_000 {
+		t.Fatalf("promote changed lastCheck to %d", got)
+	}
+	if st.claimCheck(10*sec+123_000_000+sec-1, time.Second) || !st.claimCheck(11*sec+123_000_000, time.Second) {
+		t.Fatal("claimCheck: want true only an interval after the last check")
+	}
+	if st.promote(21*sec + 1) {
+		t.Fatal("claimCheck changed the promotion second")
+	}
+	if !st.live(3600*sec-1) || st.live(3600*sec) {
+		t.Fatal("a policy lives until result.Expires")
+	}
+	neg := newState(&Result{Domain: "b.example"}, 100*sec+999_999, 0) // "no record"
+	if !neg.live(100*sec-1) || neg.live(100*sec) {
+		t.Fatal(`"no record" lives until its expiry, rounded down to the millisecond`)
+	}
+	before := newState(&Result{Domain: "c.example"}, -1, 0) // before 1970
+	if before.live(-1) || !before.live(-1_000_001) {
+		t.Fatal("a negative time rounds down too")
+	}
 }
