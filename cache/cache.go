@@ -62,6 +62,9 @@ type Entry struct {
 	Expires time.Time
 
 	memo atomic.Pointer[memo]
+	// freshUntil is set by the Store that returned the entry: see
+	// SetFreshUntil.
+	freshUntil atomic.Int64
 }
 
 type memo struct{ v any }
@@ -82,6 +85,45 @@ func (e *Entry) Memo() any {
 // SetMemo records v as the entry's memo. It is safe to call concurrently
 // with Memo; a later call replaces the value.
 func (e *Entry) SetMemo(v any) { e.memo.Store(&memo{v}) }
+
+// LoadOrStoreMemo returns the entry's memo if it has one (loaded true);
+// otherwise it records v as the memo and returns v. Of concurrent callers
+// on an entry without a memo, exactly one stores its v and all get that
+// one, so that consumers building a memo at once agree on it.
+func (e *Entry) LoadOrStoreMemo(v any) (actual any, loaded bool) {
+	for {
+		if m := e.memo.Load(); m != nil {
+			return m.v, true
+		}
+		if e.memo.CompareAndSwap(nil, &memo{v}) {
+			return v, false
+		}
+	}
+}
+
+// FreshAt reports whether the Store that returned e vouches that, at now
+// (Unix nanoseconds on the system clock), a Get of e.Domain would return e
+// itself without any I/O: until the time it last gave SetFreshUntil. A
+// consumer that holds e may use it again until then without asking the
+// Store (package mtasts does, so that a hit through a Store's memory tier
+// costs what a hit in its own memory does). It is false for an entry no
+// Store vouches for.
+func (e *Entry) FreshAt(now int64) bool {
+	u := e.freshUntil.Load()
+	return u != 0 && now < u
+}
+
+// SetFreshUntil is for Store implementations with entries in memory: it
+// records that until (Unix nanoseconds on the system clock: the wall time
+// at the Store's first use advanced by the monotonic clock, say) a Get of
+// e.Domain returns e, the very *Entry, without I/O. The Store must call
+// SetFreshUntil(0) as soon as that stops being true before until: when a
+// Put or Delete replaces or removes e, or it evicts or expires e. It
+// should vouch for short spans (a second, say) and renew them on the Gets
+// it sees, since a consumer that skips Get leaves the Store's recency
+// order as it was at the last Get. A Store whose clock is not the system
+// clock (a test clock) does not vouch. An entry belongs to one Store.
+func (e *Entry) SetFreshUntil(until int64) { e.freshUntil.Store(until) }
 
 // Negative reports whether e records the absence of a policy.
 func (e *Entry) Negative() bool { return e.ID == "" }

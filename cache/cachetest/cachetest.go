@@ -82,6 +82,7 @@ func RunStoreOptions(t *testing.T, newStore func(t *testing.T) cache.Store, opts
 	t.Run("Concurrent", s.concurrent)
 	t.Run("CancelledContext", s.cancelled)
 	t.Run("Memo", s.memo)
+	t.Run("Vouching", s.vouching)
 	if opts.Reopen != nil {
 		t.Run("Reopen", s.reopen)
 	}
@@ -448,6 +449,54 @@ func (s *suite) memo(t *testing.T) {
 	got.SetMemo("again")
 	if again := mustGet(t, st, e); again == got && again.Memo() != "again" {
 		t.Fatalf("memo on a shared entry = %v", again.Memo())
+	}
+}
+
+// vouching checks what a Store that vouches for its entries
+// (cache.Entry.SetFreshUntil) must keep to: an entry it vouches for is what
+// its Get returns, and one it replaced, deleted or evicted is no longer
+// vouched for. A Store that never vouches passes.
+func (s *suite) vouching(t *testing.T) {
+	st := s.newStore(t)
+	vouched := func(e *cache.Entry) bool { return e.FreshAt(time.Now().UnixNano()) }
+	check := func(e *cache.Entry, what string) {
+		t.Helper()
+		if !vouched(e) {
+			return
+		}
+		if got, err := st.Get(t.Context(), e.Domain); err != nil || got != e {
+			t.Fatalf("%s: the entry is vouched for, but Get returns %v, %v", what, got, err)
+		}
+	}
+	a := entry("a.example", "1")
+	mustPut(t, st, a)
+	got := mustGet(t, st, a)
+	check(got, "after Put")
+	b := entry("a.example", "2")
+	mustPut(t, st, b)
+	if vouched(got) {
+		t.Fatal("an entry replaced by a Put is still vouched for")
+	}
+	got = mustGet(t, st, b)
+	check(got, "after a second Put")
+	if err := st.Delete(t.Context(), "a.example"); err != nil {
+		t.Fatal(err)
+	}
+	if vouched(got) {
+		t.Fatal("a deleted entry is still vouched for")
+	}
+	// However many entries the store holds or evicts, one vouched for is
+	// the one Get returns.
+	entries := make([]*cache.Entry, MaxEntries)
+	for i := range entries {
+		entries[i] = entry("d"+strconv.Itoa(i)+".example", strconv.Itoa(i))
+		mustPut(t, st, entries[i])
+		if _, err := st.Get(t.Context(), entries[i].Domain); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, e := range entries {
+		check(e, "entry "+strconv.Itoa(i)+" of "+strconv.Itoa(MaxEntries))
 	}
 }
 
