@@ -122,8 +122,11 @@ type Store struct {
 
 	once  sync.Once
 	start time.Time // Now() at first use; clock readings count from it
-	mem   *tier
-	seed  maphash.Seed
+	// startUnix is start in Unix nanoseconds: clock reading c is the
+	// system time startUnix+c, the scale of cache.Entry.SetFreshUntil.
+	startUnix int64
+	mem       *tier
+	seed      maphash.Seed
 	// locks, striped by domain, order Redis writes and memory updates.
 	// Each is a one-slot channel so a caller waiting for it can give up
 	// when its ctx ends.
@@ -160,20 +163,46 @@ func (s *Store) lookupMem(domain string, now int64) (*held, bool) {
 		return nil, false
 	}
 	if last := h.promoted.Load(); now-last >= promoteEvery && h.promoted.CompareAndSwap(last, now) {
-		s.mem.Get(domain)
+		s.mem.Promote(domain, h, s.vouchUntil(h, now))
 	}
 	return h, true
 }
 
-func (s *Store) newHeld(e *cache.Entry, c int64) *held {
+// hold makes e, read or written at clock reading c, domain's entry in the
+// memory tier, fresh for LocalTTL.
+func (s *Store) hold(domain string, e *cache.Entry, c int64) {
 	h := &held{e: e, expiresAt: addSat(c, int64(e.Expires.Sub(s.at(c))))}
-	s.renew(h, c)
-	return h
+	h.freshUntil.Store(s.freshFrom(h, c))
+	s.mem.Add(domain, h, s.vouchUntil(h, c))
 }
 
-// renew makes h fresh for LocalTTL from clock reading c.
-func (s *Store) renew(h *held, c int64) {
-	h.freshUntil.Store(min(addSat(c, int64(s.localTTL())), h.expiresAt))
+// freshFrom is when h, renewed at clock reading c, stops being fresh:
+// LocalTTL later, or at its expiry if that is sooner.
+func (s *Store) freshFrom(h *held, c int64) int64 {
+	return min(addSat(c, int64(s.localTTL())), h.expiresAt)
+}
+
+// renew makes h, domain's entry, fresh for LocalTTL from clock reading c.
+func (s *Store) renew(domain string, h *held, c int64) {
+	h.freshUntil.Store(s.freshFrom(h, c))
+	s.mem.Promote(domain, h, s.vouchUntil(h, c))
+}
+
+// vouchFor is how long the Store vouches for a held entry at a time
+// (cache.Entry.SetFreshUntil): a consumer that skips its Gets leaves the
+// LRU order as it was, so a Get at least once a second keeps it right to
+// within a second, as promoteEvery does.
+const vouchFor = promoteEvery
+
+// vouchUntil returns when the Store's vouching for h (see
+// cache.Entry.SetFreshUntil), renewed at clock reading c, ends, as Unix
+// nanoseconds: vouchFor later, or when h stops being fresh if that is
+// sooner; 0, no vouching, when the Store's clock is not the system's.
+func (s *Store) vouchUntil(h *held, c int64) int64 {
+	if s.Now != nil {
+		return 0
+	}
+	return s.startUnix + min(h.freshUntil.Load(), addSat(c, int64(vouchFor)))
 }
 
 // serve returns h's entry unless it has expired at clock reading c: the
@@ -208,6 +237,7 @@ func (s *Store) init() {
 		s.mem = newTier(size)
 		s.seed = maphash.MakeSeed()
 		s.start = s.now()
+		s.startUnix = s.start.UnixNano()
 		for i := range s.locks {
 			s.locks[i] = make(chan struct{}, 1)
 		}
@@ -348,7 +378,7 @@ func (s *Store) readCold(ctx context.Context, domain string, now int64) (*cache.
 	if what != foundEntry {
 		return nil, cache.ErrCacheMiss
 	}
-	s.mem.Add(domain, s.newHeld(e, now))
+	s.hold(domain, e, now)
 	return e, nil
 }
 
@@ -393,7 +423,7 @@ func (s *Store) refresh(ctx context.Context, domain string, h *held, now int64) 
 	case err != nil:
 		s.logger().Warn("redisstore: cannot re-read entry; serving it from memory",
 			"domain", domain, "local_ttl", s.localTTL(), "err", err)
-		s.renew(h, now)
+		s.renew(domain, h, now)
 		return s.serve(domain, h, now)
 	case what == foundNothing && h.e.Expires.After(s.at(now)):
 		return s.restore(ctx, domain, h, now)
@@ -401,10 +431,10 @@ func (s *Store) refresh(ctx context.Context, domain string, h *held, now int64) 
 		s.mem.Remove(domain)
 		return nil, cache.ErrCacheMiss
 	case sameFields(e, h.e):
-		s.renew(h, now)
+		s.renew(domain, h, now)
 		return s.serve(domain, h, now)
 	}
-	s.mem.Add(domain, s.newHeld(e, now))
+	s.hold(domain, e, now)
 	return e, nil
 }
 
@@ -436,17 +466,17 @@ func (s *Store) restore(ctx context.Context, domain string, h *held, now int64) 
 		e, what, err := s.read(ctx, domain)
 		switch {
 		case err != nil:
-			s.renew(h, now)
+			s.renew(domain, h, now)
 			return s.serve(domain, h, now)
 		case what == foundEntry && !sameFields(e, h.e):
-			s.mem.Add(domain, s.newHeld(e, now))
+			s.hold(domain, e, now)
 			return e, nil
 		case what == foundTombstone || what == foundCorrupt:
 			s.mem.Remove(domain)
 			return nil, cache.ErrCacheMiss
 		}
 	}
-	s.renew(h, now)
+	s.renew(domain, h, now)
 	return s.serve(domain, h, now)
 }
 
@@ -528,7 +558,7 @@ func (s *Store) Put(ctx context.Context, e *cache.Entry) error {
 			return struct{}{}, fmt.Errorf("redisstore: put %s: %w", e.Domain, err)
 		}
 		if ttl > 0 {
-			s.mem.Add(e.Domain, s.newHeld(e, now))
+			s.hold(e.Domain, e, now)
 		}
 		return struct{}{}, nil
 	})

@@ -388,3 +388,42 @@ func TestGetAt(t *testing.T) {
 		t.Fatalf("GetAt with Now set = %p, %v; want the entry (Now, not the reading, decides)", got, err)
 	}
 }
+
+// The Store vouches for an entry in its memory tier (cache.Entry.FreshAt)
+// for at most a second at a time, renewed by its Gets, and only on the
+// system clock and while the entry is fresh in memory.
+func TestVouching(t *testing.T) {
+	client := newClient(t)
+	ctx := t.Context()
+	clk := testclock.New(time.Now())
+	for _, tc := range []struct {
+		name     string
+		store    *redisstore.Store
+		vouching bool
+	}{
+		{"system-clock", &redisstore.Store{Client: client, Prefix: uniquePrefix()}, true},
+		{"own-clock", &redisstore.Store{Client: client, Prefix: uniquePrefix(), Now: time.Now}, false},
+		{"no-local-ttl", &redisstore.Store{Client: client, Prefix: uniquePrefix(), LocalTTL: -1}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := entry("example.com", "1", clk)
+			if err := tc.store.Put(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now()
+			if got := e.FreshAt(now.UnixNano()); got != tc.vouching {
+				t.Fatalf("vouched for after Put: %v, want %v", got, tc.vouching)
+			}
+			if e.FreshAt(now.Add(time.Second + 100*time.Millisecond).UnixNano()) {
+				t.Fatal("vouched for more than a second ahead")
+			}
+			got, err := tc.store.Get(ctx, "example.com")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.FreshAt(time.Now().UnixNano()) != tc.vouching {
+				t.Fatalf("vouched for after Get: %v, want %v", !tc.vouching, tc.vouching)
+			}
+		})
+	}
+}

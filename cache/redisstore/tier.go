@@ -38,7 +38,10 @@ type tier struct {
 func newTier(size int) *tier {
 	t := &tier{seed: maphash.MakeSeed()}
 	var err error
-	t.lru, err = simplelru.NewLRU(size, func(domain string, h *held) { t.publish(domain, h, false) })
+	t.lru, err = simplelru.NewLRU(size, func(domain string, h *held) {
+		h.e.SetFreshUntil(0) // no longer what a Get returns
+		t.publish(domain, h, false)
+	})
 	if err != nil {
 		panic("redisstore: golang-lru refused a positive size: " + err.Error())
 	}
@@ -69,13 +72,31 @@ func (t *tier) Get(domain string) (*held, bool) {
 	return t.lru.Get(domain)
 }
 
-// Add makes h, whose entry is domain's, domain's entry, the most recently used, evicting the least
-// recently used entry when the tier is full.
-func (t *tier) Add(domain string, h *held) {
+// Promote makes h the most recently used and vouches for its entry until
+// until (cache.Entry.SetFreshUntil), if h is still domain's entry.
+// Vouching under mu, like the revocations, means that no entry the tier
+// has dropped is vouched for again.
+func (t *tier) Promote(domain string, h *held, until int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if cur, ok := t.lru.Peek(domain); ok && cur == h {
+		t.lru.Get(domain)
+		h.e.SetFreshUntil(until)
+	}
+}
+
+// Add makes h, whose entry is domain's, domain's entry, the most recently
+// used, vouched for until until, evicting the least recently used entry
+// when the tier is full. The entry it replaces is no longer vouched for.
+func (t *tier) Add(domain string, h *held, until int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if old, ok := t.lru.Peek(domain); ok && old.e != h.e {
+		old.e.SetFreshUntil(0) // replaced: Add calls no eviction callback
+	}
 	t.lru.Add(domain, h) // its eviction callback drops the evicted entry
 	t.publish(domain, h, true)
+	h.e.SetFreshUntil(until)
 }
 
 // Remove drops domain's entry, if any.

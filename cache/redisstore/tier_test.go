@@ -38,22 +38,49 @@ func checkTier(t *testing.T, tr *tier, size int) {
 
 // The memory tier never holds more than its size, and an entry the LRU
 // evicts (or that is removed or replaced) is gone from the read index
-// when the call returns.
+// when the call returns, and no longer vouched for
+// (cache.Entry.SetFreshUntil); the entries it holds are.
 func TestTierBoundedAndExact(t *testing.T) {
 	const size = 8
 	tr := newTier(size)
 	rng := rand.New(rand.NewPCG(3, 4))
+	var made []*held
 	for range 5000 {
 		d := "d" + strconv.Itoa(rng.IntN(40)) + ".example"
-		switch rng.IntN(4) {
+		switch rng.IntN(5) {
 		case 0, 1:
-			tr.Add(d, &held{e: &cache.Entry{Domain: d}})
+			h := &held{e: &cache.Entry{Domain: d}}
+			made = append(made, h)
+			tr.Add(d, h, 1)
 		case 2:
 			tr.Get(d)
+		case 3:
+			if h, ok := tr.Peek(d); ok {
+				tr.Promote(d, h, 2)
+			}
 		default:
 			tr.Remove(d)
 		}
 		checkTier(t, tr, size)
+		for _, h := range made {
+			cur, ok := tr.Peek(h.e.Domain)
+			if held := ok && cur == h; h.e.FreshAt(0) != held {
+				t.Fatalf("%s: vouched for %v, held %v", h.e.Domain, h.e.FreshAt(0), held)
+			}
+		}
+	}
+}
+
+// Promote vouches only for the entry the tier holds, so that a hit that
+// peeked an entry just before a Put replaced it cannot vouch for it again.
+func TestTierPromoteReplaced(t *testing.T) {
+	tr := newTier(4)
+	old := &held{e: &cache.Entry{Domain: "a.example"}}
+	tr.Add("a.example", old, 10)
+	tr.Add("a.example", &held{e: &cache.Entry{Domain: "a.example"}}, 10)
+	tr.Promote("a.example", old, 20) // a hit that peeked old before the Add
+	if old.e.FreshAt(0) {
+		t.Fatal("a replaced entry is vouched for again")
 	}
 }
 
@@ -82,7 +109,7 @@ func TestTierConcurrent(t *testing.T) {
 		if i%9 == 0 {
 			tr.Remove(d)
 		} else {
-			tr.Add(d, &held{e: &cache.Entry{Domain: d}})
+			tr.Add(d, &held{e: &cache.Entry{Domain: d}}, 1)
 		}
 	}
 	close(stop)
