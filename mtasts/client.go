@@ -178,7 +178,12 @@ type Client struct {
 	// Store is nil, every cache entry: Run keeps its policies fresh, and
 	// Lookup answers from it when there is no Store or the Store fails or
 	// misses.
-	mem *index
+	mem *index[stateRef]
+	// vouched holds, with a Store and the system clock, the Store's
+	// entries that it vouches for (cache.Entry.FreshAt), and vouching is
+	// set once it holds one: until then Lookup does not look there.
+	vouched  *index[vouchedRef]
+	vouching atomic.Bool
 }
 
 // DefaultCacheSize is the number of domains the default in-memory store,
@@ -204,7 +209,10 @@ func (c *Client) init() {
 			c.log = slog.New(slog.DiscardHandler)
 		}
 		c.backoff = newBackoffTable(DefaultCacheSize)
-		c.mem = newIndex(DefaultCacheSize)
+		c.mem = newIndex[stateRef](DefaultCacheSize)
+		if c.store != nil && c.Now == nil {
+			c.vouched = newIndex[vouchedRef](DefaultCacheSize)
+		}
 	})
 }
 

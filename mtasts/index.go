@@ -10,53 +10,66 @@ import (
 )
 
 // indexShards is the number of shards of an index. A write rebuilds one
-// shard, about DefaultCacheSize/indexShards states when the index is full.
+// shard, about DefaultCacheSize/indexShards members when the index is
+// full.
 const indexShards = 1024
 
-// index is the Client's memory: the states of at most size domains, the
-// least recently used evicted first.
+// index is a bounded table of the Client's, by domain: the states of the
+// domains it holds (*state), and, with a Store, the entries the Store
+// vouches for (*vouched). It holds at most size members, the least
+// recently used evicted first.
 //
 // Reads take no lock. Each shard is a table that is never changed once
 // published; a write, under mu, publishes a rebuilt table for its shard.
-// States are keyed by the domain's seeded hash, which picks the shard, the
+// Members are keyed by the domain's seeded hash, which picks the shard, the
 // bucket in the shard's table and a one-byte tag, so a read hashes the name
-// once and compares the domain of a state only when its tag matches. A
+// once and compares the domain of a member only when its tag matches. A
 // domain whose hash collides with a held one's replaces it, as an eviction
 // would. Recency and eviction are golang-lru's (simplelru, keyed by the
-// same hash), changed only under mu together with the tables: a state is in
-// its shard's table exactly when its hash is in the LRU, whose eviction
-// callback takes it out of the table, so an evicted state is gone from the
-// shards by the time add returns, and the LRU never holds more than size.
+// same hash), changed only under mu together with the tables: a member is
+// in its shard's table exactly when its hash is in the LRU, whose eviction
+// callback takes it out of the table, so an evicted member is gone from
+// the shards by the time add returns, and the LRU never holds more than
+// size.
 //
-// The tables hold a pointer and a tag byte per state, and an offset per
-// four states: about 10 bytes a state, where a map would take 25.
-type index struct {
+// The tables hold a pointer and a tag byte per member, and an offset per
+// four members: about 10 bytes a member, where a map would take 25.
+type index[M member] struct {
 	seed maphash.Seed
 	// mask is applied to every hash; tests narrow it to make hashes
 	// collide.
 	mask   uint64
-	shards [indexShards]atomic.Pointer[table]
+	shards [indexShards]atomic.Pointer[table[M]]
 
 	mu  sync.Mutex
 	lru *simplelru.LRU[uint64, struct{}] // guarded by mu
 }
 
-// table is one shard of an index: its states grouped by bucket, and in
-// meta the end of each bucket in states followed by the states' tags,
+// table is one shard of an index: its members grouped by bucket, and in
+// meta the end of each bucket in states followed by the members' tags,
 // four to a word. Bucket b is states[end(b-1):end(b)], from 0 for the
-// first; a table of n states has (n+3)/4 buckets.
-type table struct {
-	states []*state
+// first; a table of n members has (n+3)/4 buckets.
+type table[M member] struct {
+	states []M
 	meta   []uint32
+}
+
+// member is what an index holds: a pointer to something kept for the
+// domain key returns, which promote says when to make the most recently
+// used.
+type member interface {
+	comparable
+	key() string
+	promote(now int64) bool
 }
 
 // statesPerBucket is the mean length of a bucket, the scan a read does.
 const statesPerBucket = 4
 
-func (t *table) buckets() int { return (len(t.states) + statesPerBucket - 1) / statesPerBucket }
+func (t *table[M]) buckets() int { return (len(t.states) + statesPerBucket - 1) / statesPerBucket }
 
 // span returns where h's bucket is in t.states.
-func (t *table) span(h uint64) (lo, hi uint32) {
+func (t *table[M]) span(h uint64) (lo, hi uint32) {
 	b := bucketOf(h, t.buckets())
 	if b > 0 {
 		lo = t.meta[b-1]
@@ -65,7 +78,7 @@ func (t *table) span(h uint64) (lo, hi uint32) {
 }
 
 // tag returns the tag of t.states[i].
-func (t *table) tag(i uint32) uint8 {
+func (t *table[M]) tag(i uint32) uint8 {
 	return uint8(t.meta[uint32(t.buckets())+i/4] >> (i % 4 * 8))
 }
 
@@ -75,133 +88,136 @@ func bucketOf(h uint64, n int) int { return int((h >> 32) * uint64(n) >> 32) }
 
 func tagOf(h uint64) uint8 { return uint8(h >> 16) }
 
-func newIndex(size int) *index {
-	x := &index{seed: maphash.MakeSeed(), mask: ^uint64(0)}
+func newIndex[M member](size int) *index[M] {
+	x := &index[M]{seed: maphash.MakeSeed(), mask: ^uint64(0)}
 	// NewLRU fails only for a size below 1.
 	x.lru, _ = simplelru.NewLRU(max(size, 1), func(h uint64, _ struct{}) {
-		x.rebuild(h, nil) // under mu: every LRU call is
+		var zero M
+		x.rebuild(h, zero, false) // under mu: every LRU call is
 	})
 	return x
 }
 
-func (x *index) hash(d string) uint64 { return maphash.String(x.seed, d) & x.mask }
+func (x *index[M]) hash(d string) uint64 { return maphash.String(x.seed, d) & x.mask }
 
-func (x *index) shard(h uint64) *atomic.Pointer[table] {
+func (x *index[M]) shard(h uint64) *atomic.Pointer[table[M]] {
 	return &x.shards[h%indexShards]
 }
 
-// get returns the state held for d, or nil.
-func (x *index) get(d string) *state {
+// get returns the member held for d, or the zero M.
+func (x *index[M]) get(d string) (m M) {
 	h := x.hash(d)
 	t := x.shard(h).Load()
 	if t == nil {
-		return nil
+		return m
 	}
 	lo, hi := t.span(h)
 	for i, tag := lo, tagOf(h); i < hi; i++ {
-		if t.tag(i) == tag && t.states[i].result.Domain == d {
+		if t.tag(i) == tag && t.states[i].key() == d {
 			return t.states[i]
 		}
 	}
-	return nil
+	return m
 }
 
-// slot returns the state held under hash h, whatever its domain. The
-// caller holds mu.
-func (x *index) slot(h uint64) *state {
+// slot returns the member held under hash h, whatever its domain, or the
+// zero M. The caller holds mu.
+func (x *index[M]) slot(h uint64) (m M) {
 	t := x.shard(h).Load()
 	if t == nil {
-		return nil
+		return m
 	}
 	lo, hi := t.span(h)
 	for i, tag := lo, tagOf(h); i < hi; i++ {
-		if t.tag(i) == tag && x.hash(t.states[i].result.Domain) == h {
+		if t.tag(i) == tag && x.hash(t.states[i].key()) == h {
 			return t.states[i]
 		}
 	}
-	return nil
+	return m
 }
 
-// touch records a hit on st at now (Unix nanoseconds), making it the most
+// touch records a hit on m at now (Unix nanoseconds), making it the most
 // recently used if it is held and was not yet promoted in now's second.
-func (x *index) touch(st *state, now int64) {
-	if !st.promote(now) {
+func (x *index[M]) touch(m M, now int64) {
+	if !m.promote(now) {
 		return
 	}
-	h := x.hash(st.result.Domain)
+	h := x.hash(m.key())
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.slot(h) == st {
+	if x.slot(h) == m {
 		x.lru.Get(h) // moves it to the front
 	}
 }
 
-// add makes st the state held for its domain, the most recently used,
-// evicting the least recently used states beyond size.
-func (x *index) add(st *state) {
-	h := x.hash(st.result.Domain)
+// add makes m the member held for its domain, the most recently used,
+// evicting the least recently used beyond size.
+func (x *index[M]) add(m M) {
+	h := x.hash(m.key())
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	// st's domain, or one whose hash collides, is replaced; Add evicts
+	// m's domain, or one whose hash collides, is replaced; Add evicts
 	// the oldest beyond size.
-	if x.slot(h) != st {
-		x.rebuild(h, st)
+	if x.slot(h) != m {
+		x.rebuild(h, m, true)
 	}
 	x.lru.Add(h, struct{}{})
 }
 
-// remove drops the state held for d, if it is only or only is nil.
-func (x *index) remove(d string, only *state) {
+// remove drops the member held for d, if it is only or only is the zero
+// M.
+func (x *index[M]) remove(d string, only M) {
+	var zero M
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	cur := x.get(d)
-	if cur == nil || only != nil && cur != only {
+	if cur == zero || only != zero && cur != only {
 		return
 	}
 	x.lru.Remove(x.hash(d)) // the callback takes it out of its table
 }
 
-// held returns how many states the index holds.
-func (x *index) held() int {
+// held returns how many members the index holds.
+func (x *index[M]) held() int {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	return x.lru.Len()
 }
 
-// states returns the held states, most recently used first.
-func (x *index) states() []*state {
+// members returns the held members, most recently used first.
+func (x *index[M]) members() []M {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	keys := x.lru.Keys() // oldest first
-	list := make([]*state, 0, len(keys))
+	list := make([]M, 0, len(keys))
 	for _, h := range slices.Backward(keys) {
 		list = append(list, x.slot(h))
 	}
 	return list
 }
 
-// rebuild publishes a new table for h's shard in which the state held
-// under h, if any, is replaced by st, or dropped when st is nil. The
-// caller holds mu.
-func (x *index) rebuild(h uint64, st *state) {
+// rebuild publishes a new table for h's shard in which the member held
+// under h, if any, is replaced by m (add), or dropped (!add). The caller
+// holds mu.
+func (x *index[M]) rebuild(h uint64, m M, add bool) {
 	sh := x.shard(h)
 	old := sh.Load()
 	n := 0
 	if old != nil {
 		n = len(old.states)
 	}
-	keep := make([]*state, 0, n+1)
+	keep := make([]M, 0, n+1)
 	hashes := make([]uint64, 0, n+1)
 	if old != nil {
 		for _, o := range old.states {
-			if oh := x.hash(o.result.Domain); oh != h {
+			if oh := x.hash(o.key()); oh != h {
 				keep = append(keep, o)
 				hashes = append(hashes, oh)
 			}
 		}
 	}
-	if st != nil {
-		keep = append(keep, st)
+	if add {
+		keep = append(keep, m)
 		hashes = append(hashes, h)
 	}
 	if len(keep) == 0 {
@@ -210,7 +226,7 @@ func (x *index) rebuild(h uint64, st *state) {
 	}
 	// A counting sort by bucket, into arrays sized exactly.
 	n = len(keep)
-	t := &table{states: make([]*state, n)}
+	t := &table[M]{states: make([]M, n)}
 	nb := t.buckets()
 	t.meta = make([]uint32, nb+(n+3)/4)
 	ends := t.meta[:nb]

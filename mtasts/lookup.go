@@ -108,6 +108,32 @@ type state struct {
 	clock atomic.Int64
 }
 
+// vouched is an entry that the Store vouches for (cache.Entry.FreshAt),
+// held by the Client so that a hit on it need not ask the Store.
+type vouched struct {
+	domain  string       // e.Domain
+	e       *cache.Entry // a memo is set once (stateOf), so:
+	st      *state       // e's memo
+	touched atomic.Int64 // the Unix second of the last promotion
+}
+
+// vouchedRef is a vouched entry as a member of an index.
+type vouchedRef struct{ *vouched }
+
+func (r vouchedRef) key() string { return r.domain }
+
+func (r vouchedRef) promote(now int64) bool {
+	sec, last := now/1e9, r.touched.Load()
+	return sec != last && r.touched.CompareAndSwap(last, sec)
+}
+
+// stateRef is a state as a member of the Client's memory (an index). A
+// struct, not the pointer itself, so that the index is compiled for it
+// alone and its calls to key and promote are direct.
+type stateRef struct{ *state }
+
+func (r stateRef) key() string { return r.result.Domain }
+
 // clockTouchBits is how many low bits of state.clock hold the second of
 // the last promotion.
 const clockTouchBits = 16
@@ -375,10 +401,21 @@ func (c *Client) Lookup(ctx context.Context, domainName string) (*Result, error)
 	if c.store == nil {
 		// A name that the Client's memory holds equals a normalised name,
 		// so it is normal: a hit on it needs no normalisation.
-		if st := c.mem.get(domainName); st != nil {
+		if st := c.mem.get(domainName).state; st != nil {
 			now := c.nowUnix()
 			if st = st.latest(); st.live(now) {
 				return c.hit(ctx, st, now), nil
+			}
+		}
+	} else if c.vouching.Load() {
+		// An entry the Store vouches for is what its Get would return, as
+		// fromStore would take it; its domain is normal.
+		if v := c.vouched.get(domainName).vouched; v != nil {
+			now := c.nowUnix()
+			if v.e.FreshAt(now) {
+				if st := v.st.latest(); st.live(now) {
+					return c.hit(ctx, st, now), nil
+				}
 			}
 		}
 	}
@@ -400,7 +437,7 @@ func (c *Client) Lookup(ctx context.Context, domainName string) (*Result, error)
 // nanoseconds): its Result, after starting the id re-check if one is due.
 func (c *Client) hit(ctx context.Context, st *state, now int64) *Result {
 	d := st.result.Domain
-	c.mem.touch(st, now)
+	c.mem.touch(stateRef{st}, now)
 	if h := c.Hooks.CacheHit; h != nil {
 		h(d)
 	}
@@ -431,7 +468,7 @@ func (c *Client) usable(ctx context.Context, d string, now int64) *state {
 			return st
 		}
 	}
-	if st := c.mem.get(d); st != nil {
+	if st := c.mem.get(d).state; st != nil {
 		if st = st.latest(); st.live(now) {
 			return st
 		}
@@ -455,6 +492,7 @@ func (c *Client) fromStore(ctx context.Context, d string, now int64) *state {
 		if now < e.Expires.UnixNano() {
 			if st := c.stateOf(ctx, e); st != nil {
 				if st = st.latest(); st.live(now) {
+					c.remember(e, now)
 					return st
 				}
 			}
@@ -465,13 +503,34 @@ func (c *Client) fromStore(ctx context.Context, d string, now int64) *state {
 	return nil
 }
 
+// remember holds e, which the Store returned at now, while the Store
+// vouches for it (cache.Entry.FreshAt), so that Lookup's hits on it skip
+// the Store. Only on the system clock: the Store vouches on it.
+func (c *Client) remember(e *cache.Entry, now int64) {
+	if c.vouched == nil || !e.FreshAt(now) {
+		return
+	}
+	if v := c.vouched.get(e.Domain).vouched; v != nil && v.e == e {
+		// The Store vouches for short spans (cache.Entry.SetFreshUntil),
+		// so the hits on e come here often enough to keep its recency.
+		c.vouched.touch(vouchedRef{v}, now)
+		return
+	}
+	st, ok := e.Memo().(*state)
+	if !ok {
+		return
+	}
+	c.vouched.add(vouchedRef{&vouched{domain: e.Domain, e: e, st: st}})
+	c.vouching.Store(true)
+}
+
 // usablePolicy is usable without "no record" entries: the cached policy a
 // discovery falls back on.
 func (c *Client) usablePolicy(ctx context.Context, d string, now int64) *state {
 	if st := c.usable(ctx, d, now); st != nil && st.result.Policy != nil {
 		return st
 	}
-	if st := c.mem.get(d); st != nil { // behind a "no record" entry of the store
+	if st := c.mem.get(d).state; st != nil { // behind a "no record" entry of the store
 		if st = st.latest(); st.live(now) && st.result.Policy != nil {
 			return st
 		}
@@ -521,7 +580,10 @@ func (c *Client) Purge(ctx context.Context, domainName string) error {
 		return err
 	}
 	c.backoff.remove(d)
-	c.mem.remove(d, nil)
+	c.mem.remove(d, stateRef{})
+	if c.vouched != nil {
+		c.vouched.remove(d, vouchedRef{})
+	}
 	if c.store == nil {
 		return nil
 	}
@@ -609,11 +671,18 @@ func (c *Client) stateOf(ctx context.Context, e *cache.Entry) *state {
 		res = Result{Domain: e.Domain, Policy: p, ID: e.ID, Source: SourceCache, Fetched: e.Fetched, Expires: e.Expires}
 	}
 	st := newState(&res, e.Expires.UnixNano(), e.Fetched.UnixNano())
-	if h := c.mem.get(e.Domain); h != nil && h.result.Policy != nil && (e.Negative() || h.result.Fetched.After(e.Fetched) ||
+	if h := c.mem.get(e.Domain).state; h != nil && h.result.Policy != nil && (e.Negative() || h.result.Fetched.After(e.Fetched) ||
 		h.failedID() != "" && h.result.ID == e.ID && h.result.Fetched.Equal(e.Fetched)) { // the entry's policy, as a fallback
 		st.next.Store(h)
 	}
-	e.SetMemo(st)
+	// Concurrent hits on a new entry agree on one state, the one that a
+	// supersede links and that vouched holds.
+	if m, loaded := e.LoadOrStoreMemo(st); loaded {
+		if prev, ok := m.(*state); ok {
+			return prev
+		}
+		return nil
+	}
 	return st
 }
 
@@ -702,7 +771,7 @@ func (c *Client) keep(ctx context.Context, d, id string, p *Policy, old *state) 
 		// and the policy it replaces is gone, even where the store still
 		// has it.
 		if old != nil {
-			c.mem.remove(d, nil)
+			c.mem.remove(d, stateRef{})
 			if c.store != nil {
 				if err := c.store.Delete(ctx, d); err != nil {
 					c.log.WarnContext(ctx, "mtasts: cache delete failed", "domain", d, "err", err)
@@ -764,7 +833,7 @@ func (c *Client) Preload(ctx context.Context, domainName, id string, body []byte
 func (c *Client) put(ctx context.Context, e *cache.Entry, hit *Result, hold bool) *state {
 	st := newState(hit, e.Expires.UnixNano(), e.Fetched.UnixNano())
 	if c.store == nil {
-		c.mem.add(st)
+		c.mem.add(stateRef{st})
 		return st
 	}
 	e.SetMemo(st)
@@ -772,7 +841,7 @@ func (c *Client) put(ctx context.Context, e *cache.Entry, hit *Result, hold bool
 		c.log.WarnContext(ctx, "mtasts: cache put failed", "domain", e.Domain, "err", err)
 	}
 	if hold {
-		c.mem.add(st)
+		c.mem.add(stateRef{st})
 	}
 	return st
 }
@@ -805,7 +874,7 @@ func (c *Client) fetchFailed(ctx context.Context, d, id string, old *state, err 
 func (c *Client) replaceState(ctx context.Context, d string, old *state, res *Result) *state {
 	st := newState(res, res.Expires.UnixNano(), 0)
 	st.clock.Store(old.clock.Load()) // the last check and promotion
-	c.mem.add(st)
+	c.mem.add(stateRef{st})
 	c.supersede(ctx, d, old, st)
 	return st
 }

@@ -8,14 +8,14 @@ import (
 	"time"
 )
 
-func indexState(d string) *state {
-	return newState(&Result{Domain: d}, int64(time.Hour), 0)
+func indexState(d string) stateRef {
+	return stateRef{newState(&Result{Domain: d}, int64(time.Hour), 0)}
 }
 
 // checkIndex checks the index's invariants: the LRU holds at most size
 // hashes; the state under each is in its shard's table, in the bucket and
 // with the tag its hash gives, and the tables hold nothing else.
-func checkIndex(t *testing.T, x *index, size int) {
+func checkIndex(t *testing.T, x *index[stateRef], size int) {
 	t.Helper()
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -24,7 +24,7 @@ func checkIndex(t *testing.T, x *index, size int) {
 		t.Fatalf("index holds %d states; its size is %d", n, size)
 	}
 	for _, h := range x.lru.Keys() {
-		if st := x.slot(h); st == nil {
+		if st := x.slot(h); st.state == nil {
 			t.Fatalf("hash %#x in the LRU, in no table", h)
 		}
 	}
@@ -59,10 +59,10 @@ func checkIndex(t *testing.T, x *index, size int) {
 // recency list, replaced or removed is gone from the shards at once.
 func TestIndexBoundedAndExact(t *testing.T) {
 	const size = 16
-	x := newIndex(size)
+	x := newIndex[stateRef](size)
 	rng := rand.New(rand.NewPCG(1, 2))
-	held := map[string]*state{} // what the index should map, per the LRU rule
-	var order []string          // least recently used first
+	held := map[string]stateRef{} // what the index should map, per the LRU rule
+	var order []string            // least recently used first
 	use := func(d string) {
 		for i, o := range order {
 			if o == d {
@@ -87,12 +87,12 @@ func TestIndexBoundedAndExact(t *testing.T) {
 			}
 		case op < 8:
 			now += int64(time.Second)
-			if st := x.get(d); st != nil {
+			if st := x.get(d); st.state != nil {
 				x.touch(st, now)
 				use(d)
 			}
 		default:
-			x.remove(d, nil)
+			x.remove(d, stateRef{})
 			delete(held, d)
 			for j, o := range order {
 				if o == d {
@@ -104,7 +104,7 @@ func TestIndexBoundedAndExact(t *testing.T) {
 		checkIndex(t, x, size)
 		for dd, st := range held {
 			if got := x.get(dd); got != st {
-				t.Fatalf("step %d: %s maps to %p, want %p", i, dd, got, st)
+				t.Fatalf("step %d: %s maps to %p, want %p", i, dd, got.state, st.state)
 			}
 		}
 		if n := x.held(); n != len(held) {
@@ -116,7 +116,7 @@ func TestIndexBoundedAndExact(t *testing.T) {
 // touch moves a state at most once a second: the least recently used is
 // evicted, to within that.
 func TestIndexEvictsLeastRecentlyUsed(t *testing.T) {
-	x := newIndex(3)
+	x := newIndex[stateRef](3)
 	a, b, c := indexState("a.example"), indexState("b.example"), indexState("c.example")
 	x.add(a)
 	x.add(b)
@@ -124,8 +124,8 @@ func TestIndexEvictsLeastRecentlyUsed(t *testing.T) {
 	x.touch(a, int64(time.Second)) // a is now the most recently used
 	x.touch(b, int64(time.Second)-1)
 	x.add(indexState("d.example"))
-	if x.get("b.example") != nil || x.get("a.example") != a || x.get("c.example") != c {
-		t.Fatalf("after touching a: b should be evicted; a %p c %p b %p", x.get("a.example"), x.get("c.example"), x.get("b.example"))
+	if x.get("b.example").state != nil || x.get("a.example") != a || x.get("c.example") != c {
+		t.Fatalf("after touching a: b should be evicted; a %p c %p b %p", x.get("a.example").state, x.get("c.example").state, x.get("b.example").state)
 	}
 	checkIndex(t, x, 3)
 	x.remove("a.example", b) // not a's state: left alone
@@ -133,7 +133,7 @@ func TestIndexEvictsLeastRecentlyUsed(t *testing.T) {
 		t.Fatal("remove with another state removed a")
 	}
 	x.remove("a.example", a)
-	if x.get("a.example") != nil {
+	if x.get("a.example").state != nil {
 		t.Fatal("a still held after its removal")
 	}
 	checkIndex(t, x, 3)
@@ -141,7 +141,7 @@ func TestIndexEvictsLeastRecentlyUsed(t *testing.T) {
 
 // Lock-free reads beside writes that evict (run with -race).
 func TestIndexConcurrent(t *testing.T) {
-	x := newIndex(32)
+	x := newIndex[stateRef](32)
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	for r := range 4 {
@@ -153,7 +153,7 @@ func TestIndexConcurrent(t *testing.T) {
 				default:
 				}
 				d := "d" + strconv.Itoa(int(i)%100) + ".example"
-				if st := x.get(d); st != nil {
+				if st := x.get(d); st.state != nil {
 					if st.result.Domain != d {
 						t.Errorf("reader %d: %s maps to the state of %s", r, d, st.result.Domain)
 						return
@@ -166,7 +166,7 @@ func TestIndexConcurrent(t *testing.T) {
 	for i := range 3000 {
 		d := "d" + strconv.Itoa(i%100) + ".example"
 		if i%7 == 0 {
-			x.remove(d, nil)
+			x.remove(d, stateRef{})
 		} else {
 			x.add(indexState(d))
 		}
@@ -178,10 +178,10 @@ func TestIndexConcurrent(t *testing.T) {
 
 // A hit allocates nothing.
 func TestIndexHitAllocs(t *testing.T) {
-	x := newIndex(4)
+	x := newIndex[stateRef](4)
 	x.add(indexState("example.test"))
 	n := testing.AllocsPerRun(100, func() {
-		if st := x.get("example.test"); st != nil {
+		if st := x.get("example.test"); st.state != nil {
 			x.touch(st, 0)
 		}
 	})
@@ -193,25 +193,25 @@ func TestIndexHitAllocs(t *testing.T) {
 // A domain whose hash collides with a held one's is never answered with
 // the other's state, and replaces it when added, as an eviction would.
 func TestIndexHashCollision(t *testing.T) {
-	x := newIndex(4)
+	x := newIndex[stateRef](4)
 	x.mask = 0 // every hash is 0
 	a, b := indexState("a.example"), indexState("b.example")
 	x.add(a)
 	x.add(b)
-	if got := x.get("a.example"); got != nil {
+	if got := x.get("a.example"); got.state != nil {
 		t.Fatalf("a.example answered with the state of %s", got.result.Domain)
 	}
 	if x.get("b.example") != b || x.held() != 1 {
-		t.Fatalf("after adding b.example: get %p, held %d", x.get("b.example"), x.held())
+		t.Fatalf("after adding b.example: get %p, held %d", x.get("b.example").state, x.held())
 	}
-	x.remove("a.example", nil) // b is not a's: left alone
+	x.remove("a.example", stateRef{}) // b is not a's: left alone
 	if x.get("b.example") != b {
 		t.Fatal("removing a.example removed the state of b.example")
 	}
 	a2 := indexState("a.example")
 	x.add(a2)
-	if x.get("a.example") != a2 || x.get("b.example") != nil || x.held() != 1 {
-		t.Fatalf("after adding a.example again: get %p, held %d", x.get("a.example"), x.held())
+	if x.get("a.example") != a2 || x.get("b.example").state != nil || x.held() != 1 {
+		t.Fatalf("after adding a.example again: get %p, held %d", x.get("a.example").state, x.held())
 	}
 	checkIndex(t, x, 4)
 }
@@ -219,7 +219,7 @@ func TestIndexHashCollision(t *testing.T) {
 // Many states in one shard: each is found in its bucket, and removing
 // some leaves the others found.
 func TestIndexOneShard(t *testing.T) {
-	x := newIndex(5000)
+	x := newIndex[stateRef](5000)
 	x.mask = ^uint64(indexShards - 1) // every state in shard 0
 	names := make([]string, 2000)
 	for i := range names {
@@ -229,16 +229,16 @@ func TestIndexOneShard(t *testing.T) {
 	checkIndex(t, x, 5000)
 	for i, d := range names {
 		if i%3 == 0 {
-			x.remove(d, nil)
+			x.remove(d, stateRef{})
 		}
 	}
 	checkIndex(t, x, 5000)
 	for i, d := range names {
-		if st := x.get(d); (st != nil) != (i%3 != 0) || st != nil && st.result.Domain != d {
+		if st := x.get(d).state; (st != nil) != (i%3 != 0) || st != nil && st.result.Domain != d {
 			t.Fatalf("%s: got %v", d, st)
 		}
 	}
-	if x.get("absent.example") != nil {
+	if x.get("absent.example").state != nil {
 		t.Fatal("absent.example found")
 	}
 }

@@ -48,12 +48,13 @@ func (c *Client) refreshDue(ctx context.Context) {
 	now := c.now()
 	var list []string // due domains, most recently used first
 	c.backoff.sweep(now.UnixNano())
-	for _, st := range c.mem.states() {
+	for _, ref := range c.mem.members() {
+		st := ref.state
 		r := &st.result
 		if !st.live(now.UnixNano()) {
 			// Expired: Lookup will fetch it if it is used. Leave alone a
 			// policy fetched since states returned.
-			c.mem.remove(r.Domain, st)
+			c.mem.remove(r.Domain, ref)
 			continue
 		}
 		if r.Policy == nil { // "no record", held when there is no Store
