@@ -14,8 +14,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // tempPrefix starts the name of every temporary file a Dir writes. A policy
@@ -80,7 +78,7 @@ type Dir struct {
 	Logger *slog.Logger
 
 	once  sync.Once
-	mem   *lru.Cache[string, *Entry]
+	mem   *entries
 	seed  maphash.Seed
 	locks [64]sync.Mutex // striped by domain: orders file writes and tier updates
 
@@ -218,7 +216,7 @@ func readNames(path string) ([]string, error) {
 
 func (d *Dir) init() {
 	d.once.Do(func() {
-		d.mem = newLRU[*Entry](d.MemorySize)
+		d.mem = newEntries(d.MemorySize)
 		d.seed = maphash.MakeSeed()
 	})
 }
@@ -252,6 +250,26 @@ func (d *Dir) Get(ctx context.Context, domain string) (*Entry, error) {
 	if e, ok := d.mem.Get(domain); ok {
 		return e, nil
 	}
+	return d.getCold(ctx, domain, 0)
+}
+
+var _ GetterAt = (*Dir)(nil)
+
+// GetAt is Get at now (GetterAt), a reading of the system clock: it also
+// vouches for the entry it returns from memory for a second
+// (Entry.SetFreshUntil), until a Put replaces it, a Delete or Prune
+// removes it or it is evicted from memory.
+func (d *Dir) GetAt(ctx context.Context, domain string, now time.Time) (*Entry, error) {
+	d.init()
+	if e, ok := d.mem.GetAt(domain, now.UnixNano()); ok {
+		return e, nil
+	}
+	return d.getCold(ctx, domain, now.UnixNano())
+}
+
+// getCold is Get for a domain that was not in memory, vouching at now
+// (Unix nanoseconds) unless now is 0.
+func (d *Dir) getCold(ctx context.Context, domain string, now int64) (*Entry, error) {
 	if !ValidDomain(domain) {
 		return nil, ErrCacheMiss
 	}
@@ -275,6 +293,9 @@ func (d *Dir) Get(ctx context.Context, domain string) (*Entry, error) {
 		return nil, err
 	}
 	d.mem.Add(domain, e)
+	if now != 0 {
+		d.mem.GetAt(domain, now)
+	}
 	return e, nil
 }
 

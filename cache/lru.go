@@ -3,8 +3,7 @@ package cache
 import (
 	"context"
 	"sync"
-
-	lru "github.com/hashicorp/golang-lru/v2"
+	"time"
 )
 
 // DefaultLRUSize is the number of entries an LRU keeps when its Size is zero
@@ -29,40 +28,37 @@ type LRU struct {
 	Size int
 
 	once sync.Once
-	c    *lru.Cache[string, *Entry]
+	m    *entries
 }
+
+var _ GetterAt = (*LRU)(nil)
 
 // NewLRU returns an LRU that holds at most size entries (DefaultLRUSize if
 // size <= 0).
 func NewLRU(size int) *LRU {
 	l := &LRU{Size: size}
-	l.cache()
+	l.entries()
 	return l
 }
 
-func (l *LRU) cache() *lru.Cache[string, *Entry] {
-	l.once.Do(func() {
-		l.c = newLRU[*Entry](l.Size)
-	})
-	return l.c
-}
-
-// newLRU returns a golang-lru cache of size entries, DefaultLRUSize if
-// size <= 0. lru.New fails only for a size <= 0.
-func newLRU[V any](size int) *lru.Cache[string, V] {
-	if size <= 0 {
-		size = DefaultLRUSize
-	}
-	c, err := lru.New[string, V](size)
-	if err != nil {
-		panic("cache: golang-lru refused a positive size: " + err.Error())
-	}
-	return c
+func (l *LRU) entries() *entries {
+	l.once.Do(func() { l.m = newEntries(l.Size) })
+	return l.m
 }
 
 // Get returns the entry for domain or ErrCacheMiss.
 func (l *LRU) Get(_ context.Context, domain string) (*Entry, error) {
-	if e, ok := l.cache().Get(domain); ok {
+	if e, ok := l.entries().Get(domain); ok {
+		return e, nil
+	}
+	return nil, ErrCacheMiss
+}
+
+// GetAt is Get at now (GetterAt), a reading of the system clock: it also
+// vouches for the entry it returns for a second (Entry.SetFreshUntil),
+// until a Put replaces it, a Delete removes it or it is evicted.
+func (l *LRU) GetAt(_ context.Context, domain string, now time.Time) (*Entry, error) {
+	if e, ok := l.entries().GetAt(domain, now.UnixNano()); ok {
 		return e, nil
 	}
 	return nil, ErrCacheMiss
@@ -74,15 +70,15 @@ func (l *LRU) Put(_ context.Context, e *Entry) error {
 	if err := e.Validate(); err != nil {
 		return err
 	}
-	l.cache().Add(e.Domain, e)
+	l.entries().Add(e.Domain, e)
 	return nil
 }
 
 // Delete removes the entry for domain, if any.
 func (l *LRU) Delete(_ context.Context, domain string) error {
-	l.cache().Remove(domain)
+	l.entries().Remove(domain)
 	return nil
 }
 
 // Len returns the number of entries held.
-func (l *LRU) Len() int { return l.cache().Len() }
+func (l *LRU) Len() int { return l.entries().Len() }

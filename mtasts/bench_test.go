@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/strictmx/strictmx/cache"
 	"github.com/strictmx/strictmx/cache/redisstore"
 	"github.com/strictmx/strictmx/internal/redistest"
 	"github.com/strictmx/strictmx/mtasts"
@@ -122,6 +123,18 @@ func BenchmarkLookupCachedRedis(b *testing.B) {
 	b.Cleanup(func() { rdb.Close() })
 	c := benchServer(b)
 	c.Store = &redisstore.Store{Client: rdb}
+	benchLookup(b, c)
+}
+
+// BenchmarkLookupCachedDir is a hit through a cache.Dir's memory tier,
+// which vouches for its entries like Redis's (cache.Entry.FreshAt).
+func BenchmarkLookupCachedDir(b *testing.B) {
+	c := benchServer(b)
+	d, err := cache.NewDir(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.Store = d
 	benchLookup(b, c)
 }
 
