@@ -102,21 +102,20 @@ func (e *Entry) LoadOrStoreMemo(v any) (actual any, loaded bool) {
 }
 
 // FreshAt reports whether the Store that returned e vouches that, at now
-// (Unix nanoseconds on the system clock), a Get of e.Domain would return e
-// itself without any I/O: until the time it last gave SetFreshUntil. A
-// consumer that holds e may use it again until then without asking the
-// Store (package mtasts does, so that a hit through a Store's memory tier
-// costs what a hit in its own memory does). It is false for an entry no
-// Store vouches for.
+// (a Monotonic reading), a Get of e.Domain would return e itself without
+// any I/O: until the time it last gave SetFreshUntil. A consumer that
+// holds e may use it again until then without asking the Store (package
+// mtasts does, so that a hit through a Store's memory tier costs what a
+// hit in its own memory does). It is false for an entry no Store vouches
+// for.
 func (e *Entry) FreshAt(now int64) bool {
 	u := e.freshUntil.Load()
 	return u != 0 && now < u
 }
 
 // SetFreshUntil is for Store implementations with entries in memory: it
-// records that until (Unix nanoseconds on the system clock: the wall time
-// at the Store's first use advanced by the monotonic clock, say) a Get of
-// e.Domain returns e, the very *Entry, without I/O. The Store must call
+// records that until until (a Monotonic reading) a Get of e.Domain
+// returns e, the very *Entry, without I/O. The Store must call
 // SetFreshUntil(0) as soon as that stops being true before until: when a
 // Put or Delete replaces or removes e, or it evicts or expires e. It
 // should vouch for short spans (a second, say) and renew them on the Gets
@@ -124,6 +123,18 @@ func (e *Entry) FreshAt(now int64) bool {
 // order as it was at the last Get. A Store whose clock is not the system
 // clock (a test clock) does not vouch. An entry belongs to one Store.
 func (e *Entry) SetFreshUntil(until int64) { e.freshUntil.Store(until) }
+
+// epoch is the origin of Monotonic: a reading of the system clock, with
+// its monotonic reading, taken when the program starts.
+var epoch = time.Now()
+
+// Monotonic returns t as nanoseconds since an origin fixed when the
+// program starts, on the monotonic clock when t carries a reading of it
+// (time.Now, or a time derived from one with Add), so that a step of the
+// wall clock moves nothing: the scale on which Stores vouch for entries
+// (Entry.SetFreshUntil) and consumers check (Entry.FreshAt). A time
+// without a monotonic reading is placed by its wall time.
+func Monotonic(t time.Time) int64 { return int64(t.Sub(epoch)) }
 
 // Negative reports whether e records the absence of a policy.
 func (e *Entry) Negative() bool { return e.ID == "" }

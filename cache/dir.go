@@ -261,14 +261,14 @@ var _ GetterAt = (*Dir)(nil)
 // removes it or it is evicted from memory.
 func (d *Dir) GetAt(ctx context.Context, domain string, now time.Time) (*Entry, error) {
 	d.init()
-	if e, ok := d.mem.GetAt(domain, now.UnixNano()); ok {
+	if e, ok := d.mem.GetAt(domain, Monotonic(now)); ok {
 		return e, nil
 	}
-	return d.getCold(ctx, domain, now.UnixNano())
+	return d.getCold(ctx, domain, Monotonic(now))
 }
 
-// getCold is Get for a domain that was not in memory, vouching at now
-// (Unix nanoseconds) unless now is 0.
+// getCold is Get for a domain that was not in memory, vouching at now (a
+// Monotonic reading) unless now is 0.
 func (d *Dir) getCold(ctx context.Context, domain string, now int64) (*Entry, error) {
 	if !ValidDomain(domain) {
 		return nil, ErrCacheMiss

@@ -52,6 +52,22 @@
 // survives and a cache hit neither decodes nor allocates. Memos are never
 // persisted.
 //
+// # Vouching
+//
+// A Store whose entries are in memory can vouch for the entry it returned
+// (Entry.SetFreshUntil): until a time on the monotonic clock (Monotonic,
+// which no wall-clock step moves), a Get of its domain returns that very
+// *Entry without I/O, unless the Store withdraws first, which it does as
+// soon as a Put, Delete, eviction or expiry makes that false. A consumer
+// holding the entry may skip Get until then (Entry.FreshAt): package
+// mtasts does, so that a hit through a Store's memory costs what a hit in
+// its own memory does. LRU, Dir (for entries in its memory tier) and
+// redisstore vouch for a second at a time, from their GetAt (which tells
+// them the time), so that their recency order stays right to within a
+// second; redisstore never past LocalTTL. A Store with its own clock
+// does not vouch. cachetest checks that a Store that vouches withdraws in
+// time.
+//
 // # Encoding
 //
 // MarshalEntry and UnmarshalEntry use a fixed-width binary layout that

@@ -44,8 +44,8 @@ func (m *entries) Get(domain string) (*Entry, bool) {
 	return m.lru.Get(domain)
 }
 
-// GetAt is Get at now (Unix nanoseconds on the system clock), vouching for
-// the entry for vouchFor.
+// GetAt is Get at now (a Monotonic reading), vouching for the entry for
+// vouchFor.
 func (m *entries) GetAt(domain string, now int64) (*Entry, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

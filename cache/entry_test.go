@@ -3,6 +3,7 @@ package cache_test
 import (
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/strictmx/strictmx/cache"
 )
@@ -54,5 +55,17 @@ func TestFreshAt(t *testing.T) {
 	e.SetFreshUntil(0)
 	if e.FreshAt(-1 << 62) {
 		t.Fatal("vouching withdrawn, still fresh")
+	}
+}
+
+// Monotonic keeps the distance between readings of the monotonic clock,
+// and places a time without one by its wall time.
+func TestMonotonic(t *testing.T) {
+	now := time.Now()
+	if d := cache.Monotonic(now.Add(1500*time.Millisecond)) - cache.Monotonic(now); d != int64(1500*time.Millisecond) {
+		t.Fatalf("a second and a half apart: %d ns", d)
+	}
+	if d := cache.Monotonic(now.Round(0)) - cache.Monotonic(now); d < -int64(time.Second) || d > int64(time.Second) {
+		t.Fatalf("the wall reading of now is %d ns from its monotonic reading", d)
 	}
 }

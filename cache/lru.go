@@ -58,7 +58,7 @@ func (l *LRU) Get(_ context.Context, domain string) (*Entry, error) {
 // vouches for the entry it returns for a second (Entry.SetFreshUntil),
 // until a Put replaces it, a Delete removes it or it is evicted.
 func (l *LRU) GetAt(_ context.Context, domain string, now time.Time) (*Entry, error) {
-	if e, ok := l.entries().GetAt(domain, now.UnixNano()); ok {
+	if e, ok := l.entries().GetAt(domain, Monotonic(now)); ok {
 		return e, nil
 	}
 	return nil, ErrCacheMiss

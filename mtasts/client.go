@@ -166,6 +166,7 @@ type Client struct {
 	// elapsed since epoch (see nowUnix).
 	epoch       time.Time
 	epochUnix   int64
+	epochMono   int64 // epoch as a cache.Monotonic reading
 	res         Resolver
 	http        *http.Client
 	store       cache.Store    // Store; nil when the Client's memory is the store
@@ -195,6 +196,7 @@ func (c *Client) init() {
 	c.once.Do(func() {
 		c.epoch = time.Now()
 		c.epochUnix = c.epoch.UnixNano()
+		c.epochMono = cache.Monotonic(c.epoch)
 		c.res = c.Resolver
 		if c.res == nil {
 			c.res = &resolver.Stub{}
@@ -233,6 +235,11 @@ func (c *Client) nowUnix() int64 {
 	}
 	return c.epochUnix + int64(time.Since(c.epoch))
 }
+
+// monotonic is the reading n of nowUnix as a cache.Monotonic reading, the
+// scale on which Stores vouch for entries; without Now only (the Client
+// does not look at vouching otherwise).
+func (c *Client) monotonic(n int64) int64 { return n - c.epochUnix + c.epochMono }
 
 // now is nowUnix as a time.Time.
 func (c *Client) now() time.Time {

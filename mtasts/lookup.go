@@ -380,7 +380,10 @@ func (t *backoffTable) sweepLocked(now int64) {
 // ends gets ctx.Err() and the others are not disturbed.
 //
 // "Cached" means in the Store, or held by the Client: a policy it fetched
-// is used until it expires even when the Store failed to keep it. When
+// is used until it expires even when the Store failed to keep it. While a
+// Store vouches for the entry it returned (cache.Entry.FreshAt: LRU, Dir
+// and redisstore do, a second at a time), hits on it do not call the
+// Store, and see its new entry as soon as it has one. When
 // MaxDiscoveries are in flight a discovery is not started and the Result,
 // at once, has no policy and an Err wrapping ErrDiscoveryLimit.
 //
@@ -412,7 +415,7 @@ func (c *Client) Lookup(ctx context.Context, domainName string) (*Result, error)
 		// fromStore would take it; its domain is normal.
 		if v := c.vouched.get(domainName).vouched; v != nil {
 			now := c.nowUnix()
-			if v.e.FreshAt(now) {
+			if v.e.FreshAt(c.monotonic(now)) {
 				if st := v.st.latest(); st.live(now) {
 					return c.hit(ctx, st, now), nil
 				}
@@ -507,7 +510,7 @@ func (c *Client) fromStore(ctx context.Context, d string, now int64) *state {
 // vouches for it (cache.Entry.FreshAt), so that Lookup's hits on it skip
 // the Store. Only on the system clock: the Store vouches on it.
 func (c *Client) remember(e *cache.Entry, now int64) {
-	if c.vouched == nil || !e.FreshAt(now) {
+	if c.vouched == nil || !e.FreshAt(c.monotonic(now)) {
 		return
 	}
 	if v := c.vouched.get(e.Domain).vouched; v != nil && v.e == e {

@@ -34,7 +34,7 @@ func (s *vouchingStore) Get(ctx context.Context, d string) (*cache.Entry, error)
 	s.gets.Add(1)
 	e, err := s.lru.Get(ctx, d)
 	if err == nil && s.span > 0 {
-		e.SetFreshUntil(time.Now().Add(s.span).UnixNano())
+		e.SetFreshUntil(cache.Monotonic(time.Now().Add(s.span)))
 	}
 	return e, err
 }

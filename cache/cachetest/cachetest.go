@@ -458,7 +458,7 @@ func (s *suite) memo(t *testing.T) {
 // vouched for. A Store that never vouches passes.
 func (s *suite) vouching(t *testing.T) {
 	st := s.newStore(t)
-	vouched := func(e *cache.Entry) bool { return e.FreshAt(time.Now().UnixNano()) }
+	vouched := func(e *cache.Entry) bool { return e.FreshAt(cache.Monotonic(time.Now())) }
 	// get is Get, or GetAt on the system clock for a GetterAt: what
 	// package mtasts calls, and where a Store without a clock vouches.
 	get := func(d string) (*cache.Entry, error) {

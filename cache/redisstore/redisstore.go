@@ -70,7 +70,11 @@ var ErrNoClient = errors.New("redisstore: Store.Client is nil")
 // LocalTTL. A hit in the memory tier takes no lock and, with the
 // caller's clock reading (GetAt), reads no clock: a read-only index in
 // front of the LRU answers it, and the LRU order is updated at most once a
-// second per entry. While a re-read of a domain is in flight, or another call on
+// second per entry. The tier vouches for the entries it holds
+// (cache.Entry.SetFreshUntil) a second at a time, never past LocalTTL,
+// renewed by the Gets it sees, and withdraws that when it replaces, drops
+// or evicts an entry, so package mtasts answers most hits without calling
+// the Store. While a re-read of a domain is in flight, or another call on
 // its lock stripe, Gets of it are answered from memory; when the re-read
 // fails for a reason other than the caller's context, the held entry is
 // served for another LocalTTL and a warning logged.
@@ -122,9 +126,9 @@ type Store struct {
 
 	once  sync.Once
 	start time.Time // Now() at first use; clock readings count from it
-	// startUnix is start in Unix nanoseconds: clock reading c is the
-	// system time startUnix+c, the scale of cache.Entry.SetFreshUntil.
-	startUnix int64
+	// startMono is cache.Monotonic(start): clock reading c is
+	// startMono+c on the scale of cache.Entry.SetFreshUntil.
+	startMono int64
 	mem       *tier
 	seed      maphash.Seed
 	// locks, striped by domain, order Redis writes and memory updates.
@@ -195,14 +199,15 @@ func (s *Store) renew(domain string, h *held, c int64) {
 const vouchFor = promoteEvery
 
 // vouchUntil returns when the Store's vouching for h (see
-// cache.Entry.SetFreshUntil), renewed at clock reading c, ends, as Unix
-// nanoseconds: vouchFor later, or when h stops being fresh if that is
-// sooner; 0, no vouching, when the Store's clock is not the system's.
+// cache.Entry.SetFreshUntil), renewed at clock reading c, ends, as a
+// cache.Monotonic reading: vouchFor later, or when h stops being fresh if
+// that is sooner; 0, no vouching, when the Store's clock is not the
+// system's.
 func (s *Store) vouchUntil(h *held, c int64) int64 {
 	if s.Now != nil {
 		return 0
 	}
-	return s.startUnix + min(h.freshUntil.Load(), addSat(c, int64(vouchFor)))
+	return s.startMono + min(h.freshUntil.Load(), addSat(c, int64(vouchFor)))
 }
 
 // serve returns h's entry unless it has expired at clock reading c: the
@@ -237,7 +242,7 @@ func (s *Store) init() {
 		s.mem = newTier(size)
 		s.seed = maphash.MakeSeed()
 		s.start = s.now()
-		s.startUnix = s.start.UnixNano()
+		s.startMono = cache.Monotonic(s.start)
 		for i := range s.locks {
 			s.locks[i] = make(chan struct{}, 1)
 		}
