@@ -46,9 +46,9 @@ type index[M member] struct {
 }
 
 // table is one shard of an index: its members grouped by bucket, and in
-// meta the end of each bucket in states followed by the members' tags,
-// four to a word. Bucket b is states[end(b-1):end(b)], from 0 for the
-// first; a table of n members has (n+3)/4 buckets.
+// meta the bounds of the buckets in states followed by the members'
+// tags, four to a word. Bucket b is states[meta[b]:meta[b+1]]; a table of
+// n members has (n+3)/4 buckets.
 type table[M member] struct {
 	states []M
 	meta   []uint32
@@ -68,18 +68,17 @@ const statesPerBucket = 4
 
 func (t *table[M]) buckets() int { return (len(t.states) + statesPerBucket - 1) / statesPerBucket }
 
-// span returns where h's bucket is in t.states.
-func (t *table[M]) span(h uint64) (lo, hi uint32) {
-	b := bucketOf(h, t.buckets())
-	if b > 0 {
-		lo = t.meta[b-1]
-	}
-	return lo, t.meta[b]
+// span returns where h's bucket is in t.states, and where the tags start
+// in t.meta.
+func (t *table[M]) span(h uint64) (lo, hi, tags uint32) {
+	nb := t.buckets()
+	b := bucketOf(h, nb)
+	return t.meta[b], t.meta[b+1], uint32(nb + 1)
 }
 
-// tag returns the tag of t.states[i].
-func (t *table[M]) tag(i uint32) uint8 {
-	return uint8(t.meta[uint32(t.buckets())+i/4] >> (i % 4 * 8))
+// tag returns the tag of t.states[i], the tags starting at t.meta[tags].
+func (t *table[M]) tag(tags, i uint32) uint8 {
+	return uint8(t.meta[tags+i/4] >> (i % 4 * 8))
 }
 
 // bucketOf returns h's bucket among n: the high 32 bits of h scaled to n
@@ -111,9 +110,9 @@ func (x *index[M]) get(d string) (m M) {
 	if t == nil {
 		return m
 	}
-	lo, hi := t.span(h)
+	lo, hi, tags := t.span(h)
 	for i, tag := lo, tagOf(h); i < hi; i++ {
-		if t.tag(i) == tag && t.states[i].key() == d {
+		if t.tag(tags, i) == tag && t.states[i].key() == d {
 			return t.states[i]
 		}
 	}
@@ -127,9 +126,9 @@ func (x *index[M]) slot(h uint64) (m M) {
 	if t == nil {
 		return m
 	}
-	lo, hi := t.span(h)
+	lo, hi, tags := t.span(h)
 	for i, tag := lo, tagOf(h); i < hi; i++ {
-		if t.tag(i) == tag && x.hash(t.states[i].key()) == h {
+		if t.tag(tags, i) == tag && x.hash(t.states[i].key()) == h {
 			return t.states[i]
 		}
 	}
@@ -137,11 +136,17 @@ func (x *index[M]) slot(h uint64) (m M) {
 }
 
 // touch records a hit on m at now (Unix nanoseconds), making it the most
-// recently used if it is held and was not yet promoted in now's second.
+// recently used if it is held and was not yet promoted in now's period
+// (see state.promote).
 func (x *index[M]) touch(m M, now int64) {
-	if !m.promote(now) {
-		return
+	if m.promote(now) {
+		x.bump(m)
 	}
+}
+
+// bump makes m the most recently used if it is held: touch after m's
+// promote said so.
+func (x *index[M]) bump(m M) {
 	h := x.hash(m.key())
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -228,22 +233,21 @@ func (x *index[M]) rebuild(h uint64, m M, add bool) {
 	n = len(keep)
 	t := &table[M]{states: make([]M, n)}
 	nb := t.buckets()
-	t.meta = make([]uint32, nb+(n+3)/4)
-	ends := t.meta[:nb]
+	t.meta = make([]uint32, nb+1+(n+3)/4)
 	for _, kh := range hashes {
-		ends[bucketOf(kh, nb)]++
+		t.meta[bucketOf(kh, nb)+1]++
 	}
-	sum := uint32(0)
-	for b, c := range ends {
-		ends[b] = sum // the bucket's start, until it is filled below
-		sum += c
+	for b := range nb {
+		t.meta[b+1] += t.meta[b] // bucket b+1 starts where b ends
 	}
+	next := slices.Clone(t.meta[:nb]) // where each bucket is filled to
+	tags := uint32(nb + 1)
 	for i, kh := range hashes {
 		b := bucketOf(kh, nb)
-		j := ends[b]
+		j := next[b]
+		next[b]++
 		t.states[j] = keep[i]
-		t.meta[uint32(nb)+j/4] |= uint32(tagOf(kh)) << (j % 4 * 8)
-		ends[b]++ // the bucket's end once it is filled
+		t.meta[tags+j/4] |= uint32(tagOf(kh)) << (j % 4 * 8)
 	}
 	sh.Store(t)
 }

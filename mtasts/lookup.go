@@ -100,11 +100,11 @@ type state struct {
 	// now served as a fallback (failedID).
 	next atomic.Pointer[state]
 	// clock packs two readings into one word, so that a state takes 144
-	// bytes: above clockTouchBits, a time in Unix milliseconds, for a
-	// policy its last id check and for "no record" when it expires (a
-	// policy's expiry is result.Expires); below, the Unix second (modulo
-	// 2^clockTouchBits) of the hit that last made the state the most
-	// recently used of its index.
+	// bytes: above clockTouchBits, a Unix time in ticks of about a
+	// millisecond, for a policy its last id check and for "no record"
+	// when it expires (a policy's expiry is result.Expires); below, the
+	// period of about a second of the hit that last made the state the
+	// most recently used of its index (see the constants below).
 	clock atomic.Int64
 }
 
@@ -114,7 +114,7 @@ type vouched struct {
 	domain  string       // e.Domain
 	e       *cache.Entry // a memo is set once (stateOf), so:
 	st      *state       // e's memo
-	touched atomic.Int64 // the Unix second of the last promotion
+	touched atomic.Int64 // the promotion period (see state.promote) of the last one
 }
 
 // vouchedRef is a vouched entry as a member of an index.
@@ -123,8 +123,37 @@ type vouchedRef struct{ *vouched }
 func (r vouchedRef) key() string { return r.domain }
 
 func (r vouchedRef) promote(now int64) bool {
-	sec, last := now/1e9, r.touched.Load()
-	return sec != last && r.touched.CompareAndSwap(last, sec)
+	p, last := now>>promoteShift, r.touched.Load()
+	return p != last && r.touched.CompareAndSwap(last, p)
+}
+
+// heldState and heldVouched are index.get for Lookup's hits, written for
+// their types: the generic get compares domains through a call in the
+// generic dictionary, which costs a hit a nanosecond or two.
+func heldState(x *index[stateRef], d string) *state {
+	h := x.hash(d)
+	if t := x.shard(h).Load(); t != nil {
+		lo, hi, tags := t.span(h)
+		for i, tag := lo, tagOf(h); i < hi; i++ {
+			if t.tag(tags, i) == tag && t.states[i].result.Domain == d {
+				return t.states[i].state
+			}
+		}
+	}
+	return nil
+}
+
+func heldVouched(x *index[vouchedRef], d string) *vouched {
+	h := x.hash(d)
+	if t := x.shard(h).Load(); t != nil {
+		lo, hi, tags := t.span(h)
+		for i, tag := lo, tagOf(h); i < hi; i++ {
+			if t.tag(tags, i) == tag && t.states[i].domain == d {
+				return t.states[i].vouched
+			}
+		}
+	}
+	return nil
 }
 
 // stateRef is a state as a member of the Client's memory (an index). A
@@ -134,11 +163,16 @@ type stateRef struct{ *state }
 
 func (r stateRef) key() string { return r.result.Domain }
 
-// clockTouchBits is how many low bits of state.clock hold the second of
-// the last promotion.
-const clockTouchBits = 16
-
-const clockTouchMask = 1<<clockTouchBits - 1
+// The clock word of a state: its high bits a time in ticks of 2^tickShift
+// ns (about a millisecond), its low clockTouchBits the period of
+// 2^promoteShift ns (about a second) of the last promotion, modulo
+// 2^clockTouchBits. Powers of two, so that the hit path only shifts.
+const (
+	clockTouchBits = 16
+	clockTouchMask = 1<<clockTouchBits - 1
+	tickShift      = 20
+	promoteShift   = 30
+)
 
 // newState returns the state of res, a policy or "no record", that
 // applies until expires and was last checked at lastCheck (both Unix
@@ -149,33 +183,24 @@ func newState(res *Result, expires, lastCheck int64) *state {
 	if res.Policy == nil {
 		t = expires
 	}
-	st.clock.Store(floorMillis(t) << clockTouchBits)
+	st.clock.Store(t >> tickShift << clockTouchBits)
 	return st
 }
 
-// floorMillis returns Unix nanoseconds n in whole milliseconds, rounded
-// down.
-func floorMillis(n int64) int64 {
-	ms := n / 1e6
-	if n%1e6 < 0 {
-		ms--
-	}
-	return ms
-}
+// stamp is the time kept in st.clock, in Unix nanoseconds, rounded down
+// to a tick.
+func (st *state) stamp() int64 { return st.clock.Load() >> clockTouchBits << tickShift }
 
-// stamp is the time kept in st.clock, in Unix nanoseconds.
-func (st *state) stamp() int64 { return st.clock.Load() >> clockTouchBits * 1e6 }
-
-// lastCheck returns when st's policy's id was last checked, to the
-// millisecond (Unix nanoseconds).
+// lastCheck returns when st's policy's id was last checked, rounded down
+// to a tick (Unix nanoseconds).
 func (st *state) lastCheck() int64 { return st.stamp() }
 
 // setLastCheck records an id check of st's policy at now (Unix
-// nanoseconds), keeping the promotion second.
+// nanoseconds), keeping the promotion period.
 func (st *state) setLastCheck(now int64) {
 	for {
 		w := st.clock.Load()
-		if st.clock.CompareAndSwap(w, floorMillis(now)<<clockTouchBits|w&clockTouchMask) {
+		if st.clock.CompareAndSwap(w, now>>tickShift<<clockTouchBits|w&clockTouchMask) {
 			return
 		}
 	}
@@ -187,23 +212,23 @@ func (st *state) setLastCheck(now int64) {
 func (st *state) claimCheck(now int64, interval time.Duration) bool {
 	for {
 		w := st.clock.Load()
-		if now-w>>clockTouchBits*1e6 < int64(interval) {
+		if now-w>>clockTouchBits<<tickShift < int64(interval) {
 			return false
 		}
-		if st.clock.CompareAndSwap(w, floorMillis(now)<<clockTouchBits|w&clockTouchMask) {
+		if st.clock.CompareAndSwap(w, now>>tickShift<<clockTouchBits|w&clockTouchMask) {
 			return true
 		}
 	}
 }
 
 // promote reports whether a hit at now (Unix nanoseconds) should make st
-// the most recently used: true for the first hit in each second, so that
-// hits write no shared memory and scale with cores. The eviction order is
-// right to within a second.
+// the most recently used: true for the first hit in each period of about
+// a second (2^promoteShift ns), so that hits write no shared memory and
+// scale with cores. The eviction order is right to within that.
 func (st *state) promote(now int64) bool {
 	w := st.clock.Load()
-	sec := now / 1e9 & clockTouchMask
-	return w&clockTouchMask != sec && st.clock.CompareAndSwap(w, w&^clockTouchMask|sec)
+	p := now >> promoteShift & clockTouchMask
+	return w&clockTouchMask != p && st.clock.CompareAndSwap(w, w&^clockTouchMask|p)
 }
 
 // failedID is the id whose policy could not be fetched when st serves
@@ -240,7 +265,7 @@ func (st *state) latest() *state {
 // live reports whether st's result applies at now (Unix nanoseconds).
 func (st *state) live(now int64) bool {
 	if st.result.Policy == nil {
-		return now < st.stamp() // "no record": expires to the millisecond
+		return now < st.stamp() // "no record": expires to the tick
 	}
 	return now < st.result.Expires.UnixNano()
 }
@@ -404,7 +429,7 @@ func (c *Client) Lookup(ctx context.Context, domainName string) (*Result, error)
 	if c.store == nil {
 		// A name that the Client's memory holds equals a normalised name,
 		// so it is normal: a hit on it needs no normalisation.
-		if st := c.mem.get(domainName).state; st != nil {
+		if st := heldState(c.mem, domainName); st != nil {
 			now := c.nowUnix()
 			if st = st.latest(); st.live(now) {
 				return c.hit(ctx, st, now), nil
@@ -413,7 +438,7 @@ func (c *Client) Lookup(ctx context.Context, domainName string) (*Result, error)
 	} else if c.vouching.Load() {
 		// An entry the Store vouches for is what its Get would return, as
 		// fromStore would take it; its domain is normal.
-		if v := c.vouched.get(domainName).vouched; v != nil {
+		if v := heldVouched(c.vouched, domainName); v != nil {
 			now := c.nowUnix()
 			if v.e.FreshAt(c.monotonic(now)) {
 				if st := v.st.latest(); st.live(now) {
@@ -440,7 +465,9 @@ func (c *Client) Lookup(ctx context.Context, domainName string) (*Result, error)
 // nanoseconds): its Result, after starting the id re-check if one is due.
 func (c *Client) hit(ctx context.Context, st *state, now int64) *Result {
 	d := st.result.Domain
-	c.mem.touch(stateRef{st}, now)
+	if st.promote(now) { // index.touch, with a direct call on the hit path
+		c.mem.bump(stateRef{st})
+	}
 	if h := c.Hooks.CacheHit; h != nil {
 		h(d)
 	}

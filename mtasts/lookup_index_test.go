@@ -35,14 +35,14 @@ func checkIndex(t *testing.T, x *index[stateRef], size int) {
 			continue
 		}
 		nb := tb.buckets()
-		if len(tb.states) == 0 || len(tb.meta) != nb+(len(tb.states)+3)/4 || int(tb.meta[nb-1]) != len(tb.states) {
+		if len(tb.states) == 0 || len(tb.meta) != nb+1+(len(tb.states)+3)/4 || tb.meta[0] != 0 || int(tb.meta[nb]) != len(tb.states) {
 			t.Fatalf("shard %d: table of %d states, meta %v", i, len(tb.states), tb.meta)
 		}
 		for j, st := range tb.states {
 			h := x.hash(st.result.Domain)
-			lo, hi := tb.span(h)
-			if h%indexShards != uint64(i) || tb.tag(uint32(j)) != tagOf(h) || uint32(j) < lo || uint32(j) >= hi {
-				t.Fatalf("shard %d: %s at %d, tag %#x, not where its hash puts it", i, st.result.Domain, j, tb.tag(uint32(j)))
+			lo, hi, tags := tb.span(h)
+			if h%indexShards != uint64(i) || tb.tag(tags, uint32(j)) != tagOf(h) || uint32(j) < lo || uint32(j) >= hi {
+				t.Fatalf("shard %d: %s at %d, tag %#x, not where its hash puts it", i, st.result.Domain, j, tb.tag(tags, uint32(j)))
 			}
 			if !x.lru.Contains(h) {
 				t.Fatalf("%s in a table but not in the LRU", st.result.Domain)
@@ -86,7 +86,7 @@ func TestIndexBoundedAndExact(t *testing.T) {
 				order = order[1:]
 			}
 		case op < 8:
-			now += int64(time.Second)
+			now += int64(1) << promoteShift
 			if st := x.get(d); st.state != nil {
 				x.touch(st, now)
 				use(d)
@@ -121,8 +121,8 @@ func TestIndexEvictsLeastRecentlyUsed(t *testing.T) {
 	x.add(a)
 	x.add(b)
 	x.add(c)
-	x.touch(a, int64(time.Second)) // a is now the most recently used
-	x.touch(b, int64(time.Second)-1)
+	x.touch(a, int64(1)<<promoteShift) // a is now the most recently used
+	x.touch(b, int64(1)<<promoteShift-1)
 	x.add(indexState("d.example"))
 	if x.get("b.example").state != nil || x.get("a.example") != a || x.get("c.example") != c {
 		t.Fatalf("after touching a: b should be evicted; a %p c %p b %p", x.get("a.example").state, x.get("c.example").state, x.get("b.example").state)
@@ -158,7 +158,7 @@ func TestIndexConcurrent(t *testing.T) {
 						t.Errorf("reader %d: %s maps to the state of %s", r, d, st.result.Domain)
 						return
 					}
-					x.touch(st, i*int64(time.Second))
+					x.touch(st, i<<promoteShift)
 				}
 			}
 		})
@@ -243,35 +243,42 @@ func TestIndexOneShard(t *testing.T) {
 	}
 }
 
-// The clock word keeps the last check and the promotion second apart.
+// The clock word keeps the last check and the promotion period apart.
 func TestStateClock(t *testing.T) {
-	const sec = int64(time.Second)
+	const (
+		tick   = int64(1) << tickShift    // about a millisecond
+		period = int64(1) << promoteShift // about a second
+	)
 	p := &Policy{MaxAge: time.Hour}
-	st := newState(&Result{Domain: "a.example", Policy: p, Expires: time.Unix(3600, 0)}, 3600*sec, 10*sec+123_456_789)
-	if got := st.lastCheck(); got != 10*sec+123_000_000 {
-		t.Fatalf("lastCheck %d, want it to the millisecond", got)
+	exp := 3600 * period
+	st := newState(&Result{Domain: "a.example", Policy: p, Expires: time.Unix(0, exp)}, exp, 10*tick+123)
+	if got := st.lastCheck(); got != 10*tick {
+		t.Fatalf("lastCheck %d, want it rounded down to the tick, %d", got, 10*tick)
 	}
-	if !st.promote(20*sec) || st.promote(20*sec+sec/2) || !st.promote(21*sec) {
-		t.Fatal("promote: want once a second")
+	if !st.promote(20*period) || st.promote(20*period+period/2) || !st.promote(21*period) {
+		t.Fatal("promote: want once a period")
 	}
-	if got := st.lastCheck(); got != 10*sec+123_000_000 {
+	if got := st.lastCheck(); got != 10*tick {
 		t.Fatalf("promote changed lastCheck to %d", got)
 	}
-	if st.claimCheck(10*sec+123_000_000+sec-1, time.Second) || !st.claimCheck(11*sec+123_000_000, time.Second) {
+	if st.claimCheck(11*tick-1, time.Duration(tick)) || !st.claimCheck(11*tick, time.Duration(tick)) {
 		t.Fatal("claimCheck: want true only an interval after the last check")
 	}
-	if st.promote(21*sec + 1) {
-		t.Fatal("claimCheck changed the promotion second")
+	if got := st.lastCheck(); got != 11*tick {
+		t.Fatalf("claimCheck set lastCheck to %d, want %d", got, 11*tick)
 	}
-	if !st.live(3600*sec-1) || st.live(3600*sec) {
+	if st.promote(21*period + 1) {
+		t.Fatal("claimCheck changed the promotion period")
+	}
+	if !st.live(exp-1) || st.live(exp) {
 		t.Fatal("a policy lives until result.Expires")
 	}
-	neg := newState(&Result{Domain: "b.example"}, 100*sec+999_999, 0) // "no record"
-	if !neg.live(100*sec-1) || neg.live(100*sec) {
-		t.Fatal(`"no record" lives until its expiry, rounded down to the millisecond`)
+	neg := newState(&Result{Domain: "b.example"}, 100*tick+tick-1, 0) // "no record"
+	if !neg.live(100*tick-1) || neg.live(100*tick) {
+		t.Fatal(`"no record" lives until its expiry, rounded down to the tick`)
 	}
 	before := newState(&Result{Domain: "c.example"}, -1, 0) // before 1970
-	if before.live(-1) || !before.live(-1_000_001) {
+	if before.live(-1) || !before.live(-tick-1) {
 		t.Fatal("a negative time rounds down too")
 	}
 }
