@@ -711,7 +711,7 @@ func (c *Client) stateOf(ctx context.Context, e *cache.Entry) *state {
 		if prev, ok := m.(*state); ok {
 			return prev
 		}
-		return nil
+		// Another consumer's memo: st serves this hit only.
 	}
 	return st
 }
