@@ -59,17 +59,24 @@ func (s *vouchingStore) Delete(ctx context.Context, d string) error {
 	return s.lru.Delete(ctx, d)
 }
 
+// vouchingClient returns a Client of a harness serving domainName's
+// policy, with a vouchingStore of span as its Store.
+func vouchingClient(t *testing.T, span time.Duration) (*mtasts.Client, *vouchingStore) {
+	s := mtaststest.NewServer(t)
+	s.Domain(domainName).Record("id1").Policy(mtasts.ModeEnforce, 86400, "mx1.example.test")
+	store := newVouchingStore(span)
+	c := s.Client()
+	c.Store = store
+	c.RecheckInterval = time.Hour
+	return c, store
+}
+
 // While a Store vouches for the entry it returned, a Lookup's hit on it
 // does not call the Store; once it stops (a Put replaced the entry), the
 // next Lookup asks it again and gets the new policy.
 func TestVouchedEntrySkipsStore(t *testing.T) {
 	ctx := t.Context()
-	s := mtaststest.NewServer(t)
-	s.Domain(domainName).Record("id1").Policy(mtasts.ModeEnforce, 86400, "mx1.example.test")
-	store := newVouchingStore(time.Hour)
-	c := s.Client()
-	c.Store = store
-	c.RecheckInterval = time.Hour
+	c, store := vouchingClient(t, time.Hour)
 	if r, err := c.Lookup(ctx, domainName); err != nil || r.Source != mtasts.SourceFetch {
 		t.Fatalf("first Lookup: %+v, %v", r, err)
 	}
@@ -128,12 +135,7 @@ func TestVouchingEndsOrAbsent(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
-			s := mtaststest.NewServer(t)
-			s.Domain(domainName).Record("id1").Policy(mtasts.ModeEnforce, 86400, "mx1.example.test")
-			store := newVouchingStore(tc.span)
-			c := s.Client()
-			c.Store = store
-			c.RecheckInterval = time.Hour
+			c, store := vouchingClient(t, tc.span)
 			if tc.ownClock {
 				c.Now = time.Now
 			}
