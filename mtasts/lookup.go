@@ -535,7 +535,8 @@ func (c *Client) fromStore(ctx context.Context, d string, now int64) *state {
 
 // remember holds e, which the Store returned at now, while the Store
 // vouches for it (cache.Entry.FreshAt), so that Lookup's hits on it skip
-// the Store. Only on the system clock: the Store vouches on it.
+// the Store. Only without Client.Now: Stores vouch on the system's
+// monotonic clock (cache.Monotonic).
 func (c *Client) remember(e *cache.Entry, now int64) {
 	if c.vouched == nil || !e.FreshAt(c.monotonic(now)) {
 		return
