@@ -292,10 +292,7 @@ func (d *Dir) getCold(ctx context.Context, domain string, now int64) (*Entry, er
 	if err != nil {
 		return nil, err
 	}
-	d.mem.Add(domain, e)
-	if now != 0 {
-		d.mem.GetAt(domain, now)
-	}
+	d.mem.Add(domain, e, now)
 	return e, nil
 }
 
@@ -358,7 +355,7 @@ func (d *Dir) Put(ctx context.Context, e *Entry) error {
 	if err := d.write(e.Domain, data); err != nil {
 		return fmt.Errorf("cache: dir: put %s: %w", e.Domain, err)
 	}
-	d.mem.Add(e.Domain, e)
+	d.mem.Add(e.Domain, e, 0)
 	return nil
 }
 

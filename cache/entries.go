@@ -64,15 +64,19 @@ func (m *entries) Peek(domain string) (*Entry, bool) {
 }
 
 // Add makes e domain's entry, the most recently used, evicting the least
-// recently used beyond the size; the entry it replaces is no longer
-// vouched for.
-func (m *entries) Add(domain string, e *Entry) {
+// recently used beyond the size, and vouches for it for vouchFor from now
+// (a Monotonic reading) unless now is 0; the entry it replaces is no
+// longer vouched for.
+func (m *entries) Add(domain string, e *Entry, now int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if old, ok := m.lru.Peek(domain); ok && old != e {
 		old.SetFreshUntil(0) // replaced: Add calls no eviction callback
 	}
 	m.lru.Add(domain, e)
+	if now != 0 {
+		e.SetFreshUntil(now + vouchFor)
+	}
 }
 
 // Remove drops domain's entry, if any.

@@ -70,7 +70,7 @@ func (l *LRU) Put(_ context.Context, e *Entry) error {
 	if err := e.Validate(); err != nil {
 		return err
 	}
-	l.entries().Add(e.Domain, e)
+	l.entries().Add(e.Domain, e, 0)
 	return nil
 }
 
