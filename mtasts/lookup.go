@@ -111,7 +111,6 @@ type state struct {
 // vouched is an entry that the Store vouches for (cache.Entry.FreshAt),
 // held by the Client so that a hit on it need not ask the Store.
 type vouched struct {
-	domain  string       // e.Domain
 	e       *cache.Entry // a memo is set once (stateOf), so:
 	st      *state       // e's memo
 	touched atomic.Int64 // the promotion period (see state.promote) of the last one
@@ -120,7 +119,7 @@ type vouched struct {
 // vouchedRef is a vouched entry as a member of an index.
 type vouchedRef struct{ *vouched }
 
-func (r vouchedRef) key() string { return r.domain }
+func (r vouchedRef) key() string { return r.e.Domain }
 
 func (r vouchedRef) promote(now int64) bool {
 	p, last := now>>promoteShift, r.touched.Load()
@@ -148,7 +147,7 @@ func heldVouched(x *index[vouchedRef], d string) *vouched {
 	if t := x.shard(h).Load(); t != nil {
 		lo, hi, tags := t.span(h)
 		for i, tag := lo, tagOf(h); i < hi; i++ {
-			if t.tag(tags, i) == tag && t.states[i].domain == d {
+			if t.tag(tags, i) == tag && t.states[i].e.Domain == d {
 				return t.states[i].vouched
 			}
 		}
@@ -551,7 +550,7 @@ func (c *Client) remember(e *cache.Entry, now int64) {
 	if !ok {
 		return
 	}
-	c.vouched.add(vouchedRef{&vouched{domain: e.Domain, e: e, st: st}})
+	c.vouched.add(vouchedRef{&vouched{e: e, st: st}})
 	c.vouching.Store(true)
 }
 
