@@ -186,16 +186,27 @@ func (s *Server) DNSFault(name string, f DNSFault) *Server {
 // DNSFault has no switch for; DNSFault(name, DNSNormal) undoes it. Its
 // answers never have the AD bit, whatever zone name is in.
 func (s *Server) DNSRcode(name string, rcode int) *Server {
+	return s.setRcode("DNSRcode", name, rcode, false)
+}
+
+// setRcode is DNSRcode (ad false) and ADWithRcode (ad true), which op
+// names in its failure: each replaces the other and any DNSFault.
+func (s *Server) setRcode(op, name string, rcode int, ad bool) *Server {
 	if rcode < 0 || rcode > 15 {
-		s.fail("DNSRcode %s: rcode %d is not a 4-bit header code", name, rcode)
+		s.fail("%s %s: rcode %d is not a 4-bit header code", op, name, rcode)
 		return s
 	}
 	n := fqdn(name)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.faults, n)
-	delete(s.adRcodes, n)
-	s.rcodes[n] = rcode
+	if ad {
+		delete(s.rcodes, n)
+		s.adRcodes[n] = rcode
+	} else {
+		delete(s.adRcodes, n)
+		s.rcodes[n] = rcode
+	}
 	return s
 }
 

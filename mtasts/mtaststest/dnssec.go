@@ -166,17 +166,7 @@ func (s *Server) bogusAt(name string, qtype uint16) (bool, int) {
 // believes the rcode and not the bit. It replaces any DNSFault or
 // DNSRcode; DNSFault(name, DNSNormal) undoes it.
 func (s *Server) ADWithRcode(name string, rcode int) *Server {
-	if rcode < 0 || rcode > 15 {
-		s.fail("ADWithRcode %s: rcode %d is not a 4-bit header code", name, rcode)
-		return s
-	}
-	n := fqdn(name)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.faults, n)
-	delete(s.rcodes, n)
-	s.adRcodes[n] = rcode
-	return s
+	return s.setRcode("ADWithRcode", name, rcode, true)
 }
 
 // validate plays the validating resolver's part on an answer filled by
